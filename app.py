@@ -1,0 +1,3 @@
+from wfapp import create_app
+
+app = create_app()

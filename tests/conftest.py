@@ -1,0 +1,227 @@
+"""Fixtures: app (a fresh database per test: SQLite file, or PostgreSQL when
+WFAPP_TEST_DATABASE_URL is set), client, api (token-authenticated JSON calls per role),
+factories, a live HTTP server."""
+
+import os
+import threading
+import uuid
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from werkzeug.serving import make_server
+
+from wfapp import create_app
+from wfapp.extensions import db as _db
+from wfapp.schemas.state_schema import clear_cache
+
+PG_URL = os.environ.get("WFAPP_TEST_DATABASE_URL", "")
+
+LOAN_SCHEMA = {
+    "amount": {"type": "number", "required": True, "minimum": 1000, "title": "Loan amount"},
+    "purpose": {"type": "string", "required": True},
+}
+
+
+def _reset_postgres(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        tables = ", ".join(t.name for t in _db.metadata.sorted_tables)
+        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+_pg_schema_ready = False
+
+
+@pytest.fixture
+def app(tmp_path):
+    global _pg_schema_ready
+    config: dict[str, Any] = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SIGNING_SECRET": "test-signing-secret",
+        "DISPATCHER_ENABLED": False,
+        "SQLALCHEMY_DATABASE_URI": PG_URL or f"sqlite:///{tmp_path / 'test.sqlite'}",
+    }
+    app = create_app(config)
+    with app.app_context():
+        if PG_URL:
+            if not _pg_schema_ready:
+                _db.drop_all()
+                _db.create_all()
+                _pg_schema_ready = True
+            else:
+                _reset_postgres(_db.engine)
+        else:
+            _db.create_all()
+    clear_cache()
+    yield app
+    with app.app_context():
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class DbProbe:
+    """What is in the database right now: each call runs in a fresh session and transaction (so
+    no snapshot goes stale between API calls) and returns detached, fully loaded objects."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def _run(self, fn):
+        with self.app.app_context():
+            with so.Session(_db.engine, expire_on_commit=False) as session:
+                result = fn(session)
+                session.expunge_all()
+                return result
+
+    def scalars(self, query) -> list:
+        return self._run(lambda s: list(s.scalars(query)))
+
+    def scalar(self, query):
+        return self._run(lambda s: s.scalar(query))
+
+    def get(self, model, ident):
+        return self._run(lambda s: s.get(model, ident))
+
+    def count(self, model, *where) -> int:
+        q = sa.select(sa.func.count()).select_from(model)
+        for w in where:
+            q = q.where(w)
+        return self.scalar(q)
+
+
+@pytest.fixture
+def db(app):
+    return DbProbe(app)
+
+
+class Api:
+    """JSON calls with a token of a given role."""
+
+    def __init__(self, app, client):
+        self.app, self.client = app, client
+        self.tokens: dict[str, str] = {}
+
+    def token(self, role: str) -> str:
+        if role not in self.tokens:
+            from wfapp.api.auth import create_token
+
+            with self.app.app_context():
+                _t, secret = create_token(_db.session, f"test-{role}", role)
+                _db.session.commit()
+            self.tokens[role] = secret
+        return self.tokens[role]
+
+    def headers(self, role: str = "admin", **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role)}", **extra}
+
+    def call(self, method: str, path: str, json: Any = None, role: str = "admin", headers=None, **kw):
+        h = self.headers(role)
+        h.update(headers or {})
+        return self.client.open(path, method=method, json=json, headers=h, **kw)
+
+    def get(self, path, **kw):
+        return self.call("GET", path, **kw)
+
+    def post(self, path, json=None, **kw):
+        return self.call("POST", path, json, **kw)
+
+    def put(self, path, json=None, **kw):
+        return self.call("PUT", path, json, **kw)
+
+    def patch(self, path, json=None, **kw):
+        return self.call("PATCH", path, json, **kw)
+
+    def delete(self, path, **kw):
+        return self.call("DELETE", path, **kw)
+
+
+@pytest.fixture
+def api(app, client):
+    return Api(app, client)
+
+
+@pytest.fixture
+def make_user_type(api):
+    def make(id: str | None = None, **kw):
+        id = id or f"type_{uuid.uuid4().hex[:8]}"
+        r = api.post("/api/user-types", {"id": id, **kw})
+        assert r.status_code == 201, r.json
+        return r.json
+
+    return make
+
+
+@pytest.fixture
+def make_end_user(api, make_user_type):
+    def make(id: str | None = None, user_type_id: str | None = None, **kw):
+        user_type_id = user_type_id or make_user_type()["id"]
+        r = api.post("/api/users", {"id": id or f"user_{uuid.uuid4().hex[:8]}", "user_type_id": user_type_id, **kw})
+        assert r.status_code == 201, r.json
+        return r.json
+
+    return make
+
+
+@pytest.fixture
+def make_workflow_template(api):
+    def make(name: str | None = None, grant_to: list[str] | tuple[str, ...] = (), **kw):
+        body = {"name": name or f"wt_{uuid.uuid4().hex[:8]}", "state_schema": LOAN_SCHEMA, **kw}
+        r = api.post("/api/workflow-templates", body)
+        assert r.status_code == 201, r.json
+        for user_type_id in grant_to:
+            g = api.post("/api/permissions", {"user_type_id": user_type_id, "workflow_template_id": r.json["id"]})
+            assert g.status_code == 201, g.json
+        return r.json
+
+    return make
+
+
+@pytest.fixture
+def make_workflow(api, make_end_user, make_workflow_template, make_user_type):
+    """A started workflow; creates the template, user type, grant and end user it needs."""
+
+    def make(template: dict | None = None, user: dict | None = None, conversation_id: str | None = None,
+             role: str = "integration", **template_kw):
+        if user is None:
+            user = make_end_user()
+        if template is None:
+            template = make_workflow_template(grant_to=[user["user_type_id"]], **template_kw)
+        else:
+            api.post("/api/permissions", {"user_type_id": user["user_type_id"], "workflow_template_id": template["id"]})
+        r = api.post("/api/workflows", {"template_id": template["id"], "user_id": user["id"],
+                                        "conversation_id": conversation_id or f"conv_{uuid.uuid4().hex[:8]}"},
+                     role=role)
+        assert r.status_code == 201, r.json
+        return r.json
+
+    return make
+
+
+class LiveServer:
+    def __init__(self, app):
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_server(app):
+    server = LiveServer(app).start()
+    yield server
+    server.stop()

@@ -1,0 +1,49 @@
+"""wfapp: LLM-guided data-collection workflows."""
+
+from pathlib import Path
+
+from flask import Flask
+
+from wfapp.config import Defaults, finish_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_object(Defaults)
+    app.config.from_prefixed_env("WFAPP")
+    if test_config:
+        app.config.from_mapping(test_config)
+    finish_config(app)
+
+    from wfapp import cli, db_setup
+    from wfapp.extensions import csrf, db, htmx, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    htmx.init_app(app)
+    db_setup.init_app(app)
+
+    from wfapp import api, auth, dashboard, web
+    from wfapp.api import errors as api_errors
+
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)
+    api_errors.register(app)
+    web.init_app(app)
+    auth.init_app(app)
+    dashboard.init_app(app)
+    cli.init_app(app)
+
+    from wfapp.outbox import dispatcher
+
+    dispatcher.init_app(app)
+    return app

@@ -1,0 +1,7 @@
+"""The REST API under /api: parse, authorize, call a service, commit, serialize."""
+
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+from wfapp.api import directory, openapi, workflow_templates, workflows  # noqa: E402,F401

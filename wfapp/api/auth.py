@@ -1,0 +1,55 @@
+"""Bearer tokens for the API. A token carries a role: admin, operator, viewer or integration."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import g, request
+
+from wfapp.extensions import db
+from wfapp.models import ApiToken, TokenRole
+from wfapp.models.types import utcnow
+from wfapp.services.errors import PermissionDenied, Problem
+
+READ = frozenset(TokenRole)
+WORKFLOW_WRITE = frozenset({TokenRole.ADMIN, TokenRole.OPERATOR, TokenRole.INTEGRATION})
+USER_WRITE = frozenset({TokenRole.ADMIN, TokenRole.INTEGRATION})
+ADMIN = frozenset({TokenRole.ADMIN})
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+class Unauthorized(Problem):
+    status = 401
+    title = "Unauthorized"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session, name: str, role: str) -> tuple[ApiToken, str]:
+    """A new token; the secret is returned once and only its hash is kept."""
+    secret = "wf_" + secrets.token_urlsafe(32)
+    token = ApiToken(name=name, role=TokenRole(role), token_hash=hash_token(secret))
+    session.add(token)
+    session.flush()
+    return token, secret
+
+
+def authenticate(roles: frozenset) -> ApiToken:
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
+    token = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(secret.strip())))
+    if token is None or token.revoked_at is not None:
+        raise Unauthorized("the API token is unknown or revoked")
+    if token.role not in roles:
+        raise PermissionDenied(f"a {token.role} token may not do this")
+    now = utcnow()
+    if request.method != "GET" and (token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION):
+        token.last_used_at = now
+    g.api_token = token
+    g.actor = f"token:{token.name}"
+    return token

@@ -1,0 +1,171 @@
+"""/api/workflows"""
+
+from datetime import datetime
+
+from flask import g, jsonify, request
+
+from wfapp.api import bp
+from wfapp.api.auth import READ, WORKFLOW_WRITE
+from wfapp.api.operations import operation
+from wfapp.api.serializers import event_json, workflow_json
+from wfapp.extensions import db
+from wfapp.models import WorkflowStatus
+from wfapp.schemas.api import WORKFLOW_START, WORKFLOW_UPDATE
+from wfapp.services import workflows as svc
+from wfapp.services.errors import ValidationFailed
+from wfapp.services.workflow_templates import find_workflow_template
+
+TAG = "workflows"
+STATUSES = [s.value for s in WorkflowStatus]
+
+
+def _workflow_response(wf, status: int = 200):
+    row = svc.workflow_row(db.session, wf)
+    resp = jsonify(workflow_json(wf, row.template_name, row.version_number))
+    resp.status_code = status
+    resp.headers["ETag"] = wf.etag
+    if status == 201:
+        resp.headers["Location"] = f"/api/workflows/{wf.id}"
+    return resp
+
+
+def _query_error(name: str, message: str) -> ValidationFailed:
+    return ValidationFailed(f"{name} {message}", [{"path": f"/query/{name}", "message": message}])
+
+
+def _date_arg(name: str) -> datetime | None:
+    value = request.args.get(name)
+    if not value:
+        return None
+    try:
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _query_error(name, "must be an ISO 8601 date or timestamp") from None
+    if ts.tzinfo is None:
+        from datetime import timezone
+
+        ts = ts.replace(tzinfo=timezone.utc)
+    return ts
+
+
+def filters_from_args(args) -> svc.WorkflowFilters:
+    statuses = [s for s in args.get("status", "").split(",") if s]
+    for s in statuses:
+        if s not in STATUSES:
+            raise _query_error("status", f"{s!r} is not one of {', '.join(STATUSES)}")
+    f = svc.WorkflowFilters(status=statuses or None, user_id=args.get("user_id") or None,
+                            conversation_id=args.get("conversation_id") or None,
+                            waiting_for=args.get("waiting_for") or None,
+                            started_after=_date_arg("started_after"), started_before=_date_arg("started_before"),
+                            interaction_after=_date_arg("last_interaction_after"),
+                            interaction_before=_date_arg("last_interaction_before"))
+    if args.get("template"):
+        template = find_workflow_template(db.session, args["template"])
+        if template is None:
+            raise _query_error("template", "no such workflow template")
+        f.template_id = template.id
+        if args.get("version"):
+            if not args["version"].isdigit():
+                raise _query_error("version", "must be a version number")
+            f.version = int(args["version"])
+    if args.get("field"):
+        f.state_field = args["field"]
+        f.state_value = args.get("value", "")
+        f.state_match = "contains" if args.get("match") == "contains" else "equals"
+    return f
+
+
+LIST_QUERY = [
+    {"name": "status", "schema": {"type": "string"}, "description": "comma-separated statuses"},
+    {"name": "template", "schema": {"type": "string"}, "description": "workflow template id or name"},
+    {"name": "version", "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+    {"name": "user_id", "schema": {"type": "string"}},
+    {"name": "conversation_id", "schema": {"type": "string"}},
+    {"name": "waiting_for", "schema": {"type": "string"}},
+    {"name": "started_after", "schema": {"type": "string", "format": "date-time"}},
+    {"name": "started_before", "schema": {"type": "string", "format": "date-time"}},
+    {"name": "last_interaction_after", "schema": {"type": "string", "format": "date-time"}},
+    {"name": "last_interaction_before", "schema": {"type": "string", "format": "date-time"}},
+    {"name": "field", "schema": {"type": "string"}, "description": "a state_data field to match"},
+    {"name": "value", "schema": {"type": "string"}},
+    {"name": "match", "schema": {"type": "string", "enum": ["equals", "contains"]}},
+    {"name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+    {"name": "cursor", "schema": {"type": "string"}, "description": "next_cursor of the previous page"},
+]
+
+
+@operation(bp, "/workflows", "GET", summary="List workflows, newest first, with cursor pagination", roles=READ,
+           response="WorkflowList", errors=(422,), query=LIST_QUERY, tag=TAG)
+def list_workflows():
+    f = filters_from_args(request.args)
+    limit = request.args.get("limit", 50, type=int) or 50
+    limit = min(max(limit, 1), 200)
+    rows, next_cursor = svc.list_workflows(db.session, f, limit, request.args.get("cursor") or None)
+    return jsonify({
+        "items": [workflow_json(r.workflow, r.template_name, r.version_number) for r in rows],
+        "next_cursor": next_cursor,
+    })
+
+
+@operation(bp, "/workflows", "POST", summary="Start a workflow for an end user in a conversation",
+           roles=WORKFLOW_WRITE, body=WORKFLOW_START, body_name="WorkflowStart", response="Workflow", status=201,
+           errors=(409,), tag=TAG)
+def start_workflow(body):
+    wf = svc.start_workflow(db.session, body["template_id"], body["conversation_id"], body["user_id"], g.actor,
+                            body.get("state_data"))
+    db.session.commit()
+    return _workflow_response(wf, 201)
+
+
+@operation(bp, "/workflows/<workflow_id>", "GET", summary="A workflow", roles=READ, response="Workflow",
+           errors=(404,), tag=TAG)
+def get_workflow(workflow_id):
+    wf = svc.get_workflow(db.session, workflow_id)
+    if request.if_none_match and wf.etag.strip('"') in request.if_none_match:
+        return "", 304, {"ETag": wf.etag}
+    return _workflow_response(wf)
+
+
+def _update(workflow_id, body):
+    if_match = request.headers.get("If-Match")
+    actor = g.actor
+    if "status" in body:
+        wf = svc.change_status(db.session, workflow_id, body["status"], actor, reason=body.get("reason", ""),
+                               patch=body.get("state_data"), if_match=if_match)
+    elif "state_data" in body:
+        wf = svc.merge_state(db.session, workflow_id, body["state_data"], actor, if_match=if_match)
+    else:
+        raise ValidationFailed("send state_data, status or both", [{"path": "/state_data", "message": "is required"}])
+    db.session.commit()
+    return _workflow_response(wf)
+
+
+@operation(bp, "/workflows/<workflow_id>", "PUT",
+           summary="Merge state_data (RFC 7386) and/or change status (completed, cancelled, failed)",
+           roles=WORKFLOW_WRITE, body=WORKFLOW_UPDATE, body_name="WorkflowUpdate", response="Workflow",
+           errors=(404, 409, 412), tag=TAG)
+def update_workflow(workflow_id, body):
+    return _update(workflow_id, body)
+
+
+@operation(bp, "/workflows/<workflow_id>", "PATCH", summary="Same as PUT", roles=WORKFLOW_WRITE,
+           body=WORKFLOW_UPDATE, body_name="WorkflowUpdate", response="Workflow", errors=(404, 409, 412), tag=TAG)
+def patch_workflow(workflow_id, body):
+    return _update(workflow_id, body)
+
+
+@operation(bp, "/workflows/<workflow_id>/events", "GET", summary="The workflow's history, oldest first",
+           roles=READ, response="EventList", errors=(404,), tag=TAG,
+           query=[{"name": "after_seq", "schema": {"type": "integer", "minimum": 0}}])
+def list_workflow_events(workflow_id):
+    wf = svc.get_workflow(db.session, workflow_id)
+    events = svc.list_events(db.session, wf, max(request.args.get("after_seq", 0, type=int) or 0, 0))
+    return jsonify({"items": [event_json(e) for e in events]})
+
+
+@operation(bp, "/workflows/<workflow_id>/context", "GET",
+           summary="What the chat LLM needs next: guidelines, collected data, missing fields, a tool definition",
+           roles=READ, response="WorkflowContext", errors=(404,), tag=TAG)
+def get_workflow_context(workflow_id):
+    wf = svc.get_workflow(db.session, workflow_id)
+    return jsonify(svc.context_for(db.session, wf))

@@ -1,0 +1,48 @@
+"""flask --app app create-user | create-token | seed-demo"""
+
+import click
+from flask import Flask
+
+from wfapp.extensions import db
+
+
+def init_app(app: Flask) -> None:
+    @app.cli.command("create-user")
+    @click.argument("username")
+    @click.option("--role", type=click.Choice(["admin", "operator", "viewer"]), default="admin", show_default=True)
+    @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+    def create_user(username: str, role: str, password: str) -> None:
+        """Create a staff user who can log into the dashboard."""
+        from wfapp.services.errors import Problem
+        from wfapp.services.staff import create_staff_user
+
+        try:
+            create_staff_user(db.session, username, password, role)
+            db.session.commit()
+        except Problem as exc:
+            raise click.ClickException(exc.detail) from None
+        click.echo(f"created {role} {username}")
+
+    @app.cli.command("create-token")
+    @click.argument("name")
+    @click.option("--role", type=click.Choice(["admin", "operator", "viewer", "integration"]), default="integration",
+                  show_default=True)
+    def create_token_command(name: str, role: str) -> None:
+        """Create an API token; the token is printed alone on the last line."""
+        from wfapp.api.auth import create_token
+
+        _token, secret = create_token(db.session, name, role)
+        db.session.commit()
+        click.echo(f"created {role} token {name!r}; it is shown only once:")
+        click.echo(secret)
+
+    @app.cli.command("seed-demo")
+    def seed_demo_command() -> None:
+        """Load the demo workflow templates, user types, end users and workflows (once)."""
+        from wfapp.demo import seed_demo
+
+        if seed_demo(db.session):
+            db.session.commit()
+            click.echo("demo data loaded")
+        else:
+            click.echo("demo data already present")

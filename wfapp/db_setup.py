@@ -1,0 +1,71 @@
+"""Database settings that matter (DESIGN.md): SQLite in WAL mode with synchronous=NORMAL,
+foreign keys on, a busy timeout, and write transactions that begin with BEGIN IMMEDIATE."""
+
+import sqlalchemy as sa
+from flask import Flask, request
+from sqlalchemy import event
+
+from wfapp.extensions import db
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def is_sqlite(engine: sa.Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def configure_engine(engine: sa.Engine, busy_timeout_s: float) -> None:
+    if not is_sqlite(engine) or getattr(engine, "_wfapp_configured", False):
+        return
+    engine._wfapp_configured = True
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Let SQLAlchemy, not the driver, emit BEGIN (see _on_begin).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        # A deferred transaction that reads and then writes fails at once with "database is
+        # locked" when another writer got in between; a write transaction takes the lock first.
+        if conn.get_execution_options().get("sqlite_immediate"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def begin_write(session) -> None:
+    """Start the session's transaction as a write transaction (SQLite: BEGIN IMMEDIATE).
+    Has no effect once the transaction has begun, and none on PostgreSQL."""
+    session = session() if hasattr(session, "registry") else session  # a scoped_session's Session
+    if not session.in_transaction():
+        session.connection(execution_options={"sqlite_immediate": True})
+
+
+def check_wal(engine: sa.Engine) -> None:
+    if not is_sqlite(engine) or engine.url.database in (None, "", ":memory:"):
+        return
+    with engine.connect() as conn:
+        mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        conn.rollback()
+    if str(mode).lower() != "wal":
+        raise RuntimeError(f"SQLite journal_mode is {mode!r}, not 'wal': the database file's filesystem "
+                           "must support shared memory (not a network share)")
+
+
+def init_app(app: Flask) -> None:
+    with app.app_context():
+        engine = db.engine
+        configure_engine(engine, app.config["SQLITE_BUSY_TIMEOUT_S"])
+        check_wal(engine)
+
+    @app.before_request
+    def _write_requests_take_the_lock_first():
+        if request.method in WRITE_METHODS:
+            begin_write(db.session)

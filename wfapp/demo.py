@@ -1,0 +1,118 @@
+"""Demo data: the description's loan_application, a kyc_verification, user types, end users and
+workflows in every status."""
+
+import sqlalchemy as sa
+
+from wfapp.models import UserType, WorkflowTemplate
+from wfapp.services import directory, workflow_templates, workflows
+
+ACTOR = "seed-demo"
+
+KYC_VERIFICATION = {
+    "name": "kyc_verification",
+    "category": "compliance",
+    "description": "Know-your-customer identity check",
+    "guidelines": "Ask for the customer's full legal name, date of birth and national id number, one at a time. "
+                  "Explain that the bank is required by law to verify identity.",
+    "state_schema": {
+        "full_name": {"type": "string", "required": True, "title": "Full legal name", "minLength": 2,
+                      "description": "as written on the identity document"},
+        "date_of_birth": {"type": "date", "required": True, "title": "Date of birth"},
+        "national_id": {"type": "string", "required": True, "title": "National id number",
+                        "pattern": "^[A-Z0-9]{6,12}$", "sensitive": True},
+        "email": {"type": "email", "title": "Email address"},
+    },
+    "end_action_type": "none",
+}
+
+LOAN_APPLICATION = {
+    "name": "loan_application",
+    "category": "fintech",
+    "description": "Personal loan application",
+    "guidelines": "Guide the applicant through the loan application. Ask for the amount first, then the "
+                  "purpose and the term. Be concise and never promise approval.",
+    "state_schema": {
+        "amount": {"type": "number", "required": True, "minimum": 1000, "maximum": 500000, "title": "Loan amount",
+                   "description": "in euros"},
+        "purpose": {"type": "string", "required": True, "title": "Purpose", "maxLength": 500},
+        "term_months": {"type": "enum", "choices": [12, 24, 36, 48, 60], "title": "Term (months)", "default": 36},
+        "employment": {"type": "enum", "choices": ["employed", "self-employed", "retired", "student", "other"],
+                       "title": "Employment status"},
+        "phone": {"type": "phone", "title": "Phone number"},
+    },
+    "end_action_type": "none",
+}
+
+USER_TYPES = [
+    ("verified_users", "Verified users", "Customers whose identity has been checked"),
+    ("premium_users", "Premium users", "Customers with a premium account"),
+    ("new_users", "New users", "Customers who have just signed up"),
+]
+
+END_USERS = [
+    ("john_doe", "verified_users", "John Doe"),
+    ("user456", "premium_users", "Alex Example"),
+    ("maria_s", "new_users", "Maria Silva"),
+    ("li_wei", "verified_users", "Li Wei"),
+]
+
+
+def seed_demo(session) -> bool:
+    """Insert the demo data once; returns False when it is already there."""
+    if session.scalar(sa.select(WorkflowTemplate.id).where(WorkflowTemplate.name == "loan_application")):
+        return False
+    for id_, name, desc in USER_TYPES:
+        if session.get(UserType, id_) is None:
+            directory.create_user_type(session, id_, name, desc)
+    for id_, type_, name in END_USERS:
+        if session.get(directory.EndUser, id_) is None:
+            directory.create_end_user(session, id_, type_, name)
+    workflow_templates.create_workflow_template(session, KYC_VERIFICATION, ACTOR)
+    workflow_templates.create_workflow_template(session, LOAN_APPLICATION, ACTOR)
+    for user_type in ("verified_users", "premium_users", "new_users"):
+        directory.grant_permission(session, user_type, "kyc_verification")
+    for user_type in ("verified_users", "premium_users"):
+        directory.grant_permission(session, user_type, "loan_application")
+
+    start = workflows.start_workflow
+    # active, partly filled
+    wf = start(session, "loan_application", "conv_123", "john_doe", ACTOR)
+    workflows.merge_state(session, wf.id, {"amount": 50000, "purpose": "Home improvement"}, ACTOR)
+    # completed
+    wf = start(session, "kyc_verification", "conv_100", "john_doe", ACTOR)
+    workflows.merge_state(session, wf.id, {"full_name": "John Doe", "date_of_birth": "1985-04-12",
+                                           "national_id": "AB123456"}, ACTOR)
+    workflows.change_status(session, wf.id, "completed", ACTOR)
+    # cancelled
+    wf = start(session, "loan_application", "conv_200", "user456", ACTOR)
+    workflows.merge_state(session, wf.id, {"amount": 12000}, ACTOR)
+    workflows.change_status(session, wf.id, "cancelled", ACTOR, reason="the customer changed their mind")
+    # failed
+    wf = start(session, "kyc_verification", "conv_300", "maria_s", ACTOR)
+    workflows.merge_state(session, wf.id, {"full_name": "Maria Silva"}, ACTOR)
+    workflows.change_status(session, wf.id, "failed", ACTOR, reason="identity document expired")
+    # another active one
+    wf = start(session, "kyc_verification", "conv_400", "li_wei", ACTOR)
+    workflows.merge_state(session, wf.id, {"full_name": "Li Wei"}, ACTOR)
+    _seed_waiting(session)
+    return True
+
+
+def _seed_waiting(session) -> None:
+    """A workflow waiting on its KYC check (the dependency engine sets it when it is present)."""
+    from wfapp.models import WorkflowStatus
+    from wfapp.models.types import utcnow
+    from wfapp.services.events import record_event
+
+    wf = workflows.start_workflow(session, "loan_application", "conv_500", "user456", ACTOR)
+    workflows.merge_state(session, wf.id, {"amount": 25000, "purpose": "Car"}, ACTOR)
+    if wf.status == WorkflowStatus.ACTIVE:
+        since = utcnow().isoformat().replace("+00:00", "Z")
+        wf.status = WorkflowStatus.WAITING
+        wf.pending_dependencies = {"kyc_verification": {"state": "pending", "type": "workflow", "attempts": 0,
+                                                        "since": since}}
+        wf.waiting_for = {"name": "kyc_verification", "type": "workflow", "since": since,
+                          "message": "waiting for the customer's identity check"}
+        wf.row_version += 1
+        record_event(session, wf, "status_changed", ACTOR, {"status": {"from": "active", "to": "waiting"},
+                                                            "waiting_for": wf.waiting_for})

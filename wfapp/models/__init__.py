@@ -1,0 +1,17 @@
+from wfapp.models.directory import EndUser, Permission, UserType
+from wfapp.models.jobs import Job, JobKind, JobStatus
+from wfapp.models.staff import ApiToken, AuditEntry, StaffRole, StaffUser, TokenRole
+from wfapp.models.workflow_templates import TemplateVersion, WorkflowTemplate
+from wfapp.models.workflows import (
+    OPEN_STATUSES,
+    TERMINAL_STATUSES,
+    Workflow,
+    WorkflowEvent,
+    WorkflowStatus,
+)
+
+__all__ = [
+    "ApiToken", "AuditEntry", "EndUser", "Job", "JobKind", "JobStatus", "OPEN_STATUSES", "Permission",
+    "StaffRole", "StaffUser", "TERMINAL_STATUSES", "TemplateVersion", "TokenRole", "UserType",
+    "Workflow", "WorkflowEvent", "WorkflowStatus", "WorkflowTemplate",
+]

@@ -1,0 +1,98 @@
+"""Workflows (instances of a workflow template) and their append-only history."""
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any, Optional
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from wfapp.extensions import db
+from wfapp.models.types import JSONDoc, UTCDateTime, new_uuid, str_enum, utcnow
+
+
+class WorkflowStatus(enum.StrEnum):
+    ACTIVE = "active"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELLED})
+OPEN_STATUSES = (WorkflowStatus.ACTIVE.value, WorkflowStatus.WAITING.value)
+
+
+class Workflow(db.Model):
+    __tablename__ = "workflows"
+    __table_args__ = (
+        # At most one non-terminal workflow per (template, conversation): enforced by the database
+        # so that two concurrent starts cannot both win.
+        sa.Index(
+            "uq_workflows_open_conversation",
+            "template_id",
+            "conversation_id",
+            unique=True,
+            sqlite_where=sa.text("status IN ('active', 'waiting')"),
+            postgresql_where=sa.text("status IN ('active', 'waiting')"),
+        ),
+        # Keyset pagination of the monitor: newest first, optionally filtered.
+        sa.Index("ix_workflows_started", "started_at", "id"),
+        sa.Index("ix_workflows_status_started", "status", "started_at", "id"),
+        sa.Index("ix_workflows_template_started", "template_id", "started_at", "id"),
+        sa.Index("ix_workflows_user_started", "user_id", "started_at", "id"),
+        sa.Index("ix_workflows_conversation", "conversation_id"),
+        sa.Index("ix_workflows_last_interaction", "last_interaction_at", "id"),
+        sa.Index("ix_workflows_updated", "updated_at", "id"),
+    )
+
+    id: so.Mapped[uuid.UUID] = so.mapped_column(sa.Uuid, primary_key=True, default=new_uuid)
+    template_id: so.Mapped[uuid.UUID] = so.mapped_column(sa.ForeignKey("workflow_templates.id"))
+    template_version_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("template_versions.id"), index=True)
+    conversation_id: so.Mapped[str] = so.mapped_column(sa.String(200))
+    user_id: so.Mapped[str] = so.mapped_column(sa.ForeignKey("end_users.id"))
+    status: so.Mapped[WorkflowStatus] = so.mapped_column(
+        str_enum(WorkflowStatus, "workflow_status"), default=WorkflowStatus.ACTIVE
+    )
+    state_data: so.Mapped[dict[str, Any]] = so.mapped_column(JSONDoc, default=dict)
+    pending_dependencies: so.Mapped[dict[str, Any]] = so.mapped_column(JSONDoc, default=dict)
+    waiting_for: so.Mapped[Optional[dict[str, Any]]] = so.mapped_column(JSONDoc)
+    row_version: so.Mapped[int] = so.mapped_column(default=1)
+    # seq of the last event written: the next event's seq without a query
+    event_seq: so.Mapped[int] = so.mapped_column(default=0)
+    status_reason: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    started_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    completed_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    last_interaction_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    template: so.Mapped["WorkflowTemplate"] = so.relationship(lazy="raise")  # noqa: F821
+    version: so.Mapped["TemplateVersion"] = so.relationship(lazy="raise")  # noqa: F821
+
+    @property
+    def is_terminal(self) -> bool:
+        return WorkflowStatus(self.status).is_terminal
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.id}.{self.row_version}"'
+
+
+class WorkflowEvent(db.Model):
+    """One entry of a workflow's history; `data` holds enough to rebuild the state at each step."""
+
+    __tablename__ = "workflow_events"
+    __table_args__ = (sa.UniqueConstraint("workflow_id", "seq", name="uq_workflow_events_seq"),)
+
+    id: so.Mapped[int] = so.mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    workflow_id: so.Mapped[uuid.UUID] = so.mapped_column(sa.ForeignKey("workflows.id", ondelete="CASCADE"))
+    seq: so.Mapped[int]
+    type: so.Mapped[str] = so.mapped_column(sa.String(40))
+    actor: so.Mapped[str] = so.mapped_column(sa.String(200))
+    data: so.Mapped[dict[str, Any]] = so.mapped_column(JSONDoc, default=dict)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,1 @@
+"""The transactional outbox: jobs, the dispatcher, outbound HTTP."""

@@ -1,0 +1,125 @@
+"""Request schemas of the REST API. The API validates bodies with these very objects and the
+OpenAPI document (/api/openapi.json) publishes them."""
+
+from wfapp.schemas.definitions import END_ACTION_TARGET, END_ACTION_TYPES, SLUG, WORKFLOW_DEPENDENCIES
+
+ID_STRING = {"type": "string", "minLength": 1, "maxLength": 200}
+
+DEFINITION_PROPERTIES = {
+    "description": {"type": "string", "maxLength": 10000},
+    "category": {"type": "string", "maxLength": 100},
+    "guidelines": {"type": "string", "maxLength": 100000},
+    "state_schema": {"type": "object", "description": "compact form {field: {type, required, ...}} or a full JSON Schema object"},
+    "workflow_dependencies": WORKFLOW_DEPENDENCIES,
+    "end_action_type": {"type": "string", "enum": END_ACTION_TYPES},
+    "end_action_target": END_ACTION_TARGET,
+    "is_active": {"type": "boolean"},
+    "change_note": {"type": "string", "maxLength": 2000},
+}
+
+WORKFLOW_TEMPLATE_CREATE = {
+    "type": "object",
+    "properties": {"name": SLUG, **DEFINITION_PROPERTIES},
+    "required": ["name", "state_schema"],
+    "additionalProperties": False,
+}
+
+WORKFLOW_TEMPLATE_UPDATE = {
+    "type": "object",
+    "properties": {"name": SLUG, **DEFINITION_PROPERTIES},
+    "additionalProperties": False,
+}
+
+WORKFLOW_TEMPLATE_PATCH = {
+    "type": "object",
+    "properties": {"is_active": {"type": "boolean"}, "category": {"type": "string", "maxLength": 100}},
+    "additionalProperties": False,
+    "minProperties": 1,
+}
+
+USER_TYPE_CREATE = {
+    "type": "object",
+    "properties": {"id": {**SLUG, "maxLength": 64}, "name": {"type": "string", "maxLength": 200},
+                   "description": {"type": "string", "maxLength": 2000}},
+    "required": ["id"],
+    "additionalProperties": False,
+}
+
+USER_TYPE_UPDATE = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200},
+                   "description": {"type": "string", "maxLength": 2000}},
+    "additionalProperties": False,
+}
+
+END_USER_CREATE = {
+    "type": "object",
+    "properties": {"id": ID_STRING, "user_type_id": {"type": "string", "minLength": 1, "maxLength": 64},
+                   "display_name": {"type": "string", "maxLength": 200}},
+    "required": ["id", "user_type_id"],
+    "additionalProperties": False,
+}
+
+END_USER_UPDATE = {
+    "type": "object",
+    "properties": {"user_type_id": {"type": "string", "minLength": 1, "maxLength": 64},
+                   "display_name": {"type": "string", "maxLength": 200}},
+    "additionalProperties": False,
+}
+
+PERMISSION_CREATE = {
+    "type": "object",
+    "properties": {"user_type_id": {"type": "string", "minLength": 1, "maxLength": 64},
+                   "workflow_template_id": {"type": "string", "minLength": 1, "maxLength": 100,
+                                            "description": "the workflow template's id or name"}},
+    "required": ["user_type_id", "workflow_template_id"],
+    "additionalProperties": False,
+}
+
+WORKFLOW_START = {
+    "type": "object",
+    "properties": {
+        "template_id": {"type": "string", "minLength": 1, "maxLength": 100, "description": "the workflow template's id or name"},
+        "conversation_id": ID_STRING,
+        "user_id": ID_STRING,
+        "state_data": {"type": "object", "description": "initial data, validated field by field"},
+    },
+    "required": ["template_id", "conversation_id", "user_id"],
+    "additionalProperties": False,
+}
+
+WORKFLOW_UPDATE = {
+    "type": "object",
+    "properties": {
+        "state_data": {"type": "object", "description": "a JSON Merge Patch (RFC 7386) of state_data: null removes a key"},
+        "status": {"type": "string", "enum": ["active", "waiting", "completed", "cancelled", "failed"]},
+        "reason": {"type": "string", "maxLength": 2000},
+    },
+    "additionalProperties": False,
+    "minProperties": 1,
+}
+
+DEPENDENCY_OUTCOME = {
+    "type": "object",
+    "properties": {
+        "outcome": {"type": "string", "enum": ["succeeded", "failed"]},
+        "result": {},
+        "message": {"type": "string", "maxLength": 2000},
+    },
+    "required": ["outcome"],
+    "additionalProperties": False,
+}
+
+REQUEST_SCHEMAS = {
+    "WorkflowTemplateCreate": WORKFLOW_TEMPLATE_CREATE,
+    "WorkflowTemplateUpdate": WORKFLOW_TEMPLATE_UPDATE,
+    "WorkflowTemplatePatch": WORKFLOW_TEMPLATE_PATCH,
+    "UserTypeCreate": USER_TYPE_CREATE,
+    "UserTypeUpdate": USER_TYPE_UPDATE,
+    "EndUserCreate": END_USER_CREATE,
+    "EndUserUpdate": END_USER_UPDATE,
+    "PermissionCreate": PERMISSION_CREATE,
+    "WorkflowStart": WORKFLOW_START,
+    "WorkflowUpdate": WORKFLOW_UPDATE,
+    "DependencyOutcome": DEPENDENCY_OUTCOME,
+}

@@ -1,0 +1,136 @@
+"""User types, end users and permissions (which user types may start which workflow templates)."""
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from wfapp.models import EndUser, Permission, UserType, WorkflowTemplate
+from wfapp.services.errors import Conflict, NotFound, ValidationFailed
+from wfapp.services.workflow_templates import find_workflow_template
+
+
+def get_user_type(session, user_type_id: str) -> UserType:
+    user_type = session.get(UserType, user_type_id)
+    if user_type is None:
+        raise NotFound(f"no user type {user_type_id!r}")
+    return user_type
+
+
+def create_user_type(session, id: str, name: str = "", description: str = "") -> UserType:
+    existing = session.get(UserType, id)
+    if existing is not None:
+        raise Conflict(f"user type {id!r} exists", existing_id=id)
+    user_type = UserType(id=id, name=name or id.replace("_", " ").capitalize(), description=description or "")
+    session.add(user_type)
+    session.flush()
+    return user_type
+
+
+def update_user_type(session, user_type: UserType, name: str | None = None, description: str | None = None) -> None:
+    if name is not None:
+        user_type.name = name
+    if description is not None:
+        user_type.description = description
+
+
+def delete_user_type(session, user_type: UserType) -> None:
+    users = session.scalar(sa.select(sa.func.count()).select_from(EndUser).where(EndUser.user_type_id == user_type.id))
+    grants = session.scalar(sa.select(sa.func.count()).select_from(Permission).where(Permission.user_type_id == user_type.id))
+    if users or grants:
+        raise Conflict(
+            f"user type {user_type.id!r} is used by {users} end user(s) and {grants} permission(s)",
+            end_users=users, permissions=grants,
+        )
+    session.delete(user_type)
+    session.flush()
+
+
+def list_user_types(session) -> list[UserType]:
+    return list(session.scalars(sa.select(UserType).order_by(UserType.id)))
+
+
+def get_end_user(session, user_id: str) -> EndUser:
+    user = session.get(EndUser, user_id)
+    if user is None:
+        raise NotFound(f"no end user {user_id!r}")
+    return user
+
+
+def _user_type_in_body(session, user_type_id: str) -> UserType:
+    user_type = session.get(UserType, user_type_id)
+    if user_type is None:
+        raise ValidationFailed(f"no user type {user_type_id!r}",
+                               [{"path": "/user_type_id", "message": f"no user type {user_type_id!r}"}])
+    return user_type
+
+
+def create_end_user(session, id: str, user_type_id: str, display_name: str = "") -> EndUser:
+    if session.get(EndUser, id) is not None:
+        raise Conflict(f"end user {id!r} exists", existing_id=id)
+    _user_type_in_body(session, user_type_id)
+    user = EndUser(id=id, user_type_id=user_type_id, display_name=display_name or "")
+    session.add(user)
+    session.flush()
+    return user
+
+
+def update_end_user(session, user: EndUser, data: dict[str, Any]) -> None:
+    if "user_type_id" in data:
+        _user_type_in_body(session, data["user_type_id"])
+        user.user_type_id = data["user_type_id"]
+    if "display_name" in data:
+        user.display_name = data["display_name"]
+
+
+def list_end_users(session, user_type_id: str | None = None, limit: int = 100, after: str | None = None) -> list[EndUser]:
+    q = sa.select(EndUser).order_by(EndUser.id).limit(limit)
+    if user_type_id:
+        q = q.where(EndUser.user_type_id == user_type_id)
+    if after:
+        q = q.where(EndUser.id > after)
+    return list(session.scalars(q))
+
+
+def grant_permission(session, user_type_id: str, workflow_template_ref: str) -> Permission:
+    _user_type_in_body(session, user_type_id)
+    template = find_workflow_template(session, workflow_template_ref)
+    if template is None:
+        raise ValidationFailed(
+            f"no workflow template {workflow_template_ref!r}",
+            [{"path": "/workflow_template_id", "message": f"no workflow template {workflow_template_ref!r}"}],
+        )
+    existing = session.scalar(sa.select(Permission).where(
+        Permission.user_type_id == user_type_id, Permission.workflow_template_id == template.id))
+    if existing is not None:
+        raise Conflict(f"user type {user_type_id!r} already has workflow template {template.name!r}",
+                       existing_id=existing.id)
+    permission = Permission(user_type_id=user_type_id, workflow_template_id=template.id)
+    session.add(permission)
+    session.flush()
+    return permission
+
+
+def get_permission(session, permission_id: int) -> Permission:
+    permission = session.get(Permission, permission_id)
+    if permission is None:
+        raise NotFound(f"no permission {permission_id}")
+    return permission
+
+
+def revoke_permission(session, permission: Permission) -> None:
+    session.delete(permission)
+    session.flush()
+
+
+def list_permissions(session, user_type_id: str | None = None, workflow_template_id=None) -> list[Permission]:
+    q = sa.select(Permission).order_by(Permission.id)
+    if user_type_id:
+        q = q.where(Permission.user_type_id == user_type_id)
+    if workflow_template_id:
+        q = q.where(Permission.workflow_template_id == workflow_template_id)
+    return list(session.scalars(q))
+
+
+def is_granted(session, user_type_id: str, template: WorkflowTemplate) -> bool:
+    return session.scalar(sa.select(Permission.id).where(
+        Permission.user_type_id == user_type_id, Permission.workflow_template_id == template.id)) is not None

@@ -1,0 +1,368 @@
+"""Workflows: start, merge state, complete, cancel, fail. Every change writes one event in the
+same transaction, and runs under a row lock (SQLite: the one writer; PostgreSQL: FOR UPDATE)."""
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from wfapp.models import (
+    OPEN_STATUSES, EndUser, TemplateVersion, Workflow, WorkflowEvent, WorkflowStatus, WorkflowTemplate,
+)
+from wfapp.models.types import utcnow
+from wfapp.schemas.state_schema import CompiledSchema, compiled_for_version
+from wfapp.services import dependencies
+from wfapp.services.directory import is_granted
+from wfapp.services.errors import (
+    Conflict, DependencyPending, InvalidTransition, PermissionDenied, PreconditionFailed,
+    StateValidationError, ValidationFailed, WorkflowNotFound,
+)
+from wfapp.services.events import record_event, state_diff
+from wfapp.services.workflow_templates import find_workflow_template
+from wfapp.outbox.jobs import enqueue_end_action
+
+TERMINAL_TARGETS = (WorkflowStatus.COMPLETED, WorkflowStatus.CANCELLED, WorkflowStatus.FAILED)
+
+
+def parse_workflow_id(workflow_id: str | uuid.UUID) -> uuid.UUID:
+    if isinstance(workflow_id, uuid.UUID):
+        return workflow_id
+    try:
+        return uuid.UUID(str(workflow_id))
+    except ValueError:
+        raise WorkflowNotFound(f"no workflow {workflow_id!r}") from None
+
+
+def get_workflow(session, workflow_id, *, lock: bool = False) -> Workflow:
+    """The workflow; with lock=True, locked for the rest of the transaction and re-read."""
+    wid = parse_workflow_id(workflow_id)
+    if lock:
+        wf = session.scalar(
+            sa.select(Workflow).where(Workflow.id == wid).with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    else:
+        wf = session.get(Workflow, wid)
+    if wf is None:
+        raise WorkflowNotFound(f"no workflow {workflow_id}")
+    return wf
+
+
+def version_of(session, wf: Workflow) -> TemplateVersion:
+    return session.get(TemplateVersion, wf.template_version_id)
+
+
+def schema_of(session, wf: Workflow) -> CompiledSchema:
+    return compiled_for_version(version_of(session, wf))
+
+
+def check_if_match(wf: Workflow, if_match: str | None) -> None:
+    if if_match is None:
+        return
+    tags = [t.strip() for t in if_match.split(",")]
+    if "*" in tags:
+        return
+    if wf.etag not in [t.removeprefix("W/") for t in tags]:
+        raise PreconditionFailed(
+            "the workflow changed since you read it: fetch it again and re-apply your change",
+            current_etag=wf.etag,
+        )
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON Merge Patch: objects merge recursively, a null removes the key."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _touch(wf: Workflow, interaction: bool = True) -> None:
+    now = utcnow()
+    wf.updated_at = now
+    if interaction:
+        wf.last_interaction_at = now
+    wf.row_version += 1
+
+
+def start_workflow(session, template_ref: str, conversation_id: str, user_id: str, actor: str,
+                   state_data: dict[str, Any] | None = None) -> Workflow:
+    template = find_workflow_template(session, template_ref)
+    if template is None:
+        raise ValidationFailed(f"no workflow template {template_ref!r}",
+                               [{"path": "/template_id", "message": f"no workflow template {template_ref!r}"}])
+    user = session.get(EndUser, user_id)
+    if user is None:
+        raise ValidationFailed(f"no end user {user_id!r}",
+                               [{"path": "/user_id", "message": f"no end user {user_id!r}: register it with POST /api/users"}])
+    if not template.is_active:
+        raise Conflict(f"workflow template {template.name!r} is not active")
+    if not is_granted(session, user.user_type_id, template):
+        raise PermissionDenied(f"user type {user.user_type_id!r} may not start workflow template {template.name!r}")
+    version = template.current_version
+    compiled = compiled_for_version(version)
+    state = merge_patch(compiled.defaults(), state_data or {})
+    errors = compiled.validate_merge(state, state)
+    if errors:
+        raise StateValidationError(f"{len(errors)} field(s) of state_data are invalid", errors)
+    now = utcnow()
+    wf = Workflow(
+        id=uuid.uuid4(), template_id=template.id, template_version_id=version.id,
+        conversation_id=conversation_id, user_id=user_id, status=WorkflowStatus.ACTIVE,
+        state_data=state, pending_dependencies={}, waiting_for=None, row_version=1, event_seq=0,
+        started_at=now, last_interaction_at=now, updated_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(wf)
+            session.flush()
+    except IntegrityError:
+        existing = open_workflow_in_conversation(session, template.id, conversation_id)
+        raise Conflict(
+            f"conversation {conversation_id!r} already has an open {template.name!r} workflow"
+            + (f": {existing}" if existing else ""),
+            existing_id=str(existing) if existing else None,
+        ) from None
+    record_event(session, wf, "started", actor, {
+        "template": template.name, "version": version.number, "status": {"to": "active"},
+        "diff": state_diff({}, state),
+    })
+    dependencies.on_start(session, wf, version, actor)
+    return wf
+
+
+def open_workflow_in_conversation(session, template_id, conversation_id: str):
+    return session.scalar(sa.select(Workflow.id).where(
+        Workflow.template_id == template_id, Workflow.conversation_id == conversation_id,
+        Workflow.status.in_(OPEN_STATUSES)))
+
+
+def _apply_state(session, wf: Workflow, compiled: CompiledSchema, patch: dict[str, Any], actor: str,
+                 source: str) -> dict[str, Any]:
+    before = wf.state_data or {}
+    after = merge_patch(before, patch)
+    errors = compiled.validate_merge(after, patch.keys())
+    if errors:
+        raise StateValidationError(f"{len(errors)} field(s) of state_data are invalid", errors)
+    diff = state_diff(before, after)
+    if diff:
+        wf.state_data = after  # a new object: SQLAlchemy does not see in-place changes
+        record_event(session, wf, "state_updated", actor, {"diff": diff, "source": source})
+    return diff
+
+
+def merge_state(session, workflow_id, patch: dict[str, Any], actor: str, *, if_match: str | None = None,
+                source: str = "api") -> Workflow:
+    wf = get_workflow(session, workflow_id, lock=True)
+    check_if_match(wf, if_match)
+    if wf.is_terminal:
+        raise InvalidTransition(f"the workflow is {wf.status}: its state_data can no longer change")
+    compiled = schema_of(session, wf)
+    diff = _apply_state(session, wf, compiled, patch, actor, source)
+    _touch(wf)
+    if diff:
+        dependencies.on_state_changed(session, wf, set(diff.get("set", {})) | set(diff.get("removed", [])), actor)
+    return wf
+
+
+def change_status(session, workflow_id, status: str, actor: str, *, reason: str = "",
+                  patch: dict[str, Any] | None = None, if_match: str | None = None,
+                  source: str = "api") -> Workflow:
+    """The status changes a client or operator may ask for: completed, cancelled, failed
+    (optionally with a state merge in the same call). Asking for the current status of an open
+    workflow only merges."""
+    try:
+        target = WorkflowStatus(status)
+    except ValueError:
+        raise ValidationFailed(f"unknown status {status!r}", [{"path": "/status", "message": f"unknown status {status!r}"}]) from None
+    wf = get_workflow(session, workflow_id, lock=True)
+    check_if_match(wf, if_match)
+    if wf.is_terminal:
+        raise InvalidTransition(f"the workflow is {wf.status}: it cannot become {target}", status=str(wf.status))
+    compiled = schema_of(session, wf)
+    if patch:
+        _apply_state(session, wf, compiled, patch, actor, source)
+    if target == wf.status:
+        _touch(wf)
+        return wf
+    if target not in TERMINAL_TARGETS:
+        raise InvalidTransition(f"a {wf.status} workflow cannot be set to {target}: it becomes active by itself "
+                                "when its dependencies resolve", status=str(wf.status))
+    if target == WorkflowStatus.COMPLETED:
+        errors = compiled.validate_complete(wf.state_data or {})
+        if errors:
+            raise StateValidationError(f"the workflow cannot complete: {len(errors)} field(s) missing or invalid", errors)
+        dependencies.before_complete(session, wf, version_of(session, wf), actor)
+        if wf.status == WorkflowStatus.WAITING or dependencies.pending(wf):
+            raise DependencyPending(
+                "the workflow waits on " + ", ".join(dependencies.pending(wf)) + "; complete it when they resolve",
+                waiting_for=wf.waiting_for)
+    _set_terminal(session, wf, target, actor, reason)
+    return wf
+
+
+def _set_terminal(session, wf: Workflow, target: WorkflowStatus, actor: str, reason: str) -> None:
+    previous = str(wf.status)
+    wf.status = target
+    wf.status_reason = reason or ""
+    now = utcnow()
+    if target == WorkflowStatus.COMPLETED:
+        wf.completed_at = now
+    wf.waiting_for = None
+    _touch(wf)
+    record_event(session, wf, "status_changed", actor,
+                 {"status": {"from": previous, "to": str(target)}, **({"reason": reason} if reason else {})})
+    if target == WorkflowStatus.COMPLETED:
+        enqueue_end_action(session, wf, version_of(session, wf))
+        dependencies.on_workflow_completed(session, wf, actor)
+
+
+def fail_workflow(session, wf: Workflow, actor: str, reason: str) -> None:
+    """Fail an open workflow that is already locked (dependency failures use this)."""
+    if not wf.is_terminal:
+        _set_terminal(session, wf, WorkflowStatus.FAILED, actor, reason)
+
+
+@dataclass
+class WorkflowRow:
+    workflow: Workflow
+    template_name: str
+    version_number: int
+
+
+def workflow_row(session, wf: Workflow) -> WorkflowRow:
+    template = session.get(WorkflowTemplate, wf.template_id)
+    version = version_of(session, wf)
+    return WorkflowRow(wf, template.name, version.number)
+
+
+@dataclass
+class WorkflowFilters:
+    status: list[str] | None = None
+    template_id: uuid.UUID | None = None
+    version: int | None = None
+    user_id: str | None = None
+    conversation_id: str | None = None
+    waiting_for: str | None = None
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+    interaction_after: datetime | None = None
+    interaction_before: datetime | None = None
+    state_field: str | None = None
+    state_value: str | None = None
+    state_match: str = "equals"  # or "contains"
+
+
+def encode_cursor(started_at: datetime, wid: uuid.UUID) -> str:
+    raw = json.dumps([started_at.isoformat(), str(wid)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        ts, wid = json.loads(raw)
+        return datetime.fromisoformat(ts), uuid.UUID(wid)
+    except (ValueError, TypeError):
+        raise ValidationFailed("invalid cursor", [{"path": "/cursor", "message": "is not a cursor this API gave"}]) from None
+
+
+def filtered_workflows_query(session, f: WorkflowFilters) -> sa.Select:
+    q = (sa.select(Workflow, WorkflowTemplate.name, TemplateVersion.number)
+         .join(WorkflowTemplate, WorkflowTemplate.id == Workflow.template_id)
+         .join(TemplateVersion, TemplateVersion.id == Workflow.template_version_id))
+    if f.status:
+        q = q.where(Workflow.status.in_(f.status))
+    if f.template_id:
+        q = q.where(Workflow.template_id == f.template_id)
+        if f.version:
+            q = q.where(TemplateVersion.number == f.version)
+    if f.user_id:
+        q = q.where(Workflow.user_id == f.user_id)
+    if f.conversation_id:
+        q = q.where(Workflow.conversation_id == f.conversation_id)
+    if f.started_after:
+        q = q.where(Workflow.started_at >= f.started_after)
+    if f.started_before:
+        q = q.where(Workflow.started_at < f.started_before)
+    if f.interaction_after:
+        q = q.where(Workflow.last_interaction_at >= f.interaction_after)
+    if f.interaction_before:
+        q = q.where(Workflow.last_interaction_at < f.interaction_before)
+    if f.waiting_for:
+        q = q.where(Workflow.status == WorkflowStatus.WAITING,
+                    Workflow.waiting_for["name"].as_string() == f.waiting_for)
+    if f.state_field and f.state_value is not None:
+        value = Workflow.state_data[f.state_field].as_string()
+        if f.state_match == "contains":
+            q = q.where(value.contains(f.state_value, autoescape=True))
+        else:
+            q = q.where(value == f.state_value)
+    return q
+
+
+def list_workflows(session, f: WorkflowFilters, limit: int = 50, cursor: str | None = None) -> tuple[list[WorkflowRow], str | None]:
+    """Newest first, by keyset (started_at, id) on an index: no OFFSET."""
+    q = filtered_workflows_query(session, f)
+    if cursor:
+        ts, wid = decode_cursor(cursor)
+        q = q.where(sa.tuple_(Workflow.started_at, Workflow.id) < sa.tuple_(sa.literal(ts, Workflow.started_at.type), sa.literal(wid, sa.Uuid)))
+    q = q.order_by(Workflow.started_at.desc(), Workflow.id.desc()).limit(limit + 1)
+    rows = [WorkflowRow(wf, name, number) for wf, name, number in session.execute(q)]
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1].workflow
+        next_cursor = encode_cursor(last.started_at, last.id)
+    return rows, next_cursor
+
+
+def list_events(session, wf: Workflow, after_seq: int = 0, limit: int = 500) -> list[WorkflowEvent]:
+    return list(session.scalars(
+        sa.select(WorkflowEvent).where(WorkflowEvent.workflow_id == wf.id, WorkflowEvent.seq > after_seq)
+        .order_by(WorkflowEvent.seq).limit(limit)))
+
+
+def context_for(session, wf: Workflow) -> dict[str, Any]:
+    """What the chat LLM needs next: guidelines, collected data, missing fields in question order
+    with their schemas, and a function-calling tool to write the state."""
+    from wfapp.schemas.state_schema import tool_definition
+
+    row = workflow_row(session, wf)
+    version = version_of(session, wf)
+    compiled = compiled_for_version(version)
+    state = wf.state_data or {}
+    missing = compiled.missing(state)
+    return {
+        "workflow_id": str(wf.id),
+        "template": row.template_name,
+        "version": row.version_number,
+        "status": str(wf.status),
+        "description": version.description,
+        "guidelines": version.guidelines,
+        "collected": {f.key: state[f.key] for f in compiled.fields if f.key in state},
+        "missing_fields": [
+            {"name": f.key, "title": f.title, "description": f.description, "required": f.required,
+             "type": f.type, "schema": {k: v for k, v in f.schema.items() if not k.startswith("x-")}}
+            for f in missing
+        ],
+        "missing_required": [f.key for f in missing if f.required],
+        "next_field": missing[0].key if missing else None,
+        "waiting_for": wf.waiting_for,
+        "can_complete": not compiled.validate_complete(state) and wf.status == WorkflowStatus.ACTIVE,
+        "tool": tool_definition(
+            compiled, f"update_{row.template_name}"[:64],
+            f"Record data collected for the {row.template_name} workflow. Send only the fields the user gave; "
+            "null removes a field.",
+        ),
+    }

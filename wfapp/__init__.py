@@ -21,6 +21,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     finish_config(app)
+    # Field order is the order of questions: never sort the keys of JSON we send.
+    app.json.sort_keys = False
 
     from wfapp import cli, db_setup
     from wfapp.extensions import csrf, db, htmx, login_manager, migrate

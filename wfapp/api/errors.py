@@ -22,7 +22,10 @@ def problem_response(status: int, title: str, detail: str = "", errors: list[dic
 
 
 def from_problem(exc: Problem) -> Response:
-    return problem_response(exc.status, exc.title, exc.detail, exc.errors, **exc.extra)
+    resp = problem_response(exc.status, exc.title, exc.detail, exc.errors, **exc.extra)
+    if exc.status == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="wfapp"'
+    return resp
 
 
 def from_http_exception(exc: HTTPException) -> Response:

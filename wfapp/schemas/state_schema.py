@@ -92,9 +92,12 @@ def compile_state_schema(state_schema: Any) -> dict[str, Any]:
                 schema["properties"][key] = prop
                 if spec.get("required") is True:
                     schema["required"].append(key)
+    try:
+        _check_schema(schema, state_schema)
+    except SchemaError as exc:
+        errors.extend(e for e in exc.errors if e not in errors)
     if errors:
         raise SchemaError(errors)
-    _check_schema(schema, state_schema)
     return schema
 
 

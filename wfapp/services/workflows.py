@@ -188,7 +188,7 @@ def change_status(session, workflow_id, status: str, actor: str, *, reason: str 
     wf = get_workflow(session, workflow_id, lock=True)
     check_if_match(wf, if_match)
     if wf.is_terminal:
-        raise InvalidTransition(f"the workflow is {wf.status}: it cannot become {target}", status=str(wf.status))
+        raise InvalidTransition(f"the workflow is {wf.status}: it cannot become {target}", current_status=str(wf.status))
     compiled = schema_of(session, wf)
     if patch:
         _apply_state(session, wf, compiled, patch, actor, source)
@@ -197,7 +197,7 @@ def change_status(session, workflow_id, status: str, actor: str, *, reason: str 
         return wf
     if target not in TERMINAL_TARGETS:
         raise InvalidTransition(f"a {wf.status} workflow cannot be set to {target}: it becomes active by itself "
-                                "when its dependencies resolve", status=str(wf.status))
+                                "when its dependencies resolve", current_status=str(wf.status))
     if target == WorkflowStatus.COMPLETED:
         errors = compiled.validate_complete(wf.state_data or {})
         if errors:

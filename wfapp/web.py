@@ -1,7 +1,255 @@
-"""What every dashboard response shares: security headers, error pages, HTMX helpers."""
+"""What every dashboard response shares: security headers, error pages, HTMX helpers.
 
-from flask import Flask
+Interface for dashboard blueprints (stable; other page groups build on it):
+
+    from wfapp.web import render, is_fragment, hx_redirect, add_trigger, HTMX_STOP_POLLING
+    from wfapp.auth import roles_required, ADMIN, STAFF
+
+    @bp.get("/things")
+    @roles_required()                      # any signed-in staff user (admin, operator, viewer)
+    def things():
+        return render("things/list.html", "things/_table.html", rows=...)
+
+    @bp.post("/things/<id>/cancel")
+    @roles_required("admin", "operator")   # anonymous -> login page, other roles -> 403
+    def cancel(id): ...
+        return hx_redirect(url_for(".thing", id=id))
+
+- ``is_fragment()``: true for an HTMX request that is neither boosted nor a history restore.
+- ``render(full_template, fragment_template=None, status=200, **ctx)``: renders the fragment for
+  an HTMX request (the full page otherwise; without a fragment template the full one is used for
+  both), adds ``Vary: HX-Request``, and appends flashed messages to a fragment as an out-of-band
+  swap of ``#flash``. Full pages extend ``base.html`` and ``{% include %}`` their fragments, so both
+  answers carry the same markup. ``render`` returns a Response, so headers can be added.
+- ``hx_redirect(url)``: after a POST. HTMX requests get 204 + ``HX-Redirect``; others a 303.
+- ``add_trigger(response, event, detail=None)``: adds an event to ``HX-Trigger``, merging with
+  events already set (the header becomes a JSON object).
+- ``HTMX_STOP_POLLING`` (286): answer a poll with it to make htmx stop polling;
+  ``HTMX_NO_CHANGE`` (204): an unchanged poll (htmx keeps the content). Never a raw 304.
+- ``base.html`` blocks: ``title``, ``content`` (main), ``head`` (extra CSS/JS files: only files
+  from ``static/``, the CSP forbids inline script and style). The nav marks the active item by
+  ``active_nav`` in the context: "overview", "workflows", "workflow_templates", "permissions".
+- ``templates/_state_form.html``: macro ``state_form(fields, values, errors_by_field,
+  readonly=False, prefix="state-")`` renders inputs for a CompiledSchema's ``fields``
+  (wfapp.schemas.state_schema.Field); ``errors_by_field`` maps field key -> list of messages
+  (``errors_by_field(errors)`` below turns the services' ``[{"path", "message"}]`` into it).
+  Read the posted values back with ``state_values_from_form(fields, request.form)``.
+- Every response gets the security headers (CSP without inline script/style, nosniff,
+  frame-ancestors none, Referrer-Policy same-origin). Errors outside /api render
+  ``errors/<code>.html`` (friendly pages; a fragment for HTMX requests); /api is left to the API.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from flask import (
+    Flask,
+    Response,
+    get_flashed_messages,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.exceptions import HTTPException
+
+HTMX_STOP_POLLING = 286
+HTMX_NO_CHANGE = 204
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    # same-origin keeps the Referer on our own requests (Flask-WTF checks it over HTTPS)
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+ERROR_TITLES = {
+    400: "Bad request",
+    403: "Not allowed",
+    404: "Page not found",
+    405: "Method not allowed",
+    413: "Too large",
+    500: "Something went wrong",
+}
+
+
+def is_api_path() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def is_fragment() -> bool:
+    """An HTMX request that wants a fragment (not boosted, not a history restore)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def render(full_template: str, fragment_template: str | None = None, status: int = 200, **ctx: Any) -> Response:
+    fragment = is_fragment()
+    if fragment:
+        body = render_template(fragment_template or full_template, is_fragment=True, **ctx)
+        messages = get_flashed_messages(with_categories=True)
+        if messages:
+            body += render_template("_flashes.html", messages=messages, oob=True)
+    else:
+        body = render_template(full_template, is_fragment=False, **ctx)
+    response = make_response(body, status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def hx_redirect(url: str) -> Response:
+    """Redirect after a POST: HX-Redirect for HTMX (no 302 into a swap target), 303 otherwise."""
+    if request.headers.get("HX-Request") == "true":
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = url
+    else:
+        response = redirect(url, 303)
+    response.vary.add("HX-Request")
+    return response
+
+
+def add_trigger(response: Response, event: str, detail: Any = None, header: str = "HX-Trigger") -> Response:
+    """Add an HX-Trigger event to the response, keeping the events already there."""
+    events: dict[str, Any] = {}
+    current = response.headers.get(header)
+    if current:
+        try:
+            parsed = json.loads(current)
+            events = parsed if isinstance(parsed, dict) else {}
+        except ValueError:
+            events = {name.strip(): None for name in current.split(",") if name.strip()}
+    events[event] = detail
+    response.headers[header] = json.dumps(events)
+    return response
+
+
+def errors_by_field(errors: Iterable[dict[str, Any]], prefix: str = "/state_data/") -> dict[str, list[str]]:
+    """Service errors [{"path": "/state_data/amount", "message"}] -> {"amount": [messages]};
+    errors that name no field are collected under ""."""
+    out: dict[str, list[str]] = {}
+    for err in errors:
+        path = err.get("path", "")
+        key = ""
+        if path.startswith(prefix):
+            key = path[len(prefix):].split("/", 1)[0].replace("~1", "/").replace("~0", "~")
+        out.setdefault(key, []).append(err["message"])
+    return out
+
+
+def state_values_from_form(fields, form, prefix: str = "state-") -> dict[str, Any]:
+    """The values of a form rendered by _state_form.html, converted to the fields' JSON types.
+    A field left empty is absent from the result (a merge then leaves it unchanged); values that
+    do not convert stay strings so that the schema reports them beside the field."""
+    values: dict[str, Any] = {}
+    for f in fields:
+        name = prefix + f.key
+        if f.type == "boolean":
+            if name + "-present" in form or name in form:
+                values[f.key] = form.get(name) == "true"
+            continue
+        if f.type == "array":
+            raw = form.get(name, "")
+            items = [line.strip() for line in raw.splitlines() if line.strip()]
+            if items:
+                values[f.key] = items
+            continue
+        raw = form.get(name, "")
+        if raw == "":
+            continue
+        if f.type in ("number", "integer"):
+            values[f.key] = _to_number(raw.strip(), f.type)
+        elif f.type == "enum":
+            values[f.key] = _enum_value(raw, f.schema.get("enum") or [])
+        else:
+            values[f.key] = raw
+    return values
+
+
+def _to_number(raw: str, kind: str) -> Any:
+    try:
+        if kind == "integer":
+            return int(raw)
+        number = float(raw)
+        return int(number) if number.is_integer() and "." not in raw and "e" not in raw.lower() else number
+    except ValueError:
+        return raw
+
+
+def _enum_value(raw: str, choices: list[Any]) -> Any:
+    for choice in choices:
+        if _choice_value(choice) == raw:
+            return choice
+    return raw
+
+
+def _choice_value(choice: Any) -> str:
+    """How a choice travels in an HTML form (the value attribute of its option)."""
+    return choice if isinstance(choice, str) else json.dumps(choice)
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure whenever the request came over HTTPS (or always, with
+    SESSION_COOKIE_SECURE=True)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            return True
+        try:
+            return request.is_secure
+        except RuntimeError:
+            return False
+
+
+def _render_error(code: int, description: str = "") -> Response:
+    title = ERROR_TITLES.get(code, "Error")
+    template = f"errors/{code}.html" if code in (403, 404, 500) else "errors/error.html"
+    if is_fragment():
+        body = render_template("errors/_error.html", code=code, title=title, description=description)
+    else:
+        body = render_template(template, code=code, title=title, description=description)
+    response = make_response(body, code)
+    response.vary.add("HX-Request")
+    return response
 
 
 def init_app(app: Flask) -> None:
-    pass
+    app.session_interface = _SessionInterface()
+    app.jinja_env.globals["choice_value"] = _choice_value
+    app.jinja_env.filters["choice_value"] = _choice_value
+
+    def nav_url(endpoint: str, **values: Any) -> str | None:
+        """The URL of an endpoint, or None when no blueprint provides it (yet)."""
+        return url_for(endpoint, **values) if endpoint in app.view_functions else None
+
+    app.jinja_env.globals["nav_url"] = nav_url
+    app.jinja_env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False)
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    # Registered for HTTPException as a class (not per code), so that handlers the API blueprint
+    # registers on itself keep precedence for its routes; /api paths are handed back unchanged.
+    api_handler = app.error_handler_spec[None][None].get(HTTPException)
+
+    def _page_error(exc: HTTPException):
+        if is_api_path():
+            if api_handler is not None:
+                return api_handler(exc)
+            return exc
+        code = exc.code or 500
+        if code < 400:
+            return exc
+        return _render_error(code, exc.description if code not in (500,) else "")
+
+    app.register_error_handler(HTTPException, _page_error)

@@ -1,7 +1,25 @@
 """The HTMX dashboard: one blueprint per page group, all on the services the API uses."""
 
-from flask import Flask
+from flask import Blueprint, Flask, current_app, redirect, url_for
+
+from wfapp.auth import roles_required
+
+bp = Blueprint("dashboard", __name__)
+
+
+@bp.get("/")
+@roles_required()
+def home():
+    # The overview page when it is there, else the workflow templates.
+    if "overview.index" in current_app.view_functions:
+        return redirect(url_for("overview.index"))
+    return redirect(url_for("workflow_templates.index"))
 
 
 def init_app(app: Flask) -> None:
-    pass
+    from wfapp.dashboard.permissions.routes import bp as permissions_bp
+    from wfapp.dashboard.workflow_templates.routes import bp as workflow_templates_bp
+
+    app.register_blueprint(bp)
+    app.register_blueprint(workflow_templates_bp)
+    app.register_blueprint(permissions_bp)

@@ -1,0 +1,134 @@
+"""Permissions: the grid of workflow templates x user types, and the user types themselves."""
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, request, url_for
+
+from wfapp.auth import ADMIN, actor_name, roles_required
+from wfapp.dashboard.permissions.forms import RenameUserTypeForm, UserTypeForm
+from wfapp.extensions import db
+from wfapp.models import Permission
+from wfapp.services import directory
+from wfapp.services.errors import Conflict, NotFound, ValidationFailed
+from wfapp.services.staff import record_staff_action
+from wfapp.services.workflow_templates import get_workflow_template, list_workflow_templates
+from wfapp.web import hx_redirect, is_fragment, render
+
+bp = Blueprint("permissions", __name__, url_prefix="/permissions")
+
+
+def _grid_context(**extra):
+    templates = list_workflow_templates(db.session)
+    user_types = directory.list_user_types(db.session)
+    granted = {(p.workflow_template_id, p.user_type_id) for p in directory.list_permissions(db.session)}
+    return dict(active_nav="permissions", templates=templates, user_types=user_types, granted=granted,
+                new_form=extra.pop("new_form", None) or UserTypeForm(formdata=None), **extra)
+
+
+def _after_change():
+    """HTMX: the page fragment again (flash as an out-of-band swap); otherwise redirect (PRG)."""
+    if is_fragment():
+        return render("permissions/index.html", "permissions/_page.html", **_grid_context())
+    return hx_redirect(url_for(".index"))
+
+
+@bp.get("/")
+@roles_required()
+def index():
+    return render("permissions/index.html", "permissions/_page.html", **_grid_context())
+
+
+@bp.post("/grant")
+@roles_required(ADMIN)
+def set_grant():
+    """Grant (grant=1) or revoke (grant=0) one workflow template to one user type. Idempotent:
+    the cell shows the state asked for, whatever was there before."""
+    user_type_id = request.form.get("user_type_id", "")
+    template_ref = request.form.get("workflow_template_id", "")
+    want = request.form.get("grant") == "1"
+    try:
+        user_type = directory.get_user_type(db.session, user_type_id)
+        template = get_workflow_template(db.session, template_ref)
+    except NotFound:
+        abort(404)
+    existing = db.session.scalar(sa.select(Permission).where(
+        Permission.user_type_id == user_type.id, Permission.workflow_template_id == template.id))
+    if want and existing is None:
+        permission = directory.grant_permission(db.session, user_type.id, str(template.id))
+        record_staff_action(db.session, actor_name(), "permission_granted", "permission", permission.id,
+                            {"user_type_id": user_type.id, "workflow_template": template.name},
+                            request.remote_addr or "")
+    elif not want and existing is not None:
+        record_staff_action(db.session, actor_name(), "permission_revoked", "permission", existing.id,
+                            {"user_type_id": user_type.id, "workflow_template": template.name},
+                            request.remote_addr or "")
+        directory.revoke_permission(db.session, existing)
+    db.session.commit()
+    if not is_fragment():
+        flash(f"{'Granted' if want else 'Revoked'} {template.name} for {user_type.name}.", "success")
+        return hx_redirect(url_for(".index"))
+    return render("permissions/_cell.html", template=template, user_type=user_type, is_granted=want)
+
+
+@bp.post("/user-types")
+@roles_required(ADMIN)
+def create_user_type():
+    form = UserTypeForm()
+    if form.validate():
+        try:
+            user_type = directory.create_user_type(db.session, form.id.data, form.name.data or "",
+                                                   form.description.data or "")
+        except Conflict as exc:
+            form.id.errors = [*form.id.errors, exc.detail]
+        else:
+            record_staff_action(db.session, actor_name(), "user_type_created", "user_type", user_type.id,
+                                {"name": user_type.name}, request.remote_addr or "")
+            db.session.commit()
+            flash(f"User type {user_type.id} created.", "success")
+            return _after_change()
+    db.session.rollback()
+    return render("permissions/index.html", "permissions/_page.html", status=422,
+                  **_grid_context(new_form=form))
+
+
+@bp.post("/user-types/<user_type_id>")
+@roles_required(ADMIN)
+def rename_user_type(user_type_id):
+    try:
+        user_type = directory.get_user_type(db.session, user_type_id)
+    except NotFound:
+        abort(404)
+    form = RenameUserTypeForm()
+    if not form.validate():
+        db.session.rollback()
+        return render("permissions/index.html", "permissions/_page.html", status=422,
+                      **_grid_context(rename_errors={user_type_id: form.name.errors or form.description.errors}))
+    before = {"name": user_type.name, "description": user_type.description}
+    directory.update_user_type(db.session, user_type, name=form.name.data, description=form.description.data or "")
+    record_staff_action(db.session, actor_name(), "user_type_updated", "user_type", user_type.id,
+                        {"before": before, "after": {"name": user_type.name, "description": user_type.description}},
+                        request.remote_addr or "")
+    db.session.commit()
+    flash(f"User type {user_type.id} saved.", "success")
+    return _after_change()
+
+
+@bp.post("/user-types/<user_type_id>/delete")
+@roles_required(ADMIN)
+def delete_user_type(user_type_id):
+    try:
+        user_type = directory.get_user_type(db.session, user_type_id)
+    except NotFound:
+        abort(404)
+    try:
+        directory.delete_user_type(db.session, user_type)
+    except (Conflict, ValidationFailed) as exc:
+        db.session.rollback()
+        flash(f"Cannot delete {user_type_id}: {exc.detail}. Revoke its permissions and move its end users first.",
+              "error")
+        return render("permissions/index.html", "permissions/_page.html", status=409,
+                      **_grid_context(delete_errors={user_type_id: exc.detail}))
+    record_staff_action(db.session, actor_name(), "user_type_deleted", "user_type", user_type_id,
+                        remote_addr=request.remote_addr or "")
+    db.session.commit()
+    flash(f"User type {user_type_id} deleted.", "success")
+    return _after_change()

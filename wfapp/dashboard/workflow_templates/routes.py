@@ -1,0 +1,232 @@
+"""Workflow template pages: list, editor with the schema-driven form builder, versions and diffs,
+activate/deactivate, clone, export/import and the LLM tool export."""
+
+import json
+
+from flask import Blueprint, Response, abort, flash, request, url_for
+
+from wfapp.auth import ADMIN, actor_name, roles_required
+from wfapp.dashboard.workflow_templates import editor
+from wfapp.dashboard.workflow_templates.forms import NameForm, parse_json_text
+from wfapp.extensions import db
+from wfapp.models import WorkflowStatus
+from wfapp.schemas.state_schema import compiled_for_version
+from wfapp.services import template_catalog as catalog
+from wfapp.services import workflow_templates as svc
+from wfapp.services.errors import Conflict, NotFound, ValidationFailed
+from wfapp.services.staff import record_staff_action
+from wfapp.web import hx_redirect, render
+
+bp = Blueprint("workflow_templates", __name__, url_prefix="/workflow-templates")
+STATUSES = [s.value for s in WorkflowStatus]
+
+
+def _template_or_404(name):
+    try:
+        return svc.get_workflow_template(db.session, name)
+    except NotFound:
+        abort(404)
+
+
+def _audit(action, template, changes=None):
+    record_staff_action(db.session, actor_name(), action, "workflow_template", str(template.id),
+                        {"name": template.name, **(changes or {})}, request.remote_addr or "")
+
+
+# ------------------------------------------------------------------------------- list
+
+@bp.get("/")
+@roles_required()
+def index():
+    q = request.args.get("q", "").strip()
+    category = request.args.get("category", "").strip() or None
+    active = request.args.get("active", "")
+    is_active = {"true": True, "false": False}.get(active)
+    templates = catalog.search_workflow_templates(db.session, q, category, is_active)
+    counts = catalog.workflow_counts_by_status(db.session, [t.id for t in templates])
+    return render("workflow_templates/index.html", "workflow_templates/_table.html", active_nav="workflow_templates",
+                  templates=templates, counts=counts, statuses=STATUSES, q=q, category=category or "",
+                  active=active, categories=catalog.list_categories(db.session))
+
+
+# ------------------------------------------------------------------------------- editor
+
+@bp.get("/-/new")
+@roles_required(ADMIN)
+def new():
+    return editor.page(None, editor.initial_state(None))
+
+
+@bp.post("/-/new")
+@roles_required(ADMIN)
+def create():
+    return editor.save(None)
+
+
+@bp.get("/<name>/edit")
+@roles_required(ADMIN)
+def edit(name):
+    template = _template_or_404(name)
+    return editor.page(template, editor.initial_state(template))
+
+
+@bp.post("/<name>/edit")
+@roles_required(ADMIN)
+def update(name):
+    return editor.save(_template_or_404(name))
+
+
+@bp.post("/-/new/op", defaults={"name": None}, endpoint="editor_op")
+@bp.post("/<name>/edit/op", endpoint="editor_op")
+@roles_required(ADMIN)
+def editor_op(name):
+    return editor.op(_template_or_404(name) if name else None)
+
+
+@bp.post("/-/new/preview", defaults={"name": None}, endpoint="preview")
+@bp.post("/<name>/edit/preview", endpoint="preview")
+@roles_required(ADMIN)
+def preview(name):
+    return editor.preview(_template_or_404(name) if name else None)
+
+
+# ------------------------------------------------------------------------------- one template
+
+@bp.get("/<name>")
+@roles_required()
+def show(name):
+    template = _template_or_404(name)
+    return _version_page(template, template.current_version)
+
+
+@bp.get("/<name>/versions/<int:number>")
+@roles_required()
+def version(name, number):
+    template = _template_or_404(name)
+    try:
+        v = svc.get_version(db.session, template, number)
+    except NotFound:
+        abort(404)
+    return _version_page(template, v)
+
+
+def _version_page(template, v):
+    compiled = compiled_for_version(v)
+    counts = catalog.workflow_counts_by_status(db.session, [template.id])[template.id]
+    context = catalog.new_workflow_context(template.name, v.description, v.guidelines, compiled)
+    return render("workflow_templates/show.html", "workflow_templates/_show.html", active_nav="workflow_templates",
+                  template=template, version=v, compiled=compiled, counts=counts, statuses=STATUSES,
+                  context=context, tab="overview")
+
+
+@bp.get("/<name>/versions")
+@roles_required()
+def versions(name):
+    template = _template_or_404(name)
+    versions = list(reversed(svc.list_versions(db.session, template)))
+    live = catalog.live_workflows_per_version(db.session, template)
+    return render("workflow_templates/versions.html", "workflow_templates/_versions.html",
+                  active_nav="workflow_templates", template=template, versions=versions, live=live, tab="versions")
+
+
+@bp.get("/<name>/diff")
+@roles_required()
+def diff(name):
+    template = _template_or_404(name)
+    current = template.current_version.number
+    try:
+        a = int(request.args.get("a", max(current - 1, 1)))
+        b = int(request.args.get("b", current))
+        va, vb = svc.get_version(db.session, template, a), svc.get_version(db.session, template, b)
+    except (ValueError, NotFound):
+        abort(404)
+    numbers = [v.number for v in svc.list_versions(db.session, template)]
+    return render("workflow_templates/diff.html", "workflow_templates/_diff.html", active_nav="workflow_templates",
+                  template=template, a=va, b=vb, sections=catalog.diff_versions(va, vb), numbers=numbers,
+                  tab="versions")
+
+
+@bp.post("/<name>/active")
+@roles_required(ADMIN)
+def set_active(name):
+    template = _template_or_404(name)
+    want = request.form.get("is_active") == "true"
+    svc.set_template_flags(db.session, template, is_active=want)
+    _audit("workflow_template_activated" if want else "workflow_template_deactivated", template)
+    db.session.commit()
+    flash(f"{template.name} is {'active: new workflows can start' if want else 'inactive: no new workflows start'}.",
+          "success")
+    return hx_redirect(url_for(".show", name=template.name))
+
+
+@bp.route("/<name>/clone", methods=["GET", "POST"])
+@roles_required(ADMIN)
+def clone(name):
+    template = _template_or_404(name)
+    form = NameForm(data={"name": f"{template.name}_copy"} if request.method == "GET" else None)
+    status = 200
+    if request.method == "POST" and form.validate():
+        try:
+            copy = catalog.clone_workflow_template(db.session, template, form.name.data.strip(), actor_name())
+        except (Conflict, ValidationFailed) as exc:
+            db.session.rollback()
+            form.name.errors = [*form.name.errors, *([e["message"] for e in exc.errors] or [exc.detail])]
+            status = 409 if isinstance(exc, Conflict) else 422
+        else:
+            _audit("workflow_template_cloned", copy, {"from": template.name})
+            db.session.commit()
+            flash(f"Cloned {template.name} as {copy.name} (inactive until you activate it).", "success")
+            return hx_redirect(url_for(".show", name=copy.name))
+    elif request.method == "POST":
+        status = 422
+    return render("workflow_templates/clone.html", "workflow_templates/_clone.html", status=status,
+                  active_nav="workflow_templates", template=template, form=form, tab="overview")
+
+
+@bp.get("/<name>/export")
+@roles_required()
+def export(name):
+    template = _template_or_404(name)
+    body = json.dumps(catalog.export_workflow_template(template), indent=2, ensure_ascii=False)
+    return Response(body + "\n", mimetype="application/json", headers={
+        "Content-Disposition": f'attachment; filename="{template.name}.workflow-template.json"'})
+
+
+@bp.get("/<name>/tool")
+@roles_required()
+def tool(name):
+    template = _template_or_404(name)
+    tool_def = catalog.llm_tool(template.name, compiled_for_version(template.current_version))
+    return render("workflow_templates/tool.html", "workflow_templates/_tool.html", active_nav="workflow_templates",
+                  template=template, tool=tool_def, tab="tool")
+
+
+@bp.route("/-/import", methods=["GET", "POST"])
+@roles_required(ADMIN)
+def import_template():
+    errors, text, rename = [], "", ""
+    status = 200
+    if request.method == "POST":
+        upload = request.files.get("file")
+        text = request.form.get("document", "")
+        if upload and upload.filename:
+            text = upload.read().decode("utf-8", errors="replace")
+        rename = request.form.get("rename", "").strip()
+        try:
+            document = parse_json_text(text)
+            template = catalog.import_workflow_template(db.session, document, actor_name(), rename or None)
+        except ValueError as exc:
+            errors, status = [{"path": "", "message": str(exc)}], 422
+        except Conflict as exc:
+            errors, status = [{"path": "/name", "message": f"{exc.detail}: nothing was overwritten. "
+                                                           "Import it under another name, or delete the existing one."}], 409
+        except ValidationFailed as exc:
+            errors, status = exc.errors or [{"path": "", "message": exc.detail}], 422
+        else:
+            _audit("workflow_template_imported", template)
+            db.session.commit()
+            flash(f"Imported {template.name}.", "success")
+            return hx_redirect(url_for(".show", name=template.name))
+        db.session.rollback()
+    return render("workflow_templates/import.html", "workflow_templates/_import.html", status=status,
+                  active_nav="workflow_templates", errors=errors, text=text, rename=rename)

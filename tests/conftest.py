@@ -38,6 +38,7 @@ def app(tmp_path):
     global _pg_schema_ready
     config: dict[str, Any] = {
         "TESTING": True,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
         "SECRET_KEY": "test-secret",
         "SIGNING_SECRET": "test-signing-secret",
         "DISPATCHER_ENABLED": False,

@@ -1,5 +1,6 @@
 """wfapp: LLM-guided data-collection workflows."""
 
+import os
 from pathlib import Path
 
 from flask import Flask
@@ -10,8 +11,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(test_config: dict | None = None) -> Flask:
+    instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get("WFAPP_INSTANCE_PATH") or None
     app = Flask(
         __name__,
+        instance_path=instance_path,
         instance_relative_config=True,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),

@@ -318,3 +318,12 @@ def test_every_admin_action_refused_for_operator_and_viewer(request, admin, api,
     t = api.get("/api/workflow-templates/loan_application").json
     assert t["version"] == 1 and t["is_active"] is True
     assert len(api.get("/api/workflow-templates").json["items"]) == 1
+
+
+def test_empty_name_is_not_reported_while_building_but_on_save(admin):
+    data = builder_form("", LOAN_FIELDS)
+    r = admin.post("/workflow-templates/-/new/preview", data, htmx=True)
+    assert _slot(text(r), "err-name").endswith('hx-swap-oob="true">')
+    r = admin.post("/workflow-templates/-/new", data, htmx=True)
+    assert r.status_code == 422 and "Nothing was saved" in text(r)
+    assert _slot(text(r), "err-name").count("msg") >= 1

@@ -53,6 +53,13 @@ def validate(state: EditorState, template: WorkflowTemplate | None) -> dict[str,
     return body
 
 
+def _quiet_untouched_name(state: EditorState) -> None:
+    """While a new template is being built, an empty name is not worth a complaint yet (saving
+    still reports it)."""
+    if state.is_new and not state.name:
+        state.general.pop("name", None)
+
+
 def compile_preview(state: EditorState, body: dict[str, Any]):
     """The compiled schema for the live preview; with mistakes in some builder rows, the rows
     that are fine still show."""
@@ -112,12 +119,14 @@ def op(template):
     state.deps_errors[:0] = [m for m in keep[1] if m not in state.deps_errors]
     for k, v in keep[2].items():
         state.ea_errors.setdefault(k, [])[:0] = v
+    _quiet_untouched_name(state)
     return render("workflow_templates/edit.html", "workflow_templates/_editor.html", **ctx)
 
 
 def preview(template):
     state = state_from_form(request.form, template is None)
     ctx = _context(template, state)
+    _quiet_untouched_name(state)
     return render("workflow_templates/edit.html", "workflow_templates/_preview_oob.html", **ctx)
 
 

@@ -1,0 +1,385 @@
+"""The workflows monitor (filters in the URL, keyset pages, live polling, bulk actions) and the
+workflow detail page (state_data form, timeline stepper, dependency and end-action panels)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, flash, request, url_for
+from werkzeug.datastructures import MultiDict
+
+from wfapp.api.workflows import filters_from_args
+from wfapp.auth import ADMIN, OPERATOR, actor_name, has_role, roles_required
+from wfapp.dashboard.workflows.forms import BULK_ACTIONS, save_operator_form
+from wfapp.extensions import db
+from wfapp.models import EndUser, JobStatus, WorkflowStatus, WorkflowTemplate
+from wfapp.outbox.jobs import end_action_body
+from wfapp.schemas.state_schema import compiled_for_version
+from wfapp.services import monitor
+from wfapp.services import workflows as wf_svc
+from wfapp.services.errors import NotFound, Problem, StateValidationError, ValidationFailed
+from wfapp.services.staff import record_staff_action
+from wfapp.services.timeline import build_timeline, clamp_step
+from wfapp.web import HTMX_NO_CHANGE, HTMX_STOP_POLLING, errors_by_field, hx_redirect, render, state_values_from_form
+
+bp = Blueprint("workflows", __name__, url_prefix="/workflows")
+ACTORS = (ADMIN, OPERATOR)
+STATUSES = [s.value for s in WorkflowStatus]
+FILTER_NAMES = ("status", "template", "version", "user_id", "conversation_id", "waiting_for", "started_after",
+                "started_before", "last_interaction_after", "last_interaction_before", "field", "value", "match")
+MONITOR_POLL_S = 3
+DETAIL_POLL_S = 2
+
+
+def may_act() -> bool:
+    return has_role(ADMIN, OPERATOR)
+
+
+def _audit(action: str, workflow_id, changes: dict | None = None) -> None:
+    record_staff_action(db.session, actor_name(), action, "workflow", str(workflow_id), changes or {},
+                        request.remote_addr or "")
+
+
+# ------------------------------------------------------------------------------------ monitor
+
+def monitor_args() -> dict[str, str]:
+    """The filters and sort of the request, normalised: statuses may come as repeated
+    parameters (check boxes) or comma-separated (the API's form)."""
+    args: dict[str, str] = {}
+    statuses = [s for v in request.args.getlist("status") for s in v.split(",") if s]
+    if statuses:
+        args["status"] = ",".join(dict.fromkeys(statuses))
+    for name in FILTER_NAMES[1:]:
+        value = (request.args.get(name) or "").strip()
+        if value:
+            args[name] = value
+    if args.get("match") == "equals" or not args.get("field"):
+        args.pop("match", None)
+    if not args.get("field"):
+        args.pop("value", None)
+    sort = request.args.get("sort", "newest")
+    if sort in monitor.SORTS and sort != "newest":
+        args["sort"] = sort
+    return args
+
+
+def _monitor_context(since: str | None = None) -> dict[str, Any]:
+    args = monitor_args()
+    errors: list[dict[str, Any]] = []
+    limit = min(max(request.args.get("limit", current_app.config.get("PAGE_SIZE", 50), type=int) or 50, 1), 200)
+    cursor = request.args.get("cursor") or None
+    rows, next_cursor = [], None
+    try:
+        # A broken filter shows nothing (and says why beside it) rather than everything.
+        filters = filters_from_args(MultiDict(args))
+        rows, next_cursor = monitor.monitor_page(db.session, filters, args.get("sort", "newest"), limit, cursor)
+    except ValidationFailed as exc:
+        errors = exc.errors
+    token = monitor.monitor_token(db.session)
+    changed = monitor.changed_since(rows, monitor.token_time(since)) if since else set()
+    query = urlencode(args)
+    page_args = dict(args, **({"cursor": cursor} if cursor else {}))
+    return dict(
+        rows=rows, next_cursor=next_cursor, args=args, query=query, errors=errors, filter_errors=errors_by_field(
+            errors, "/query/"), token=token, changed=changed, cursor=cursor,
+        next_url=url_for(".index", **dict(args, cursor=next_cursor)) if next_cursor else None,
+        first_url=url_for(".index", **args) if cursor else None,
+        live_url=url_for(".monitor_live", **page_args, since=token),
+        statuses=STATUSES, selected_statuses=(args.get("status") or "").split(","),
+        templates=db.session.scalars(sa.select(WorkflowTemplate).order_by(WorkflowTemplate.name)).all(),
+        sorts=monitor.SORT_LABELS, sort=args.get("sort", "newest"), may_act=may_act(),
+        poll_s=MONITOR_POLL_S, active_nav="workflows",
+    )
+
+
+@bp.get("/")
+@roles_required()
+def index():
+    return render("workflows/index.html", "workflows/_monitor.html", **_monitor_context())
+
+
+@bp.get("/live")
+@roles_required()
+def monitor_live():
+    """The monitor's poll: 204 after one index probe when no workflow changed since `since`."""
+    since = request.args.get("since", "")
+    if since and since == monitor.monitor_token(db.session):
+        return "", HTMX_NO_CHANGE, {"Vary": "HX-Request"}
+    return render("workflows/_monitor.html", "workflows/_monitor.html", **_monitor_context(since or None))
+
+
+@bp.post("/bulk")
+@roles_required(*ACTORS)
+def bulk():
+    """Cancel or retry the end actions of the selected workflows, each in its own transaction,
+    and report what happened to each."""
+    action = request.form.get("action", "")
+    if action not in BULK_ACTIONS:
+        abort(400, "Choose cancel or retry.")
+    ids = list(dict.fromkeys(i for i in request.form.getlist("ids") if i))[:500]
+    reason = (request.form.get("reason") or "").strip() or "cancelled by an operator"
+    results = []
+    for wid in ids:
+        try:
+            if action == "cancel":
+                wf_svc.change_status(db.session, wid, "cancelled", actor_name(), reason=reason, source="operator")
+                _audit("workflow_cancelled", wid, {"reason": reason, "bulk": True})
+                outcome = "cancelled"
+            else:
+                retry = _service("retry_end_action")
+                if retry is None:
+                    raise Problem("retrying end actions is not available in this build")
+                retry(db.session, wid, actor_name())
+                _audit("end_action_retried", wid, {"bulk": True})
+                outcome = "end action queued again"
+            db.session.commit()
+            results.append({"id": wid, "ok": True, "message": outcome})
+        except Problem as exc:
+            db.session.rollback()
+            results.append({"id": wid, "ok": False, "message": exc.detail})
+    return render("workflows/_bulk_result.html", "workflows/_bulk_result.html", results=results, action=action)
+
+
+# ------------------------------------------------------------------------------------ detail
+
+def _workflow_or_404(workflow_id):
+    try:
+        return wf_svc.get_workflow(db.session, workflow_id)
+    except NotFound:
+        abort(404)
+
+
+def _service(name: str):
+    """An operator action of the outbox/dependencies services, when that build provides it."""
+    for module in ("wfapp.services.outbox", "wfapp.outbox.jobs", "wfapp.services.dependencies", "wfapp.outbox"):
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue
+        fn = getattr(mod, name, None)
+        if callable(fn):
+            return fn
+    return None
+
+
+def _detail_context(wf, *, form_values=None, form_errors=None, meanwhile=None, changed_fields=(),
+                    etag=None, base_seq=None, saved=False) -> dict[str, Any]:
+    row = wf_svc.workflow_row(db.session, wf)
+    version = wf_svc.version_of(db.session, wf)
+    compiled = compiled_for_version(version)
+    state = wf.state_data or {}
+    complete_errors = errors_by_field(compiled.validate_complete(state))
+    checklist = [(f, f.key in state and state[f.key] not in (None, "", []), complete_errors.get(f.key, []))
+                 for f in compiled.fields if f.required]
+    end_jobs = monitor.end_action_jobs(db.session, wf.id)
+    dep_jobs = monitor.dependency_jobs(db.session, wf.id)
+    template = db.session.get(WorkflowTemplate, wf.template_id)
+    preview = None
+    if version.end_action_type not in (None, "", "none"):
+        preview = {"type": version.end_action_type, "target": version.end_action_target,
+                   "body": end_action_body(wf, template.name, version)}
+    return dict(
+        wf=wf, row=row, version=version, fields=compiled.fields, state=state, checklist=checklist,
+        end_jobs=end_jobs, dep_jobs=dep_jobs, end_action_preview=preview,
+        end_user=db.session.get(EndUser, wf.user_id),
+        form_values=state if form_values is None else form_values,
+        form_errors=errors_by_field(form_errors or []), meanwhile=meanwhile, changed_fields=list(changed_fields),
+        etag=etag or wf.etag, base_seq=wf.event_seq if base_seq is None else base_seq, saved=saved,
+        may_act=may_act(), mask=not may_act(), token=monitor.workflow_token(db.session, wf.id),
+        polling=_keeps_polling(wf), poll_s=DETAIL_POLL_S, active_nav="workflows",
+        can_resolve=_service("resolve_dependency") is not None, can_retry=_service("retry_end_action") is not None,
+        dead_end_action=any(j.status == JobStatus.DEAD for j in end_jobs),
+        stale_form=False,
+    )
+
+
+def _keeps_polling(wf) -> bool:
+    """Open workflows are watched; a terminal one only while its end action is on its way."""
+    return not wf.is_terminal or monitor.has_open_jobs(db.session, wf.id)
+
+
+def _stepper_context(wf, requested: int | None) -> dict[str, Any]:
+    steps = build_timeline(db.session, wf)
+    current = clamp_step(steps, requested)
+    version = wf_svc.version_of(db.session, wf)
+    fields = compiled_for_version(version).fields
+    step = steps[current - 1] if steps else None
+    keys = [f.key for f in fields]
+    extra = sorted({k for s in steps for k in s.state} - set(keys)) if steps else []
+    return dict(wf=wf, steps=steps, current=current, step=step, fields=fields, extra_keys=extra,
+                sensitive={f.key for f in fields if f.sensitive}, mask=not may_act())
+
+
+@bp.get("/<workflow_id>")
+@roles_required()
+def show(workflow_id):
+    wf = _workflow_or_404(workflow_id)
+    ctx = _detail_context(wf)
+    ctx.update(_stepper_context(wf, request.args.get("step", type=int)))
+    return render("workflows/show.html", "workflows/_detail.html", **ctx)
+
+
+@bp.get("/<workflow_id>/live")
+@roles_required()
+def live(workflow_id):
+    """The detail page's poll: 204 when the workflow and its jobs did not change (one query on
+    the primary key and ix_jobs_workflow); 286 with the final panel once it is terminal."""
+    try:
+        wid = wf_svc.parse_workflow_id(workflow_id)
+    except NotFound:
+        abort(404)
+    token = monitor.workflow_token(db.session, wid)
+    if token is None:
+        abort(404)
+    since = request.args.get("since", "")
+    form_etag = request.args.get("etag", "")
+    if since == token:
+        return "", HTMX_NO_CHANGE, {"Vary": "HX-Request"}
+    wf = _workflow_or_404(wid)
+    ctx = _detail_context(wf)
+    ctx["stale_form"] = bool(form_etag) and form_etag != wf.etag
+    response = render("workflows/_live.html", "workflows/_live.html", **ctx)
+    response.headers["HX-Trigger"] = '{"workflowChanged": null}'  # the timeline follows
+    if not ctx["polling"]:
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+@bp.get("/<workflow_id>/form")
+@roles_required()
+def state_form(workflow_id):
+    wf = _workflow_or_404(workflow_id)
+    return render("workflows/_state_panel.html", "workflows/_state_panel.html", **_detail_context(wf))
+
+
+@bp.post("/<workflow_id>/state")
+@roles_required(*ACTORS)
+def save_state(workflow_id):
+    wf = _workflow_or_404(workflow_id)
+    fields = compiled_for_version(wf_svc.version_of(db.session, wf)).fields
+    typed = state_values_from_form(fields, request.form)
+    etag = request.form.get("etag", "")
+    base_seq = request.form.get("base_seq", type=int) or 0
+    try:
+        outcome = save_operator_form(db.session, wf.id, fields, typed, etag, base_seq, actor_name())
+    except StateValidationError as exc:
+        db.session.rollback()
+        wf = _workflow_or_404(workflow_id)
+        ctx = _detail_context(wf, form_values={**(wf.state_data or {}), **typed}, form_errors=exc.errors,
+                              etag=etag, base_seq=base_seq)
+        return render("workflows/_state_panel.html", "workflows/_state_panel.html", status=422, **ctx)
+    except Problem as exc:  # a terminal workflow, for instance
+        db.session.rollback()
+        wf = _workflow_or_404(workflow_id)
+        ctx = _detail_context(wf, form_values={**(wf.state_data or {}), **typed},
+                              form_errors=[{"path": "", "message": exc.detail}], etag=etag, base_seq=base_seq)
+        return render("workflows/_state_panel.html", "workflows/_state_panel.html", status=exc.status, **ctx)
+    if not outcome.saved:
+        ctx = _detail_context(outcome.workflow, form_values=outcome.values, meanwhile=outcome.meanwhile,
+                              changed_fields=outcome.changed_fields, etag=outcome.etag, base_seq=outcome.base_seq)
+        return render("workflows/_state_panel.html", "workflows/_state_panel.html", status=409, **ctx)
+    if outcome.changed_fields:
+        _audit("workflow_state_updated", wf.id, {"fields": outcome.changed_fields})
+    db.session.commit()
+    if outcome.changed_fields:
+        flash(f"Saved {', '.join(outcome.changed_fields)}.", "success")
+    else:
+        flash("Nothing to save: no field changed.", "info")
+    wf = _workflow_or_404(workflow_id)
+    ctx = _detail_context(wf, changed_fields=outcome.changed_fields, saved=True)
+    if not request.headers.get("HX-Request"):
+        return hx_redirect(url_for(".show", workflow_id=wf.id))
+    response = render("workflows/_state_panel.html", "workflows/_state_panel.html", **ctx)
+    response.headers["HX-Trigger"] = '{"workflowChanged": null}'
+    return response
+
+
+@bp.post("/<workflow_id>/status")
+@roles_required(*ACTORS)
+def change_status(workflow_id):
+    wf = _workflow_or_404(workflow_id)
+    target = request.form.get("status", "")
+    if target not in ("completed", "cancelled"):
+        abort(400, "Choose complete or cancel.")
+    reason = (request.form.get("reason") or "").strip()
+    if target == "cancelled" and not reason:
+        reason = "cancelled by an operator"
+    try:
+        wf_svc.change_status(db.session, wf.id, target, actor_name(), reason=reason, source="operator")
+    except Problem as exc:
+        db.session.rollback()
+        wf = _workflow_or_404(workflow_id)
+        ctx = _detail_context(wf)
+        ctx.update(action_error=exc.detail, action_errors=exc.errors)
+        return render("workflows/_actions.html", "workflows/_actions.html", status=exc.status, **ctx)
+    _audit(f"workflow_{target}", wf.id, {"reason": reason} if reason else {})
+    db.session.commit()
+    flash(f"The workflow is {target}.", "success")
+    return hx_redirect(url_for(".show", workflow_id=wf.id))
+
+
+@bp.get("/<workflow_id>/timeline")
+@roles_required()
+def timeline(workflow_id):
+    wf = _workflow_or_404(workflow_id)
+    return render("workflows/_stepper.html", "workflows/_stepper.html",
+                  **_stepper_context(wf, request.args.get("step", type=int)))
+
+
+@bp.post("/<workflow_id>/dependencies/<name>")
+@roles_required(*ACTORS)
+def resolve_dependency(workflow_id, name):
+    wf = _workflow_or_404(workflow_id)
+    resolve = _service("resolve_dependency")
+    if resolve is None:
+        abort(404)
+    outcome = request.form.get("outcome", "")
+    if outcome not in ("succeeded", "failed"):
+        abort(400, "Choose succeeded or failed.")
+    try:
+        resolve(db.session, wf.id, name, outcome, actor_name())
+    except Problem as exc:
+        db.session.rollback()
+        flash(exc.detail, "error")
+        return hx_redirect(url_for(".show", workflow_id=wf.id))
+    _audit("dependency_resolved", wf.id, {"dependency": name, "outcome": outcome})
+    db.session.commit()
+    flash(f"Dependency {name} marked {outcome}.", "success")
+    return hx_redirect(url_for(".show", workflow_id=wf.id))
+
+
+@bp.post("/<workflow_id>/end-action/retry")
+@roles_required(*ACTORS)
+def retry_end_action(workflow_id):
+    wf = _workflow_or_404(workflow_id)
+    retry = _service("retry_end_action")
+    if retry is None:
+        abort(404)
+    try:
+        retry(db.session, wf.id, actor_name())
+    except Problem as exc:
+        db.session.rollback()
+        flash(exc.detail, "error")
+        return hx_redirect(url_for(".show", workflow_id=wf.id))
+    _audit("end_action_retried", wf.id)
+    db.session.commit()
+    flash("The end action is queued again.", "success")
+    return hx_redirect(url_for(".show", workflow_id=wf.id))
+
+
+def short_id(value) -> str:
+    return str(value)[:8]
+
+
+@bp.app_template_filter("short_id")
+def _short_id_filter(value) -> str:
+    return short_id(value)
+
+
+@bp.app_template_filter("when")
+def _when(ts) -> str:
+    return ts.strftime("%Y-%m-%d %H:%M:%S") if ts else "—"
+

@@ -1,31 +1,425 @@
 """Dependencies of a workflow (DESIGN.md "Dependencies"): what it waits on before it may go on.
 
-The workflow service calls these hooks inside its transaction, under the workflow's row lock."""
+The workflow service calls the hooks (on_start, on_state_changed, before_complete,
+on_workflow_completed) inside its transaction, under the workflow's row lock; the outbox calls
+on_call_result with the answer of a dependency's API call, the API calls resolve with a callback's
+outcome. All of them keep two documents of the workflow exact:
+
+- pending_dependencies: {name: {state: pending|succeeded|failed|skipped, type, attempts, since,
+  last_error, message, result?, job_id? (api), template? (workflow)}} for every dependency fired.
+  `pending` is the only blocking state: an api call in flight or retrying, a 202 awaiting its
+  callback, a refusal with on_failure "wait" (an operator or a callback must resolve it), a
+  workflow dependency whose workflow has not completed yet.
+- waiting_for: {name, type, since, attempts, message, pending: [names]} naming the oldest blocker,
+  or null. The workflow is `waiting` while anything blocks it and `active` again when the last
+  blocker resolves.
+
+When a dependency fires:
+- `on_start` when the workflow starts;
+- `{"fields": [...]}` once all these fields are filled;
+- `before_complete` once every required field is filled and valid (the workflow could
+  complete), so that the check runs, and blocks, before completion is asked for.
+"""
 
 from typing import Any
 
-from wfapp.models import TemplateVersion, Workflow
+import sqlalchemy as sa
+
+from wfapp.models import OPEN_STATUSES, TemplateVersion, Workflow, WorkflowStatus, WorkflowTemplate
+from wfapp.models.types import utcnow
+from wfapp.schemas.definitions import dependency_defaults
+from wfapp.services.errors import Conflict, NotFound
+from wfapp.services.events import record_event, state_diff
+
+PENDING, SUCCEEDED, FAILED, SKIPPED = "pending", "succeeded", "failed", "skipped"
+SYSTEM = "system"
+
+
+class DependencyNotFound(NotFound):
+    title = "Dependency not found"
+
+
+def _now_iso() -> str:
+    return utcnow().isoformat().replace("+00:00", "Z")
+
+
+def definitions(version: TemplateVersion) -> list[dict[str, Any]]:
+    return [dependency_defaults(d) for d in (version.workflow_dependencies or [])]
+
+
+def definition(version: TemplateVersion, name: str) -> dict[str, Any] | None:
+    return next((d for d in definitions(version) if d["name"] == name), None)
 
 
 def pending(wf: Workflow) -> list[str]:
     """Names of the dependencies that still block the workflow."""
-    return [name for name, dep in (wf.pending_dependencies or {}).items() if dep.get("state") == "pending"]
+    return [name for name, dep in (wf.pending_dependencies or {}).items() if dep.get("state") == PENDING]
+
+
+def _put(wf: Workflow, name: str, entry: dict[str, Any]) -> None:
+    wf.pending_dependencies = {**(wf.pending_dependencies or {}), name: entry}  # a new object
+
+
+def bump(wf: Workflow) -> None:
+    """The workflow changed outside a client's call (a dependency resolved, an end action ran)."""
+    wf.updated_at = utcnow()
+    wf.row_version = (wf.row_version or 0) + 1
+
+
+def refresh_waiting(session, wf: Workflow, actor: str = SYSTEM) -> None:
+    """Make status and waiting_for say exactly what blocks the workflow."""
+    if wf.is_terminal:
+        return
+    deps = wf.pending_dependencies or {}
+    blockers = sorted(((e.get("since") or "", name) for name, e in deps.items() if e.get("state") == PENDING))
+    if blockers:
+        name = blockers[0][1]
+        e = deps[name]
+        waiting = {"name": name, "type": e.get("type", "api"), "since": e.get("since"),
+                   "attempts": e.get("attempts", 0), "message": e.get("message") or "",
+                   "pending": [n for _s, n in blockers]}
+        if wf.waiting_for != waiting:
+            wf.waiting_for = waiting
+        if wf.status == WorkflowStatus.ACTIVE:
+            wf.status = WorkflowStatus.WAITING
+            record_event(session, wf, "status_changed", actor,
+                         {"status": {"from": "active", "to": "waiting"}, "waiting_for": name,
+                          "reason": f"waiting for {name}"})
+    else:
+        if wf.waiting_for is not None:
+            wf.waiting_for = None
+        if wf.status == WorkflowStatus.WAITING:
+            wf.status = WorkflowStatus.ACTIVE
+            record_event(session, wf, "status_changed", actor,
+                         {"status": {"from": "waiting", "to": "active"}, "reason": "dependencies resolved"})
+
+
+# --- firing ------------------------------------------------------------------------------------
+
+
+def _lookup(path: str, data: Any) -> tuple[bool, Any]:
+    cur = data
+    for part in [p for p in path.removeprefix("$").strip(".").split(".") if p]:
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            return False, None
+    return True, cur
+
+
+def render(value: Any, wf: Workflow) -> Any:
+    """A request body with {{state.field}} (and {{workflow.id|user_id|conversation_id}}) filled
+    from the workflow. A string that is only a placeholder takes the value with its JSON type."""
+    import re
+
+    ctx = {"state": wf.state_data or {},
+           "workflow": {"id": str(wf.id), "user_id": wf.user_id, "conversation_id": wf.conversation_id}}
+    pattern = re.compile(r"\{\{\s*((?:state|workflow)(?:\.[A-Za-z0-9_\-]+)+)\s*\}\}")
+    if isinstance(value, dict):
+        return {k: render(v, wf) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render(v, wf) for v in value]
+    if isinstance(value, str):
+        whole = pattern.fullmatch(value.strip())
+        if whole:
+            return _lookup(whole.group(1), ctx)[1]
+
+        def repl(m):
+            found, v = _lookup(m.group(1), ctx)
+            return "" if not found or v is None else str(v)
+
+        return pattern.sub(repl, value)
+    return value
+
+
+def _completed_workflow_of(session, wf: Workflow, template_ref: str):
+    from wfapp.services.workflow_templates import find_workflow_template
+
+    template = find_workflow_template(session, template_ref)
+    if template is None:
+        return None
+    return session.scalar(sa.select(Workflow.id).where(
+        Workflow.user_id == wf.user_id, Workflow.template_id == template.id,
+        Workflow.status == WorkflowStatus.COMPLETED).limit(1))
+
+
+def _fire(session, wf: Workflow, dep: dict[str, Any], actor: str, attempts: int = 0) -> None:
+    name, now = dep["name"], _now_iso()
+    if dep["type"] == "workflow":
+        done = _completed_workflow_of(session, wf, dep["template"])
+        entry = {"type": "workflow", "template": dep["template"], "attempts": attempts, "since": now, "last_error": None}
+        if done:
+            _put(wf, name, {**entry, "state": SUCCEEDED, "result": {"workflow_id": str(done)},
+                            "message": f"the user's {dep['template']} workflow is completed"})
+            record_event(session, wf, "dependency_succeeded", actor,
+                         {"name": name, "type": "workflow", "workflow_id": str(done)})
+        else:
+            message = f"waiting until this user's {dep['template']} workflow is completed"
+            _put(wf, name, {**entry, "state": PENDING, "message": message})
+            record_event(session, wf, "dependency_started", actor,
+                         {"name": name, "type": "workflow", "template": dep["template"], "message": message})
+        return
+    from flask import current_app, has_app_context
+
+    from wfapp.outbox.jobs import enqueue_dependency_call
+
+    api = dep["api"]
+    request = {"endpoint": render(api["endpoint"], wf) if "{{" in api["endpoint"] else api["endpoint"],
+               "method": api.get("method", "POST"), "headers": api.get("headers") or {},
+               "timeout_s": api.get("timeout_s")}
+    if "body" in api:
+        request["body"] = render(api["body"], wf)
+    elif request["method"] != "GET":
+        request["body"] = {"workflow_id": str(wf.id), "dependency": name, "user_id": wf.user_id,
+                           "conversation_id": wf.conversation_id, "state_data": wf.state_data or {}}
+    public = current_app.config.get("PUBLIC_URL", "") if has_app_context() else ""
+    if public:
+        request["callback_url"] = f"{public.rstrip('/')}/api/workflows/{wf.id}/dependencies/{name}"
+    job = enqueue_dependency_call(session, wf, name, request, int(dep["on_failure"].get("max_attempts") or 5))
+    _put(wf, name, {"state": PENDING, "type": "api", "attempts": attempts, "since": now, "last_error": None,
+                    "job_id": job.id, "message": f"calling {request['method']} {request['endpoint']}"})
+    record_event(session, wf, "dependency_started", actor,
+                 {"name": name, "type": "api", "method": request["method"], "endpoint": request["endpoint"],
+                  "job_id": job.id})
+
+
+def _is_filled(state: dict[str, Any], field: str) -> bool:
+    return state.get(field) not in (None, "", [])
+
+
+def _fire_ready(session, wf: Workflow, version: TemplateVersion, actor: str, *, completing: bool = False) -> None:
+    fired = wf.pending_dependencies or {}
+    state = wf.state_data or {}
+    completable = None
+    for dep in definitions(version):
+        if dep["name"] in fired:
+            continue
+        when = dep["when"]
+        if isinstance(when, dict):
+            ready = all(_is_filled(state, f) for f in when.get("fields") or [])
+        elif when == "before_complete":
+            if completable is None:
+                from wfapp.schemas.state_schema import compiled_for_version
+
+                completable = completing or not compiled_for_version(version).validate_complete(state)
+            ready = completable
+        else:
+            ready = False
+        if ready:
+            _fire(session, wf, dep, actor)
 
 
 def on_start(session, wf: Workflow, version: TemplateVersion, actor: str) -> None:
-    """Fire the version's on_start dependencies."""
+    """Fire the version's on_start dependencies (and any whose fields the initial data fills)."""
+    for dep in definitions(version):
+        if dep["when"] == "on_start":
+            _fire(session, wf, dep, actor)
+    _fire_ready(session, wf, version, actor)
+    refresh_waiting(session, wf, actor)
 
 
 def on_state_changed(session, wf: Workflow, changed: set[str], actor: str) -> None:
-    """Fire dependencies whose `when.fields` are now all filled."""
+    """Fire dependencies whose `when.fields` are now all filled (and before_complete ones once
+    the workflow could complete)."""
+    version = session.get(TemplateVersion, wf.template_version_id)
+    _fire_ready(session, wf, version, actor)
+    refresh_waiting(session, wf, actor)
 
 
 def before_complete(session, wf: Workflow, version: TemplateVersion, actor: str) -> None:
-    """Fire before_complete dependencies not yet satisfied."""
+    """Fire before_complete dependencies not yet fired. One fired here blocks the completion
+    (409) and, the refused request writing nothing, is fired again by the next state change."""
+    _fire_ready(session, wf, version, actor, completing=True)
+    refresh_waiting(session, wf, actor)
 
 
 def on_workflow_completed(session, wf: Workflow, actor: str) -> None:
     """Resume workflows of the same end user that wait on this workflow's template."""
+    from wfapp.services.workflows import get_workflow
+
+    template = session.get(WorkflowTemplate, wf.template_id)
+    refs = {template.name, str(template.id)}
+    candidates = session.scalars(sa.select(Workflow.id).where(
+        Workflow.user_id == wf.user_id, Workflow.id != wf.id, Workflow.status.in_(OPEN_STATUSES),
+    ).order_by(Workflow.id))
+    for wid in list(candidates):
+        other = get_workflow(session, wid, lock=True)
+        if other.is_terminal:
+            continue
+        changed = False
+        for name, entry in (other.pending_dependencies or {}).items():
+            if entry.get("type") == "workflow" and entry.get("state") == PENDING \
+                    and (entry.get("template") or name) in refs:
+                _put(other, name, {**entry, "state": SUCCEEDED, "result": {"workflow_id": str(wf.id)},
+                                   "message": f"the user's {template.name} workflow {wf.id} completed",
+                                   "resolved_at": _now_iso()})
+                record_event(session, other, "dependency_succeeded", actor,
+                             {"name": name, "type": "workflow", "workflow_id": str(wf.id)})
+                changed = True
+        if changed:
+            refresh_waiting(session, other, actor)
+            bump(other)
 
 
-__all__ = ["before_complete", "on_start", "on_state_changed", "on_workflow_completed", "pending"]
+# --- outcomes ----------------------------------------------------------------------------------
+
+
+def _succeed(session, wf: Workflow, dep: dict[str, Any] | None, name: str, entry: dict[str, Any], result: Any,
+             actor: str, source: str) -> None:
+    data: dict[str, Any] = {"name": name, "source": source}
+    new_entry = {**entry, "state": SUCCEEDED, "last_error": None, "message": f"{name} succeeded",
+                 "resolved_at": _now_iso()}
+    if result is not None:
+        new_entry["result"] = result
+    store_as = (dep or {}).get("store_as")
+    if store_as and result is not None:
+        before = wf.state_data or {}
+        after = {**before, store_as: result}
+        diff = state_diff(before, after)
+        if diff:
+            wf.state_data = after
+            data["diff"] = diff
+    _put(wf, name, new_entry)
+    record_event(session, wf, "dependency_succeeded", actor, data)
+    refresh_waiting(session, wf, actor)
+
+
+def _fail(session, wf: Workflow, dep: dict[str, Any] | None, name: str, entry: dict[str, Any], error: str,
+          actor: str, source: str) -> None:
+    """Apply on_failure once retrying is over: fail the workflow, wait for an operator or a
+    callback, or record the failure and go on."""
+    from wfapp.services.workflows import fail_workflow
+
+    on_failure = (dep or {}).get("on_failure") or {"action": "fail"}
+    action = on_failure.get("action", "fail")
+    message = on_failure.get("message") or ""
+    data = {"name": name, "error": error, "action": action, "source": source}
+    if action == "wait":
+        _put(wf, name, {**entry, "state": PENDING, "last_error": error, "needs_operator": True,
+                        "message": message or f"{name} failed ({error}): waiting for an operator or a callback"})
+        record_event(session, wf, "dependency_failed", actor, data)
+        refresh_waiting(session, wf, actor)
+    elif action == "continue":
+        _put(wf, name, {**entry, "state": FAILED, "last_error": error,
+                        "message": message or f"{name} failed ({error}); the workflow goes on",
+                        "resolved_at": _now_iso()})
+        record_event(session, wf, "dependency_failed", actor, data)
+        refresh_waiting(session, wf, actor)
+    else:  # fail, or retry with no attempts left
+        _put(wf, name, {**entry, "state": FAILED, "last_error": error, "message": message or error,
+                        "resolved_at": _now_iso()})
+        record_event(session, wf, "dependency_failed", actor, data)
+        fail_workflow(session, wf, actor, message or f"dependency {name} failed: {error}")
+
+
+def _check_success(dep: dict[str, Any] | None, answer: Any) -> tuple[bool, str]:
+    path = (dep or {}).get("success_path")
+    if not path:
+        return True, ""
+    found, value = _lookup(path, answer)
+    if not found:
+        return False, f"the answer has no {path}"
+    values = (dep or {}).get("success_values")
+    if values is None:
+        return (bool(value), "" if value else f"{path} is {value!r}")
+    return (value in values, "" if value in values else f"{path} is {value!r}, not one of {values!r}")
+
+
+def on_call_result(session, wf: Workflow, job, result, actor: str = "outbox") -> tuple[str, str]:
+    """Apply the answer of a dependency's API call (the workflow is locked). Returns what becomes
+    of the job, "succeeded", "retry" or "dead", and the error to record."""
+    name = job.payload["dependency"]
+    entry = (wf.pending_dependencies or {}).get(name)
+    if wf.is_terminal or entry is None or entry.get("job_id") != job.id or entry.get("state") != PENDING \
+            or entry.get("needs_operator"):
+        # resolved meanwhile (callback, operator, cancel): the answer changes nothing
+        return ("succeeded" if result.ok else "dead"), result.error or ""
+    version = session.get(TemplateVersion, wf.template_version_id)
+    dep = definition(version, name)
+    action = ((dep or {}).get("on_failure") or {}).get("action", "fail")
+    entry = {**entry, "attempts": job.attempts, "last_attempt_at": _now_iso()}
+    can_retry = job.attempts < job.max_attempts
+    if result.ok and result.status_code == 202:
+        _put(wf, name, {**entry, "last_error": None,
+                        "message": f"accepted (202): waiting for the callback POST /api/workflows/{wf.id}/dependencies/{name}"})
+        record_event(session, wf, "dependency_accepted", actor, {"name": name})
+        refresh_waiting(session, wf, actor)
+        return "succeeded", ""
+    if result.ok:
+        passed, why = _check_success(dep, result.json)
+        if passed:
+            answer = result.json if result.json is not None else (result.excerpt or None)
+            _succeed(session, wf, dep, name, entry, answer, actor, "call")
+            return "succeeded", ""
+        error, job_outcome, retryable = f"refused: {why}", "succeeded", False
+    elif result.status_code is not None:  # a non-2xx answer
+        error, job_outcome, retryable = result.error, "dead", result.retryable
+    else:  # no answer: timeout, connection error, or refused before connecting
+        error, job_outcome, retryable = result.error, "dead", result.retryable
+    answered_no = result.status_code is not None and not retryable
+    if can_retry and (retryable or (action == "retry" and answered_no)):
+        _put(wf, name, {**entry, "last_error": error,
+                        "message": f"attempt {job.attempts} of {job.max_attempts} failed ({error}); retrying"})
+        refresh_waiting(session, wf, actor)
+        return "retry", error
+    if retryable:
+        error = f"{error} (after {job.attempts} attempts)"
+    _fail(session, wf, dep, name, entry, error, actor, "call")
+    return job_outcome, error
+
+
+def resolve(session, wf: Workflow, name: str, outcome: str, result: Any = None, message: str = "",
+            actor: str = SYSTEM) -> None:
+    """A callback's or an operator's outcome for a pending dependency (the workflow is locked)."""
+    from wfapp.models import Job, JobStatus
+
+    version = session.get(TemplateVersion, wf.template_version_id)
+    dep = definition(version, name)
+    entry = (wf.pending_dependencies or {}).get(name)
+    if entry is None:
+        if dep is None:
+            raise DependencyNotFound(f"the workflow has no dependency {name!r}")
+        raise Conflict(f"the dependency {name!r} has not started yet")
+    if wf.is_terminal:
+        raise Conflict(f"the workflow is {wf.status}: its dependencies can no longer change", status=str(wf.status))
+    if entry.get("state") != PENDING:
+        raise Conflict(f"the dependency {name!r} is already {entry.get('state')}", state=entry.get("state"))
+    if entry.get("job_id"):
+        # a call still queued for it is no longer needed
+        job = session.get(Job, entry["job_id"])
+        if job is not None and job.status == JobStatus.PENDING:
+            job.status = JobStatus.SUCCEEDED
+            job.finished_at = utcnow()
+            job.last_error = f"not sent: the dependency was resolved ({outcome}) by {actor}"
+    entry = {**entry, "needs_operator": False}
+    if outcome == "succeeded":
+        _succeed(session, wf, dep, name, entry, result, actor, "callback")
+        return
+    error = message or "reported failed"
+    action = ((dep or {}).get("on_failure") or {}).get("action", "fail")
+    attempts = int(entry.get("attempts") or 0) + 1
+    max_attempts = int(((dep or {}).get("on_failure") or {}).get("max_attempts") or 5)
+    if action == "retry" and dep is not None and dep["type"] == "api" and attempts < max_attempts:
+        record_event(session, wf, "dependency_failed", actor,
+                     {"name": name, "error": error, "action": "retry", "source": "callback"})
+        _fire(session, wf, dep, actor, attempts=attempts)
+        refresh_waiting(session, wf, actor)
+        return
+    _fail(session, wf, dep, name, {**entry, "attempts": attempts}, error, actor, "callback")
+
+
+def rearm(session, wf: Workflow, job, actor: str) -> None:
+    """A dead dependency call is retried: its dependency is pending again."""
+    name = job.payload["dependency"]
+    if wf.is_terminal:
+        raise Conflict(f"the workflow is {wf.status}: its dependency {name!r} can no longer be retried")
+    entry = (wf.pending_dependencies or {}).get(name) or {"type": "api", "attempts": 0, "since": _now_iso()}
+    _put(wf, name, {**entry, "state": PENDING, "job_id": job.id, "needs_operator": False,
+                    "message": f"retrying the call for {name}"})
+    refresh_waiting(session, wf, actor)
+
+
+__all__ = ["before_complete", "on_call_result", "on_start", "on_state_changed", "on_workflow_completed", "pending",
+           "rearm", "refresh_waiting", "resolve"]

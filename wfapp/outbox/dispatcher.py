@@ -150,6 +150,8 @@ def _record(c: Claimed, result: outbound.CallResult, request_summary: dict[str, 
         dependencies.bump(wf)
         session.commit()
         return "late"
+    # the attempt first, then what it caused (a dependency resolving, the workflow resuming)
+    event = record_event(session, wf, _event_type(c.kind), ACTOR, data)
     if c.kind == JobKind.DEPENDENCY:
         outcome, error = dependencies.on_call_result(session, wf, job, result, ACTOR)
     elif result.ok:
@@ -173,7 +175,7 @@ def _record(c: Claimed, result: outbound.CallResult, request_summary: dict[str, 
     data["outcome"] = outcome
     if error and "error" not in data:
         data["error"] = error
-    record_event(session, wf, _event_type(c.kind), ACTOR, data)
+    event.data = dict(data)  # a new object: the event may have been flushed already
     dependencies.bump(wf)
     session.commit()
     log.info("job %s (%s) attempt %s/%s: %s, status %s, %s ms", c.id, c.kind, c.attempts, c.max_attempts, outcome,

@@ -16,10 +16,11 @@ import sqlalchemy as sa
 from wfapp.models import TemplateVersion, Workflow, WorkflowStatus, WorkflowTemplate
 from wfapp.models.workflows import OPEN_STATUSES
 from wfapp.schemas.api import WORKFLOW_TEMPLATE_CREATE
-from wfapp.schemas.state_schema import CompiledSchema, tool_definition
+from wfapp.schemas.state_schema import CompiledSchema
 from wfapp.services.errors import Conflict, ValidationFailed
 from wfapp.services.validation import schema_errors
 from wfapp.services.workflow_templates import create_workflow_template
+from wfapp.services.workflows import build_context
 
 EXPORT_FIELDS = ("name", "category", "is_active", "description", "guidelines", "state_schema",
                  "workflow_dependencies", "end_action_type", "end_action_target")
@@ -153,38 +154,8 @@ def diff_versions(a: TemplateVersion, b: TemplateVersion) -> list[dict[str, Any]
 
 def new_workflow_context(name: str, description: str, guidelines: str, compiled: CompiledSchema) -> dict[str, Any]:
     """What GET /api/workflows/{id}/context answers for a workflow of this definition that has
-    just started (defaults applied, nothing else collected). Mirrors
-    wfapp.services.workflows.context_for, which needs a stored workflow."""
-    state = compiled.defaults()
-    missing = compiled.missing(state)
-    return {
-        "workflow_id": None,
-        "template": name,
-        "version": None,
-        "status": "active",
-        "description": description,
-        "guidelines": guidelines,
-        "collected": {f.key: state[f.key] for f in compiled.fields if f.key in state},
-        "missing_fields": [
-            {"name": f.key, "title": f.title, "description": f.description, "required": f.required,
-             "type": f.type, "schema": {k: v for k, v in f.schema.items() if not k.startswith("x-")}}
-            for f in missing
-        ],
-        "missing_required": [f.key for f in missing if f.required],
-        "next_field": missing[0].key if missing else None,
-        "waiting_for": None,
-        "can_complete": not compiled.validate_complete(state),
-        "tool": llm_tool(name, compiled),
-    }
-
-
-def llm_tool(name: str, compiled: CompiledSchema) -> dict[str, Any]:
-    """The function-calling tool the chat backend gives its LLM (same as the context's)."""
-    return tool_definition(
-        compiled, f"update_{name}"[:64],
-        f"Record data collected for the {name} workflow. Send only the fields the user gave; "
-        "null removes a field.",
-    )
+    just started (defaults applied, nothing else collected)."""
+    return build_context(name, None, description, guidelines, compiled, compiled.defaults())
 
 
 def ensure_name_free(session, name: str) -> None:

@@ -15,6 +15,7 @@ from wfapp.services import template_catalog as catalog
 from wfapp.services import workflow_templates as svc
 from wfapp.services.errors import Conflict, NotFound, ValidationFailed
 from wfapp.services.staff import record_staff_action
+from wfapp.services.workflows import llm_tool
 from wfapp.web import hx_redirect, render
 
 bp = Blueprint("workflow_templates", __name__, url_prefix="/workflow-templates")
@@ -196,7 +197,7 @@ def export(name):
 @roles_required()
 def tool(name):
     template = _template_or_404(name)
-    tool_def = catalog.llm_tool(template.name, compiled_for_version(template.current_version))
+    tool_def = llm_tool(template.name, compiled_for_version(template.current_version))
     return render("workflow_templates/tool.html", "workflow_templates/_tool.html", active_nav="workflow_templates",
                   template=template, tool=tool_def, tab="tool")
 

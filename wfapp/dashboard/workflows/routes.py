@@ -19,6 +19,7 @@ from wfapp.models import EndUser, JobStatus, WorkflowStatus, WorkflowTemplate
 from wfapp.outbox.jobs import end_action_body
 from wfapp.schemas.state_schema import compiled_for_version
 from wfapp.services import monitor
+from wfapp.services.analytics import STATE_REJECTED
 from wfapp.services import workflows as wf_svc
 from wfapp.services.errors import NotFound, Problem, StateValidationError, ValidationFailed
 from wfapp.services.staff import record_staff_action
@@ -268,6 +269,10 @@ def save_state(workflow_id):
     except StateValidationError as exc:
         db.session.rollback()
         wf = _workflow_or_404(workflow_id)
+        # counted by the template analytics ("validation failures" per field)
+        _audit(STATE_REJECTED, wf.id, {"template_version_id": wf.template_version_id,
+                                       "fields": sorted({k for k in errors_by_field(exc.errors) if k})})
+        db.session.commit()
         ctx = _detail_context(wf, form_values={**(wf.state_data or {}), **typed}, form_errors=exc.errors,
                               etag=etag, base_seq=base_seq)
         return render("workflows/_state_panel.html", "workflows/_state_panel.html", status=422, **ctx)

@@ -1,0 +1,1 @@
+"""The overview page (counts, charts, incidents, recent activity) and template analytics."""

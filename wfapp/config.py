@@ -32,6 +32,25 @@ class Defaults:
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None
     SQLALCHEMY_TRACK_MODIFICATIONS = False
+    # Keep SQL parameters (state_data among them) out of exception messages and logs.
+    SQLALCHEMY_ENGINE_OPTIONS = {"hide_parameters": True}
+    # Operations (wfapp.ops): logs, metrics, health, reverse proxy, retention.
+    LOG_FORMAT = ""  # "json" or "plain"; empty: plain under `flask run --debug`, JSON otherwise
+    LOG_LEVEL = "INFO"
+    LOG_HEALTH_REQUESTS = False  # log successful /healthz and /readyz probes too
+    METRICS_TOKEN = ""  # /metrics accepts "Authorization: Bearer <token>"
+    METRICS_ALLOW = "127.0.0.1,::1"  # client addresses/CIDRs that may read /metrics without the token
+    METRICS_DB_TTL_S = 10.0  # how long the database's numbers on /metrics are reused
+    READYZ_MAX_JOB_LAG_S = 300.0  # /readyz fails when a due job has waited longer (0: no check)
+    PROXY_FIX_X_FOR = 0  # number of reverse proxies in front whose X-Forwarded-* headers are trusted
+    PROXY_FIX_X_PROTO = 0
+    PROXY_FIX_X_HOST = 0
+    PROXY_FIX_X_PORT = 0
+    PROXY_FIX_X_PREFIX = 0
+    RETENTION_DAYS = 0  # purge terminal workflows unchanged for this many days (0: keep forever)
+    RETENTION_DAYS_BY_TEMPLATE: dict = {}  # {"workflow_template_name": days}; 0 keeps that template's forever
+    RETENTION_BATCH_SIZE = 200  # workflows deleted per transaction
+    RETENTION_PURGE_DAILY = False  # the dispatcher runs the purge once a day
 
 
 def finish_config(app) -> None:

@@ -1,0 +1,164 @@
+"""Logs: one line per request and per job attempt, JSON in production, plain in development.
+
+A request line carries the request id (taken from ``X-Request-ID`` when it is a sane token,
+generated otherwise, and always returned in the response's ``X-Request-ID``), the method, the
+path, the URL rule, the status, the duration, the actor (API token or staff user), the workflow
+id where there is one, the client address and the process id. Every other line logged while a
+request is served carries its request id too.
+
+What never reaches a log: request and response bodies (so no value of any state_data field,
+``x-sensitive`` or not), query strings (the monitor's ``value=`` filter searches field values),
+headers (``Authorization`` among them), SQL parameters (the engine runs with
+``hide_parameters``). As a last guard every line is scrubbed of the values of the configured
+secrets (``SECRET_KEY``, ``SIGNING_SECRET``, ``METRICS_TOKEN``, every ``WFAPP_SECRET_*``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import traceback
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Flask, g, has_request_context
+
+ROOT_LOGGER = "wfapp"
+request_log = logging.getLogger("wfapp.request")
+job_log = logging.getLogger("wfapp.jobs")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A request id from outside is used only when it cannot forge or break a log line.
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_MIN_SECRET_LEN = 6
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+def sane_request_id(value: str | None) -> str | None:
+    return value if value and _SANE_REQUEST_ID.match(value) else None
+
+
+def current_request_id() -> str | None:
+    if has_request_context():
+        return g.get("request_id")
+    return None
+
+
+class _Secrets:
+    """The values that must never be printed: configured secrets and WFAPP_SECRET_* variables
+    (read again on each line: they are read at send time and may change)."""
+
+    def __init__(self, config_values: list[str]):
+        self.config_values = [v for v in config_values if v and len(v) >= _MIN_SECRET_LEN]
+
+    def values(self) -> list[str]:
+        env = [v for k, v in os.environ.items() if k.startswith("WFAPP_SECRET_") and len(v) >= _MIN_SECRET_LEN]
+        # longest first, so that a secret containing another is replaced whole
+        return sorted(set(self.config_values + env), key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        for value in self.values():
+            if value in text:
+                text = text.replace(value, "[secret]")
+        return text
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    """Extra fields given as logger.info(msg, extra={...})."""
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")}
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, secrets: _Secrets):
+        super().__init__()
+        self.secrets = secrets
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        line.update(_fields(record))
+        line.setdefault("pid", record.process)
+        if record.exc_info:
+            line["exc"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        return self.secrets.scrub(json.dumps(line, default=str, ensure_ascii=False))
+
+
+class PlainFormatter(logging.Formatter):
+    """For a terminal: `12:00:01 INFO  wfapp.request GET /api/workflows 201 12ms  key=value ...`."""
+
+    def __init__(self, secrets: _Secrets):
+        super().__init__()
+        self.secrets = secrets
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        extra = " ".join(f"{k}={v}" for k, v in _fields(record).items() if v not in (None, ""))
+        text = f"{ts} {record.levelname:<5} {record.name} {record.getMessage()}" + (f"  {extra}" if extra else "")
+        if record.exc_info:
+            text += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        return self.secrets.scrub(text)
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            rid = current_request_id()
+            if rid is not None:
+                record.request_id = rid
+        return True
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (gunicorn, systemd and test capture agree)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def init_app(app: Flask) -> None:
+    fmt = (app.config.get("LOG_FORMAT") or ("plain" if app.debug else "json")).lower()
+    secrets = _Secrets([str(app.config.get(k) or "") for k in ("SECRET_KEY", "SIGNING_SECRET", "METRICS_TOKEN")])
+    handler = _StderrHandler()
+    handler.setFormatter(PlainFormatter(secrets) if fmt == "plain" else JsonFormatter(secrets))
+    handler.addFilter(_RequestIdFilter())
+    handler._wfapp_ops = True  # type: ignore[attr-defined]
+
+    from flask.logging import default_handler
+
+    logger = logging.getLogger(ROOT_LOGGER)
+    for old in list(logger.handlers):
+        if getattr(old, "_wfapp_ops", False) or old is default_handler:
+            logger.removeHandler(old)
+    logger.addHandler(handler)
+    logger.setLevel(str(app.config.get("LOG_LEVEL") or "INFO").upper())
+    # One line per event: our handler prints it, the root logger (if configured) does not again.
+    logger.propagate = False
+
+
+def log_request(*, method: str, path: str, rule: str | None, status: int, duration_s: float,
+                actor: str | None, workflow_id: str | None, remote_addr: str | None) -> None:
+    level = logging.ERROR if status >= 500 else logging.INFO
+    request_log.log(level, f"{method} {path} {status} {duration_s * 1000:.1f}ms", extra={
+        "event": "request", "request_id": current_request_id(), "method": method, "path": path,
+        "rule": rule, "status": status, "duration_ms": round(duration_s * 1000, 2), "actor": actor,
+        "workflow_id": workflow_id, "remote_addr": remote_addr,
+    })
+
+
+def log_job_attempt(*, kind: str, outcome: str, duration_s: float, job_id: Any = None, workflow_id: Any = None,
+                    attempt: int | None = None, status_code: int | None = None) -> None:
+    level = logging.WARNING if outcome in ("dead", "retry", "failed") else logging.INFO
+    job_log.log(level, f"job {job_id} {kind} attempt {attempt}: {outcome} {duration_s * 1000:.1f}ms", extra={
+        "event": "job_attempt", "job_id": job_id, "kind": kind, "attempt": attempt, "outcome": outcome,
+        "status_code": status_code, "duration_ms": round(duration_s * 1000, 2), "actor": "outbox",
+        "workflow_id": str(workflow_id) if workflow_id is not None else None,
+    })

@@ -1,10 +1,15 @@
 """Demo data: the description's loan_application, a kyc_verification, user types, end users and
 workflows in every status."""
 
+import random
+from datetime import timedelta
+
 import sqlalchemy as sa
 
-from wfapp.models import UserType, WorkflowTemplate
+from wfapp.models import UserType, WorkflowEvent, WorkflowStatus, WorkflowTemplate
+from wfapp.models.types import utcnow
 from wfapp.services import directory, workflow_templates, workflows
+from wfapp.services.events import record_event
 
 ACTOR = "seed-demo"
 
@@ -95,15 +100,40 @@ def seed_demo(session) -> bool:
     wf = start(session, "kyc_verification", "conv_400", "li_wei", ACTOR)
     workflows.merge_state(session, wf.id, {"full_name": "Li Wei"}, ACTOR)
     _seed_waiting(session)
+    _seed_history(session)
     return True
+
+
+def _seed_history(session, days: int = 14) -> None:
+    """A fortnight of finished and abandoned workflows, so that the overview's charts and the
+    analytics have something to show. Timestamps are moved back after the fact (demo data only)."""
+    rng = random.Random(7)
+    users = [u for u, _type, _name in END_USERS if u != "maria_s"]
+    purposes = ["Home improvement", "Car", "Wedding", "Debt consolidation", "Holiday"]
+    for i in range(40):
+        user = rng.choice(users)
+        wf = workflows.start_workflow(session, "loan_application", f"conv_hist_{i}", user, ACTOR)
+        steps = [{"amount": rng.randrange(2, 80) * 1000}, {"purpose": rng.choice(purposes)},
+                 {"employment": rng.choice(["employed", "self-employed", "retired"])}]
+        filled = rng.randint(1, 3)
+        for step in steps[:filled]:
+            workflows.merge_state(session, wf.id, step, ACTOR)
+        if filled >= 2 and rng.random() < 0.75:
+            workflows.change_status(session, wf.id, "completed", ACTOR)
+        elif rng.random() < 0.5:
+            workflows.change_status(session, wf.id, "cancelled", ACTOR, reason="the customer stopped answering")
+        shift = timedelta(days=rng.randint(1, days), minutes=rng.randint(0, 600))
+        wf.started_at -= shift
+        wf.updated_at -= shift
+        wf.last_interaction_at += timedelta(minutes=rng.randint(1, 30)) - shift
+        if wf.completed_at:
+            wf.completed_at += timedelta(minutes=rng.randint(3, 40)) - shift
+        for event in session.scalars(sa.select(WorkflowEvent).where(WorkflowEvent.workflow_id == wf.id)):
+            event.created_at -= shift
 
 
 def _seed_waiting(session) -> None:
     """A workflow waiting on its KYC check (the dependency engine sets it when it is present)."""
-    from wfapp.models import WorkflowStatus
-    from wfapp.models.types import utcnow
-    from wfapp.services.events import record_event
-
     wf = workflows.start_workflow(session, "loan_application", "conv_500", "user456", ACTOR)
     workflows.merge_state(session, wf.id, {"amount": 25000, "purpose": "Car"}, ACTOR)
     if wf.status == WorkflowStatus.ACTIVE:

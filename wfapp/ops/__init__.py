@@ -73,6 +73,18 @@ def _init_request_hooks(app: Flask) -> None:
         return response
 
 
+def dispatcher_round(app: Flask) -> None:
+    """Called by a dispatcher (embedded thread or worker) once per round: a heartbeat for
+    /metrics, and the daily retention purge when RETENTION_PURGE_DAILY is on. Never raises."""
+    try:
+        from wfapp.ops import health, retention
+
+        health.note_dispatcher_heartbeat()
+        retention.tick(app)
+    except Exception:  # pragma: no cover - an observer must not stop the dispatcher
+        pass
+
+
 def init_app(app: Flask) -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # prometheus_client writes its per-process files there from the first metric on.

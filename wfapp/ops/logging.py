@@ -154,11 +154,13 @@ def log_request(*, method: str, path: str, rule: str | None, status: int, durati
     })
 
 
-def log_job_attempt(*, kind: str, outcome: str, duration_s: float, job_id: Any = None, workflow_id: Any = None,
-                    attempt: int | None = None, status_code: int | None = None) -> None:
+def log_job_attempt(*, kind: str, outcome: str, duration_s: float | None, job_id: Any = None,
+                    workflow_id: Any = None, attempt: int | None = None, status_code: int | None = None) -> None:
     level = logging.WARNING if outcome in ("dead", "retry", "failed") else logging.INFO
-    job_log.log(level, f"job {job_id} {kind} attempt {attempt}: {outcome} {duration_s * 1000:.1f}ms", extra={
+    duration_ms = round(duration_s * 1000, 2) if duration_s is not None else None
+    job_log.log(level, f"job {job_id} {kind} attempt {attempt}: {outcome}"
+                + (f" {duration_ms:.1f}ms" if duration_ms is not None else ""), extra={
         "event": "job_attempt", "job_id": job_id, "kind": kind, "attempt": attempt, "outcome": outcome,
-        "status_code": status_code, "duration_ms": round(duration_s * 1000, 2), "actor": "outbox",
+        "status_code": status_code, "duration_ms": duration_ms, "actor": "outbox",
         "workflow_id": str(workflow_id) if workflow_id is not None else None,
     })

@@ -75,7 +75,7 @@ def observe_request(method: str, endpoint: str, status: int, seconds: float) -> 
     HTTP_SECONDS.labels(method, endpoint).observe(seconds)
 
 
-def observe_job_attempt(kind: Any, outcome: str, seconds: float, *, job_id: Any = None, workflow_id: Any = None,
+def observe_job_attempt(kind: Any, outcome: str, seconds: float | None, *, job_id: Any = None, workflow_id: Any = None,
                         attempt: int | None = None, status_code: int | None = None) -> None:
     """Called by the outbox after each attempt to send a job: counts it, times it, logs one line.
     Never raises (an observer must not break the dispatcher)."""
@@ -84,8 +84,9 @@ def observe_job_attempt(kind: Any, outcome: str, seconds: float, *, job_id: Any 
     kind = str(getattr(kind, "value", kind))
     try:
         JOB_ATTEMPTS.labels(kind, outcome).inc()
-        JOB_SECONDS.labels(kind).observe(max(0.0, float(seconds)))
-        log_job_attempt(kind=kind, outcome=outcome, duration_s=float(seconds), job_id=job_id,
+        if seconds is not None:  # None: nothing was timed (no outbound call)
+            JOB_SECONDS.labels(kind).observe(max(0.0, float(seconds)))
+        log_job_attempt(kind=kind, outcome=outcome, duration_s=seconds, job_id=job_id,
                         workflow_id=workflow_id, attempt=attempt, status_code=status_code)
     except Exception:  # pragma: no cover - defensive
         pass

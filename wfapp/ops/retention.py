@@ -149,10 +149,10 @@ _last_check: dict[int, float] = {}
 _tick_lock = threading.Lock()
 
 
-def tick(app: Flask) -> int | None:
-    """Called by the dispatcher on each round. With RETENTION_PURGE_DAILY, purges when no purge has
-    been recorded for a day (checked at most once an hour per process); returns how many went,
-    None when it did not run."""
+def tick(app: Flask) -> threading.Thread | None:
+    """Called by the dispatcher on each round. With RETENTION_PURGE_DAILY, at most once an hour per
+    process, starts `run_daily` in a thread of its own (sending jobs never waits for a purge);
+    returns that thread, or None."""
     if not app.config.get("RETENTION_PURGE_DAILY"):
         return None
     now = time.monotonic()
@@ -161,6 +161,14 @@ def tick(app: Flask) -> int | None:
         if last is not None and now - last < CHECK_EVERY_S:
             return None
         _last_check[id(app)] = now
+    thread = threading.Thread(target=run_daily, args=(app,), name="wfapp-retention", daemon=True)
+    thread.start()
+    return thread
+
+
+def run_daily(app: Flask) -> int | None:
+    """Purge unless the dispatcher already did within a day (any process: the audit log says);
+    returns how many workflows went, None when it did not run."""
     from wfapp.extensions import db
 
     try:

@@ -25,7 +25,9 @@ from typing import Any
 import click
 from flask import Flask
 
+from wfapp import ops
 from wfapp.db_setup import begin_write
+from wfapp.ops.metrics import observe_job_attempt
 from wfapp.extensions import db
 from wfapp.models import Job, JobKind, JobStatus
 from wfapp.models.types import utcnow
@@ -178,8 +180,9 @@ def _record(c: Claimed, result: outbound.CallResult, request_summary: dict[str, 
     event.data = dict(data)  # a new object: the event may have been flushed already
     dependencies.bump(wf)
     session.commit()
-    log.info("job %s (%s) attempt %s/%s: %s, status %s, %s ms", c.id, c.kind, c.attempts, c.max_attempts, outcome,
-             result.status_code, result.duration_ms)
+    # one log line per attempt (wfapp.jobs), counted and timed on /metrics
+    observe_job_attempt(c.kind, outcome, result.duration_ms / 1000, job_id=c.id, workflow_id=c.workflow_id,
+                        attempt=c.attempts, status_code=result.status_code)
     return outcome
 
 
@@ -215,6 +218,7 @@ def _start_follow_up(c: Claimed) -> str:
     record_event(session, wf, "end_action_attempt", ACTOR, data)
     dependencies.bump(wf)
     session.commit()
+    observe_job_attempt(c.kind, data["outcome"], None, job_id=c.id, workflow_id=c.workflow_id, attempt=c.attempts)
     return data["outcome"]
 
 
@@ -268,6 +272,7 @@ class Dispatcher(threading.Thread):
                 except Exception:
                     log.exception("the dispatcher failed; trying again in %ss", poll)
                     done = 0
+                ops.dispatcher_round(self.app)  # heartbeat on /metrics, daily retention purge
                 if not done:
                     self.stop.wait(poll)
         finally:

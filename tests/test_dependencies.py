@@ -255,3 +255,16 @@ def test_a_dead_dependency_call_can_be_retried(api, app, db, make_workflow_templ
         assert r.status_code == 202, r.json
         drain(app, db)
     assert get(api, wf)["status"] == "active"
+
+
+def test_completing_in_the_call_that_fills_the_state_explains_the_before_complete_check(
+        api, app, db, make_workflow_template, make_end_user):
+    with Receiver([{"decision": "approved"}]) as rx:
+        wf = start(api, make_workflow_template, make_end_user, [kyc(rx.url, when="before_complete")])
+        r = api.put(f"/api/workflows/{wf['id']}", {"state_data": STATE, "status": "completed"})
+        assert r.status_code == 409
+        assert "kyc_verification must run before" in r.json["detail"] and r.json["pending"] == ["kyc_verification"]
+        assert db.count(Job) == 0  # the refused request wrote nothing
+        assert api.put(f"/api/workflows/{wf['id']}", {"state_data": STATE}).json["status"] == "waiting"
+        drain(app, db)
+    assert api.put(f"/api/workflows/{wf['id']}", {"status": "completed"}).json["status"] == "completed"

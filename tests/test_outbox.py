@@ -242,3 +242,22 @@ def test_workers_answer_arrives_outside_the_transaction(api, app, db, make_workf
             hold.set()
             t.join(10)
     assert db.scalars(sa.select(Job))[0].status == JobStatus.SUCCEEDED
+
+
+def test_the_embedded_dispatcher_thread_sends_by_itself(api, app, db, make_workflow):
+    from wfapp.outbox.dispatcher import _start_embedded, stop_embedded
+
+    app.config["DISPATCHER_POLL_S"] = 0.05
+    with Receiver([200]) as rx:
+        _start_embedded(app)
+        try:
+            completed_workflow(api, make_workflow, {"endpoint": rx.url})
+            rx.wait_for(1, timeout=10)
+            import time
+
+            deadline = time.monotonic() + 10
+            while db.scalars(sa.select(Job))[0].status != JobStatus.SUCCEEDED and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            stop_embedded(app)
+    assert db.scalars(sa.select(Job))[0].status == JobStatus.SUCCEEDED

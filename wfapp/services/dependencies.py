@@ -229,9 +229,19 @@ def on_state_changed(session, wf: Workflow, changed: set[str], actor: str) -> No
 
 
 def before_complete(session, wf: Workflow, version: TemplateVersion, actor: str) -> None:
-    """Fire before_complete dependencies not yet fired. One fired here blocks the completion
-    (409) and, the refused request writing nothing, is fired again by the next state change."""
+    """Fire before_complete dependencies not yet fired. Usually none is left: they fire as soon
+    as the workflow could complete. One left here (state_data completed in the very call that
+    asks for completion) blocks the completion with 409, and the refused request writes nothing,
+    so the answer says how to go on."""
+    before = set(wf.pending_dependencies or {})
     _fire_ready(session, wf, version, actor, completing=True)
+    fresh = [n for n in pending(wf) if n not in before]
+    if fresh:
+        from wfapp.services.errors import DependencyPending
+
+        raise DependencyPending(
+            f"{', '.join(fresh)} must run before the workflow completes: send state_data alone (that starts the "
+            "check), then complete once the workflow is active again", pending=fresh)
     refresh_waiting(session, wf, actor)
 
 

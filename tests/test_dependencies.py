@@ -268,3 +268,13 @@ def test_completing_in_the_call_that_fills_the_state_explains_the_before_complet
         assert api.put(f"/api/workflows/{wf['id']}", {"state_data": STATE}).json["status"] == "waiting"
         drain(app, db)
     assert api.put(f"/api/workflows/{wf['id']}", {"status": "completed"}).json["status"] == "completed"
+
+
+def test_dependency_calls_say_where_to_call_back(api, app, db, make_workflow_template, make_end_user):
+    app.config["PUBLIC_URL"] = "https://wfapp.example.com/"
+    with Receiver([202]) as rx:
+        wf = start(api, make_workflow_template, make_end_user, [kyc(rx.url)])
+        drain(app, db)
+    assert rx.requests[0].headers["X-Wfapp-Callback"] == (
+        f"https://wfapp.example.com/api/workflows/{wf['id']}/dependencies/kyc_verification")
+    assert rx.requests[0].headers["X-Wfapp-Workflow"] == wf["id"]

@@ -22,6 +22,9 @@ class Defaults:
     OUTBOUND_READ_TIMEOUT_S = 10.0
     OUTBOUND_MAX_RESPONSE_BYTES = 256 * 1024
     SIGNING_SECRET = ""
+    # This app's public base URL (https://wfapp.example.com): dependency calls then carry
+    # X-Wfapp-Callback, where an endpoint that answered 202 posts the outcome.
+    PUBLIC_URL = ""
     JOB_MAX_ATTEMPTS = 8
     JOB_LEASE_S = 60
     JOB_BACKOFF_BASE_S = 2.0

@@ -55,7 +55,6 @@ from flask import (
     url_for,
 )
 from flask.sessions import SecureCookieSessionInterface
-from werkzeug.exceptions import HTTPException
 
 HTMX_STOP_POLLING = 286
 HTMX_NO_CHANGE = 204
@@ -208,7 +207,9 @@ class _SessionInterface(SecureCookieSessionInterface):
             return False
 
 
-def _render_error(code: int, description: str = "") -> Response:
+def render_error(code: int, description: str = "") -> Response:
+    """The dashboard's error page (a fragment for HTMX requests); wfapp.api.errors calls it for
+    every error outside /api."""
     title = ERROR_TITLES.get(code, "Error")
     template = f"errors/{code}.html" if code in (403, 404, 500) else "errors/error.html"
     if is_fragment():
@@ -238,18 +239,3 @@ def init_app(app: Flask) -> None:
             response.headers.setdefault(name, value)
         return response
 
-    # Registered for HTTPException as a class (not per code), so that handlers the API blueprint
-    # registers on itself keep precedence for its routes; /api paths are handed back unchanged.
-    api_handler = app.error_handler_spec[None][None].get(HTTPException)
-
-    def _page_error(exc: HTTPException):
-        if is_api_path():
-            if api_handler is not None:
-                return api_handler(exc)
-            return exc
-        code = exc.code or 500
-        if code < 400:
-            return exc
-        return _render_error(code, exc.description if code not in (500,) else "")
-
-    app.register_error_handler(HTTPException, _page_error)

@@ -72,12 +72,15 @@ def register(app: Flask) -> None:
 
 
 def _page_error(status: int, exc: Exception):
-    """Dashboard paths get the dashboard's error page (wfapp.web.render_error)."""
+    """Errors outside /api get the dashboard's error page."""
     from wfapp import web
 
-    render = getattr(web, "render_error", None)
-    if render is not None:
-        return render(status, exc)
-    if isinstance(exc, HTTPException):
+    if status < 400:
         return exc
-    return str(exc), status
+    if isinstance(exc, Problem):
+        description = exc.detail
+    elif isinstance(exc, HTTPException) and status != 500:
+        description = exc.description or ""
+    else:
+        description = ""
+    return web.render_error(status, description)

@@ -8,6 +8,7 @@ from wfapp.extensions import db
 
 def init_app(app: Flask) -> None:
     init_quickstart(app)
+    from wfapp import security_cli; security_cli.init_app(app)  # noqa: E702
 
     @app.cli.command("create-user")
     @click.argument("username")
@@ -31,9 +32,9 @@ def init_app(app: Flask) -> None:
                   show_default=True)
     def create_token_command(name: str, role: str) -> None:
         """Create an API token; the token is printed alone on the last line."""
-        from wfapp.api.auth import create_token
+        from wfapp.services.tokens import create_api_token
 
-        _token, secret = create_token(db.session, name, role)
+        _token, secret = create_api_token(db.session, name, role, "cli")
         db.session.commit()
         click.echo(f"created {role} token {name!r}; it is shown only once:")
         click.echo(secret)

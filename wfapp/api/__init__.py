@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-from wfapp.api import directory, openapi, outbox, workflow_templates, workflows  # noqa: E402,F401
+from wfapp.api import directory, openapi, outbox, privacy, workflow_templates, workflows  # noqa: E402,F401

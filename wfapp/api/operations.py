@@ -64,10 +64,13 @@ def operation(bp: Blueprint, rule: str, method: str, *, summary: str, roles: fro
     def decorator(fn: Callable) -> Callable:
         @wraps(fn)
         def view(**kwargs):
-            auth.authenticate(roles)
+            token = auth.authenticate(roles)
             if body is not None:
                 kwargs["body"] = parse_json_body(body)
-            return fn(**kwargs)
+            response = fn(**kwargs)
+            if method != "GET":
+                audit_api_change(token, fn.__name__, kwargs, response)
+            return response
 
         bp.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[method])
         default_errors = (401, 403) + ((400, 413, 415, 422) if body is not None else ())
@@ -79,6 +82,30 @@ def operation(bp: Blueprint, rule: str, method: str, *, summary: str, roles: fro
         return fn
 
     return decorator
+
+
+def audit_api_change(token, endpoint: str, kwargs: dict[str, Any], response: Any) -> None:
+    """A change made with a staff token (admin, operator, viewer) is a staff action: it goes to the
+    audit log after it succeeded, with the names of the body's fields (never their values). The
+    integration's own writes are the workflows' history (events), not staff actions."""
+    from flask import make_response
+
+    from wfapp.extensions import db
+    from wfapp.models import TokenRole
+    from wfapp.services.staff import record_staff_action
+
+    if token.role == TokenRole.INTEGRATION:
+        return
+    status = make_response(response).status_code if not isinstance(response, int) else response
+    if status >= 400:
+        return
+    target = {k: str(v) for k, v in kwargs.items() if k != "body"}
+    body_keys = sorted(kwargs["body"]) if isinstance(kwargs.get("body"), dict) else []
+    record_staff_action(db.session, f"token:{token.name}", f"api.{endpoint}", "api",
+                        "/".join(target.values())[:200], {"method": request.method, "path": request.path[:500],
+                                                           "fields": body_keys, **target},
+                        request.remote_addr or "")
+    db.session.commit()
 
 
 def openapi_path(rule: str) -> str:

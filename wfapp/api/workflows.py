@@ -7,6 +7,7 @@ from flask import g, jsonify, request
 from wfapp.api import bp
 from wfapp.api.auth import READ, WORKFLOW_WRITE
 from wfapp.api.operations import operation
+from wfapp.api.privacy import masked_context, masked_events_json, masked_workflow_json
 from wfapp.api.serializers import event_json, workflow_json
 from wfapp.extensions import db
 from wfapp.models import WorkflowStatus
@@ -21,7 +22,7 @@ STATUSES = [s.value for s in WorkflowStatus]
 
 def _workflow_response(wf, status: int = 200):
     row = svc.workflow_row(db.session, wf)
-    resp = jsonify(workflow_json(wf, row.template_name, row.version_number))
+    resp = jsonify(masked_workflow_json(workflow_json(wf, row.template_name, row.version_number), wf))
     resp.status_code = status
     resp.headers["ETag"] = wf.etag
     if status == 201:
@@ -102,7 +103,8 @@ def list_workflows():
     limit = min(max(limit, 1), 200)
     rows, next_cursor = svc.list_workflows(db.session, f, limit, request.args.get("cursor") or None)
     return jsonify({
-        "items": [workflow_json(r.workflow, r.template_name, r.version_number) for r in rows],
+        "items": [masked_workflow_json(workflow_json(r.workflow, r.template_name, r.version_number), r.workflow)
+                  for r in rows],
         "next_cursor": next_cursor,
     })
 
@@ -160,7 +162,7 @@ def patch_workflow(workflow_id, body):
 def list_workflow_events(workflow_id):
     wf = svc.get_workflow(db.session, workflow_id)
     events = svc.list_events(db.session, wf, max(request.args.get("after_seq", 0, type=int) or 0, 0))
-    return jsonify({"items": [event_json(e) for e in events]})
+    return jsonify({"items": masked_events_json([event_json(e) for e in events], wf)})
 
 
 @operation(bp, "/workflows/<workflow_id>/context", "GET",
@@ -168,4 +170,4 @@ def list_workflow_events(workflow_id):
            roles=READ, response="WorkflowContext", errors=(404,), tag=TAG)
 def get_workflow_context(workflow_id):
     wf = svc.get_workflow(db.session, workflow_id)
-    return jsonify(svc.context_for(db.session, wf))
+    return jsonify(masked_context(svc.context_for(db.session, wf), wf))

@@ -5,10 +5,11 @@ requests get ``HX-Redirect`` to it), a signed-in user without one of the roles g
 With no roles, any signed-in staff user passes.
 """
 
+from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, abort, flash, make_response, redirect, request, url_for
+from flask import Blueprint, Flask, abort, current_app, flash, make_response, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from wfapp.extensions import db, login_manager
@@ -20,6 +21,15 @@ VIEWER = StaffRole.VIEWER.value
 STAFF = (ADMIN, OPERATOR, VIEWER)
 
 bp = Blueprint("auth", __name__)
+# The key of the server-side session record's id in the session cookie.
+SESSION_KEY = "wfapp_sid"
+# Settings of login hardening (each can be set as WFAPP_<NAME>).
+AUTH_DEFAULTS = {
+    "SESSION_IDLE_MINUTES": 480,  # a dashboard session unused this long ends (0: never)
+    "LOGIN_MAX_FAILURES_PER_ACCOUNT": 5,  # failed logins per username within the window before a lockout
+    "LOGIN_MAX_FAILURES_PER_ADDRESS": 20,  # failed logins per client address within the window
+    "LOGIN_LOCKOUT_MINUTES": 15,  # the window; a lockout ends by itself when it has passed
+}
 
 
 @login_manager.user_loader
@@ -30,7 +40,33 @@ def load_staff_user(user_id: str):
         return None
     if user is None or not user.is_active:
         return None
+    if not _session_is_open(user):
+        return None
     return user
+
+
+def _session_is_open(user) -> bool:
+    """The cookie's session record must be open and not idle: logout and idle expiry end it
+    on the server, so a copy of an old cookie is worth nothing."""
+    from wfapp.db_setup import begin_write
+    from wfapp.services.staff import check_staff_session, touch_staff_session
+
+    minutes = float(current_app.config.get("SESSION_IDLE_MINUTES") or 0)
+    idle = timedelta(minutes=minutes) if minutes > 0 else None
+    sid = session.get(SESSION_KEY)
+    is_open, needs_write = check_staff_session(db.session, sid, user.id, idle)
+    if needs_write:
+        # The user is loaded first thing in a request, before anything is pending: end the read,
+        # write the visit in a write transaction of its own (SQLite: BEGIN IMMEDIATE).
+        db.session.commit()
+        begin_write(db.session)
+        touch_staff_session(db.session, sid, idle)
+        db.session.commit()
+        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            begin_write(db.session)
+    if not is_open:
+        session.pop(SESSION_KEY, None)
+    return is_open
 
 
 @login_manager.unauthorized_handler
@@ -83,6 +119,8 @@ from wfapp.auth import routes  # noqa: E402,F401  (registers the views on bp)
 
 
 def init_app(app: Flask) -> None:
+    for key, value in AUTH_DEFAULTS.items():
+        app.config.setdefault(key, value)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"

@@ -1,5 +1,6 @@
 from wfapp.models.directory import EndUser, Permission, UserType
 from wfapp.models.jobs import Job, JobKind, JobStatus
+from wfapp.models.sessions import StaffSession
 from wfapp.models.staff import ApiToken, AuditEntry, StaffRole, StaffUser, TokenRole
 from wfapp.models.workflow_templates import TemplateVersion, WorkflowTemplate
 from wfapp.models.workflows import (
@@ -12,6 +13,6 @@ from wfapp.models.workflows import (
 
 __all__ = [
     "ApiToken", "AuditEntry", "EndUser", "Job", "JobKind", "JobStatus", "OPEN_STATUSES", "Permission",
-    "StaffRole", "StaffUser", "TERMINAL_STATUSES", "TemplateVersion", "TokenRole", "UserType",
+    "StaffRole", "StaffSession", "StaffUser", "TERMINAL_STATUSES", "TemplateVersion", "TokenRole", "UserType",
     "Workflow", "WorkflowEvent", "WorkflowStatus", "WorkflowTemplate",
 ]

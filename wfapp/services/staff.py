@@ -1,11 +1,15 @@
 """Staff users: the people who log into the dashboard (admin, operator, viewer)."""
 
 import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from wfapp.models import AuditEntry, StaffRole, StaffUser
+from wfapp.models import AuditEntry, StaffRole, StaffSession, StaffUser
+from wfapp.models.types import utcnow
 from wfapp.services.errors import Conflict, ValidationFailed
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
@@ -57,3 +61,98 @@ def record_staff_action(session, actor: str, action: str, target_type: str = "",
                        changes=changes or {}, remote_addr=remote_addr or "")
     session.add(entry)
     return entry
+
+
+# ------------------------------------------------------------------ failed logins and lockout
+
+LOGIN_FAILED = "login_failed"
+LOGIN_LOCKED = "login_locked"
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """Failed logins allowed per account and per address within `window` before a lockout; the
+    lockout ends by itself once the oldest counted failure is older than the window."""
+
+    per_account: int = 5
+    per_address: int = 20
+    window: timedelta = timedelta(minutes=15)
+
+
+def _failures(session, since: datetime, **where) -> list[datetime]:
+    q = sa.select(AuditEntry.created_at).where(AuditEntry.action == LOGIN_FAILED, AuditEntry.created_at >= since)
+    for column, value in where.items():
+        q = q.where(getattr(AuditEntry, column) == value)
+    return list(session.scalars(q.order_by(AuditEntry.created_at)))
+
+
+def login_retry_after(session, username: str, remote_addr: str, limits: LoginLimits,
+                      now: datetime | None = None) -> int:
+    """Seconds until a login for this username from this address may be tried again (0: now).
+    Failures are read from the audit log, so the limit holds across processes; an account's
+    count starts again after its last successful login. Unknown and known usernames are counted
+    alike, so the answer tells nothing about which exist."""
+    now = now or utcnow()
+    since = now - limits.window
+    username = (username or "").strip()[:200]
+    waits = [0.0]
+    last_ok = session.scalar(sa.select(sa.func.max(AuditEntry.created_at)).where(
+        AuditEntry.action == "login", AuditEntry.actor == f"staff:{username}"))
+    account = _failures(session, max(since, last_ok) if last_ok else since, actor=username)
+    if limits.per_account and len(account) >= limits.per_account:
+        waits.append((account[-limits.per_account] + limits.window - now).total_seconds())
+    if remote_addr and limits.per_address:
+        address = _failures(session, since, remote_addr=remote_addr)
+        if len(address) >= limits.per_address:
+            waits.append((address[-limits.per_address] + limits.window - now).total_seconds())
+    return max(0, int(max(waits) + 0.999))
+
+
+# ------------------------------------------------------------------ server-side sessions
+
+def start_staff_session(session, user: StaffUser, remote_addr: str = "") -> str:
+    """A new session record; its random id goes into the (re-issued) session cookie."""
+    sid = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(StaffSession(id=sid, staff_user_id=user.id, created_at=now, last_seen_at=now,
+                             remote_addr=(remote_addr or "")[:100]))
+    return sid
+
+
+# last_seen_at is written at most this often, so that a page view is not always a write
+SEEN_RESOLUTION = timedelta(seconds=60)
+
+
+def check_staff_session(session, sid: str | None, user_id: int, idle: timedelta | None,
+                        now: datetime | None = None) -> tuple[bool, bool]:
+    """(is_open, needs_write) of the session `sid` of this staff user; reads only. needs_write
+    says that touch_staff_session should record the visit (or end an idle session)."""
+    if not sid:
+        return False, False
+    record = session.get(StaffSession, sid)
+    if record is None or record.ended_at is not None or record.staff_user_id != user_id:
+        return False, False
+    now = now or utcnow()
+    if idle and now - record.last_seen_at > idle:
+        return False, True
+    return True, now - record.last_seen_at >= SEEN_RESOLUTION
+
+
+def touch_staff_session(session, sid: str, idle: timedelta | None, now: datetime | None = None) -> None:
+    """Record a visit, or end the session when it has been idle too long."""
+    record = session.get(StaffSession, sid)
+    if record is None or record.ended_at is not None:
+        return
+    now = now or utcnow()
+    if idle and now - record.last_seen_at > idle:
+        record.ended_at = now
+    else:
+        record.last_seen_at = now
+
+
+def end_staff_session(session, sid: str | None) -> None:
+    if not sid:
+        return
+    record = session.get(StaffSession, sid)
+    if record is not None and record.ended_at is None:
+        record.ended_at = utcnow()

@@ -1,0 +1,66 @@
+"""DELETE /api/users/{id}: erase an end user's personal data; and the masking of sensitive
+fields in the API's answers to viewer tokens."""
+
+from typing import Any
+
+from flask import g, jsonify, request
+
+from wfapp.api import bp
+from wfapp.api.auth import ADMIN
+from wfapp.api.openapi import RESPONSE_SCHEMAS
+from wfapp.api.operations import operation
+from wfapp.extensions import db
+from wfapp.services import privacy
+
+RESPONSE_SCHEMAS["Erasure"] = {
+    "type": "object",
+    "description": "What an erasure changed; a second call finds nothing (erased: false).",
+    "properties": {"user_id": {"type": "string"}, "erased": {"type": "boolean"},
+                   "workflows": {"type": "integer"}, "workflows_erased": {"type": "integer"},
+                   "events_scrubbed": {"type": "integer"}, "jobs_scrubbed": {"type": "integer"}},
+    "required": ["user_id", "erased", "workflows", "workflows_erased", "events_scrubbed", "jobs_scrubbed"],
+}
+
+
+@operation(bp, "/users/<path:user_id>", "DELETE",
+           summary="Erase an end user's personal data (state_data, values in the history); workflows and "
+                   "their event skeletons stay. Idempotent.",
+           roles=ADMIN, response="Erasure", errors=(404,), tag="end users")
+def erase_end_user(user_id):
+    result = privacy.erase_end_user(db.session, user_id, g.actor, request.remote_addr or "")
+    db.session.commit()
+    return jsonify(result)
+
+
+def token_role() -> str:
+    token = g.get("api_token")
+    return str(token.role) if token is not None else ""
+
+
+def masked_workflow_json(body: dict[str, Any], wf) -> dict[str, Any]:
+    """A workflow's JSON as the calling token may see it (sensitive values masked for viewers)."""
+    role = token_role()
+    if privacy.may_reveal(role):
+        return body
+    from wfapp.services.workflows import schema_of
+
+    return {**body, "state_data": privacy.mask_state(body.get("state_data"), schema_of(db.session, wf), role)}
+
+
+def masked_events_json(items: list[dict[str, Any]], wf) -> list[dict[str, Any]]:
+    role = token_role()
+    if privacy.may_reveal(role):
+        return items
+    from wfapp.services.workflows import schema_of
+
+    compiled = schema_of(db.session, wf)
+    return [{**e, "data": privacy.mask_event_data(e.get("data"), compiled, role)} for e in items]
+
+
+def masked_context(context: dict[str, Any], wf) -> dict[str, Any]:
+    role = token_role()
+    if privacy.may_reveal(role):
+        return context
+    from wfapp.services.workflows import schema_of
+
+    return {**context, "collected": privacy.mask_state(context.get("collected"), schema_of(db.session, wf), role)}

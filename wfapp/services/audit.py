@@ -1,0 +1,51 @@
+"""Reading the staff audit log: newest first, filtered by actor, action, target and time, in
+keyset pages (by id, which grows with time)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from wfapp.models import AuditEntry
+
+
+@dataclass
+class AuditFilters:
+    actor: str | None = None
+    action: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    remote_addr: str | None = None
+    after: datetime | None = None
+    before: datetime | None = None
+
+
+def list_audit_entries(session, f: AuditFilters, limit: int = 50,
+                       before_id: int | None = None) -> tuple[list[AuditEntry], int | None]:
+    q = sa.select(AuditEntry)
+    if f.actor:
+        q = q.where(AuditEntry.actor.contains(f.actor, autoescape=True))
+    if f.action:
+        q = q.where(AuditEntry.action == f.action)
+    if f.target_type:
+        q = q.where(AuditEntry.target_type == f.target_type)
+    if f.target_id:
+        q = q.where(AuditEntry.target_id == f.target_id)
+    if f.remote_addr:
+        q = q.where(AuditEntry.remote_addr == f.remote_addr)
+    if f.after:
+        q = q.where(AuditEntry.created_at >= f.after)
+    if f.before:
+        q = q.where(AuditEntry.created_at < f.before)
+    if before_id:
+        q = q.where(AuditEntry.id < before_id)
+    rows = list(session.scalars(q.order_by(AuditEntry.id.desc()).limit(limit + 1)))
+    next_before = rows[limit - 1].id if len(rows) > limit else None
+    return rows[:limit], next_before
+
+
+def audit_actions(session) -> list[str]:
+    """The actions present in the log (the filter's choices)."""
+    return list(session.scalars(sa.select(AuditEntry.action).distinct().order_by(AuditEntry.action)))

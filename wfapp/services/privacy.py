@@ -1,0 +1,202 @@
+"""Personal data: masking sensitive fields for roles that may not see them, auditing reveals, and
+erasing an end user's data (DELETE /api/users/{id}).
+
+A field is sensitive when its schema says so (compact `"sensitive": true`, compiled to
+`x-sensitive`). Viewers (staff and tokens) see sensitive values as MASK; operators, admins and
+the integration see them, and a page that shows them to an operator records the reveal with
+`record_reveal` in the staff audit log.
+
+Usage from a page or serializer:
+
+    from wfapp.services.privacy import mask_state, mask_diff, mask_event_data, may_reveal, record_reveal
+    compiled = compiled_for_version(version)
+    shown = mask_state(wf.state_data, compiled, role)          # a new dict; the input is untouched
+    diff = mask_diff(event.data.get("diff"), compiled, role)
+    if may_reveal(role) and sensitive_present(wf.state_data, compiled):
+        record_reveal(db.session, actor_name(), wf.id, sensitive_present(...), request.remote_addr)
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+
+from wfapp.models import EndUser, Job, JobStatus, Workflow, WorkflowEvent
+from wfapp.models.types import utcnow
+from wfapp.schemas.state_schema import CompiledSchema
+from wfapp.services.errors import NotFound
+from wfapp.services.staff import record_staff_action
+
+MASK = "••••"
+# Roles that see sensitive values. Everything else (viewer, anonymous, unknown) gets the mask.
+REVEAL_ROLES = frozenset({"admin", "operator", "integration"})
+REVEAL_ACTION = "sensitive_revealed"
+ERASE_ACTION = "end_user_erased"
+
+
+def may_reveal(role: Any) -> bool:
+    return str(role or "") in REVEAL_ROLES
+
+
+def sensitive_keys(compiled: CompiledSchema | None) -> frozenset[str]:
+    if compiled is None:
+        return frozenset()
+    return frozenset(f.key for f in compiled.fields if f.sensitive)
+
+
+def sensitive_present(state: dict[str, Any] | None, compiled: CompiledSchema | None) -> list[str]:
+    """The sensitive fields that hold a value in this state (what a page would reveal)."""
+    keys = sensitive_keys(compiled)
+    return [k for k in (state or {}) if k in keys and (state or {})[k] not in (None, "", [])]
+
+
+def _masked(values: dict[str, Any] | None, keys: Iterable[str]) -> dict[str, Any]:
+    keys = frozenset(keys)
+    return {k: (MASK if k in keys and v is not None else v) for k, v in (values or {}).items()}
+
+
+def mask_state(state: dict[str, Any] | None, compiled: CompiledSchema | None, role: Any) -> dict[str, Any]:
+    """state_data as `role` may see it: sensitive values replaced by MASK for viewers."""
+    if may_reveal(role):
+        return dict(state or {})
+    return _masked(state, sensitive_keys(compiled))
+
+
+def mask_diff(diff: dict[str, Any] | None, compiled: CompiledSchema | None, role: Any) -> dict[str, Any]:
+    """An event's diff ({"set", "removed", "before"}) as `role` may see it."""
+    if not diff:
+        return {}
+    if may_reveal(role):
+        return copy.deepcopy(diff)
+    keys = sensitive_keys(compiled)
+    out = dict(diff)
+    for part in ("set", "before"):
+        if isinstance(diff.get(part), dict):
+            out[part] = _masked(diff[part], keys)
+    return out
+
+
+def mask_event_data(data: dict[str, Any] | None, compiled: CompiledSchema | None, role: Any) -> dict[str, Any]:
+    """An event's data with its diff masked for `role` (other keys are kept as they are)."""
+    data = dict(data or {})
+    if "diff" in data and not may_reveal(role):
+        data["diff"] = mask_diff(data["diff"], compiled, role)
+    return data
+
+
+def record_reveal(session, actor: str, workflow_id: Any, fields: Iterable[str], remote_addr: str = "",
+                  where: str = "") -> None:
+    """Audit that a staff user was shown sensitive values of a workflow (names only, never values)."""
+    fields = sorted(set(fields))
+    if not fields:
+        return
+    changes: dict[str, Any] = {"fields": fields}
+    if where:
+        changes["where"] = where
+    record_staff_action(session, actor, REVEAL_ACTION, "workflow", str(workflow_id), changes, remote_addr)
+
+
+# ----------------------------------------------------------------------------------- erasure
+
+def _scrub_diff(diff: Any) -> tuple[Any, bool]:
+    """Keep which fields changed, drop what they held."""
+    if not isinstance(diff, dict):
+        return diff, False
+    out, changed = dict(diff), False
+    for part in ("set", "before"):
+        values = diff.get(part)
+        if isinstance(values, dict) and any(v is not None for v in values.values()):
+            out[part] = {k: None for k in values}
+            changed = True
+    return out, changed
+
+
+def _scrub_event_data(data: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
+    data = dict(data or {})
+    changed = False
+    if "diff" in data:
+        data["diff"], changed = _scrub_diff(data["diff"])
+    if data.get("result") is not None:
+        data["result"] = None
+        changed = True
+    request = data.get("request")
+    if isinstance(request, dict) and "body" in request:
+        data["request"] = {k: v for k, v in request.items() if k != "body"}
+        changed = True
+    if changed:
+        data["erased"] = True
+    return data, changed
+
+
+def erase_end_user(session, user_id: str, actor: str, remote_addr: str = "") -> dict[str, Any]:
+    """Erase an end user's personal data: the state_data of their workflows, the values in their
+    events' diffs (the skeleton stays: seq, type, actor, time, which fields changed), stored
+    dependency results, the bodies of their finished outbox jobs and their display name.
+    Workflows, statuses and events stay, so counts and analytics still add up. A second call
+    finds nothing to erase and changes nothing."""
+    user = session.get(EndUser, user_id)
+    if user is None:
+        raise NotFound(f"no end user {user_id!r}")
+    workflows = list(session.scalars(sa.select(Workflow).where(Workflow.user_id == user_id)))
+    ids = [wf.id for wf in workflows]
+    summary = {"user_id": user_id, "workflows": len(ids), "workflows_erased": 0, "events_scrubbed": 0,
+               "jobs_scrubbed": 0}
+    for wf in workflows:
+        touched = False
+        if wf.state_data:
+            wf.state_data = {}
+            touched = True
+        pending = wf.pending_dependencies or {}
+        if any(isinstance(e, dict) and e.get("result") is not None for e in pending.values()):
+            wf.pending_dependencies = {
+                name: ({**e, "result": None} if isinstance(e, dict) and e.get("result") is not None else e)
+                for name, e in pending.items()}
+            touched = True
+        if touched:
+            wf.row_version += 1
+            wf.updated_at = utcnow()
+            summary["workflows_erased"] += 1
+    if ids:
+        for event in session.scalars(sa.select(WorkflowEvent).where(WorkflowEvent.workflow_id.in_(ids))):
+            data, changed = _scrub_event_data(event.data)
+            if changed:
+                event.data = data
+                summary["events_scrubbed"] += 1
+        finished = (JobStatus.SUCCEEDED, JobStatus.DEAD)
+        for job in session.scalars(sa.select(Job).where(Job.workflow_id.in_(ids), Job.status.in_(finished))):
+            payload = job.payload or {}
+            new = _scrub_job_payload(payload)
+            if new != payload:
+                job.payload = new
+                summary["jobs_scrubbed"] += 1
+    if user.display_name:
+        user.display_name = ""
+        summary["display_name_erased"] = True
+    if summary["workflows_erased"] or summary["events_scrubbed"] or summary["jobs_scrubbed"] \
+            or summary.get("display_name_erased"):
+        record_staff_action(session, actor, ERASE_ACTION, "end_user", user_id,
+                            {k: v for k, v in summary.items() if k != "user_id"}, remote_addr)
+        summary["erased"] = True
+    else:
+        summary["erased"] = False
+    summary.pop("display_name_erased", None)
+    return summary
+
+
+def _scrub_job_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(payload)
+    body = out.get("body")
+    if isinstance(body, dict) and body.get("state_data"):
+        out["body"] = {**body, "state_data": {}}
+    target = out.get("target")
+    if isinstance(target, dict) and "body" in target and target["body"] not in (None, {}):
+        out["target"] = {k: v for k, v in target.items() if k != "body"}
+    return out
+
+
+__all__ = [
+    "ERASE_ACTION", "MASK", "REVEAL_ACTION", "REVEAL_ROLES", "erase_end_user", "mask_diff", "mask_event_data",
+    "mask_state", "may_reveal", "record_reveal", "sensitive_keys", "sensitive_present",
+]

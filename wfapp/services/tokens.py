@@ -1,0 +1,59 @@
+"""API tokens: create (the secret is shown once), list and revoke. A revoked token is refused
+by the very next request (wfapp.api.auth looks the token up on every call). Every creation and
+revocation is written to the staff audit log."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from wfapp.models import ApiToken
+from wfapp.models.types import utcnow
+from wfapp.services.errors import NotFound, ValidationFailed
+from wfapp.services.staff import record_staff_action
+
+TOKEN_ROLES = ("admin", "operator", "viewer", "integration")
+
+
+def create_api_token(session, name: str, role: str, actor: str, remote_addr: str = "") -> tuple[ApiToken, str]:
+    from wfapp.api.auth import create_token
+
+    name = (name or "").strip()
+    errors = []
+    if not name or len(name) > 100:
+        errors.append({"path": "/name", "message": "a name of 1-100 characters"})
+    if role not in TOKEN_ROLES:
+        errors.append({"path": "/role", "message": f"must be one of {', '.join(TOKEN_ROLES)}"})
+    if errors:
+        raise ValidationFailed("invalid API token", errors)
+    token, secret = create_token(session, name, role)
+    record_staff_action(session, actor, "token_created", "api_token", token.id, {"name": name, "role": role},
+                        remote_addr)
+    return token, secret
+
+
+def list_api_tokens(session, include_revoked: bool = True) -> list[ApiToken]:
+    q = sa.select(ApiToken).order_by(ApiToken.id)
+    if not include_revoked:
+        q = q.where(ApiToken.revoked_at.is_(None))
+    return list(session.scalars(q))
+
+
+def get_api_token(session, token_id) -> ApiToken:
+    try:
+        token = session.get(ApiToken, int(token_id))
+    except (TypeError, ValueError):
+        token = None
+    if token is None:
+        raise NotFound(f"no API token {token_id!r}")
+    return token
+
+
+def revoke_api_token(session, token_id, actor: str, remote_addr: str = "") -> tuple[ApiToken, bool]:
+    """Revoke a token; (token, False) when it was revoked already (nothing changes then)."""
+    token = get_api_token(session, token_id)
+    if token.revoked_at is not None:
+        return token, False
+    token.revoked_at = utcnow()
+    record_staff_action(session, actor, "token_revoked", "api_token", token.id,
+                        {"name": token.name, "role": str(token.role)}, remote_addr)
+    return token, True

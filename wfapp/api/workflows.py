@@ -115,8 +115,11 @@ def list_workflows():
 def start_workflow(body):
     wf = svc.start_workflow(db.session, body["template_id"], body["conversation_id"], body["user_id"], g.actor,
                             body.get("state_data"))
+    # Serialized before the commit, which expires every loaded object: afterwards the answer
+    # would cost a new transaction and a re-read of what was just written.
+    response = _workflow_response(wf, 201)
     db.session.commit()
-    return _workflow_response(wf, 201)
+    return response
 
 
 @operation(bp, "/workflows/<workflow_id>", "GET", summary="A workflow", roles=READ, response="Workflow",
@@ -138,8 +141,9 @@ def _update(workflow_id, body):
         wf = svc.merge_state(db.session, workflow_id, body["state_data"], actor, if_match=if_match)
     else:
         raise ValidationFailed("send state_data, status or both", [{"path": "/state_data", "message": "is required"}])
+    response = _workflow_response(wf)  # before the commit: see start_workflow
     db.session.commit()
-    return _workflow_response(wf)
+    return response
 
 
 @operation(bp, "/workflows/<workflow_id>", "PUT",

@@ -9,15 +9,15 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from sqlalchemy.exc import IntegrityError
 
 from wfapp.models import (
-    OPEN_STATUSES, EndUser, TemplateVersion, Workflow, WorkflowEvent, WorkflowStatus, WorkflowTemplate,
+    OPEN_STATUSES, EndUser, Permission, TemplateVersion, Workflow, WorkflowEvent, WorkflowStatus, WorkflowTemplate,
 )
 from wfapp.models.types import utcnow
 from wfapp.schemas.state_schema import CompiledSchema, compiled_for_version, tool_definition
 from wfapp.services import dependencies
-from wfapp.services.directory import is_granted
 from wfapp.services.errors import (
     Conflict, DependencyPending, InvalidTransition, PermissionDenied, PreconditionFailed,
     StateValidationError, ValidationFailed, WorkflowNotFound,
@@ -53,8 +53,35 @@ def get_workflow(session, workflow_id, *, lock: bool = False) -> Workflow:
     return wf
 
 
+def _lock_with_definition(session, workflow_id) -> tuple[Workflow, TemplateVersion, WorkflowTemplate]:
+    """The workflow locked for the rest of the transaction and re-read, with its version and
+    workflow template, in one statement (PostgreSQL locks the workflow's row only). Both are
+    kept on the workflow (its `version` and `template`), so that later look-ups of them in this
+    session (dependencies, the outbox, the response) come from the identity map, not the
+    database."""
+    wid = parse_workflow_id(workflow_id)
+    wf = session.scalar(
+        sa.select(Workflow)
+        .join(Workflow.version)
+        .join(Workflow.template)
+        .where(Workflow.id == wid)
+        .options(so.contains_eager(Workflow.version),
+                 so.contains_eager(Workflow.template).lazyload(WorkflowTemplate.current_version))
+        .with_for_update(of=Workflow)
+        .execution_options(populate_existing=True)
+    )
+    if wf is None:
+        raise WorkflowNotFound(f"no workflow {workflow_id}")
+    return wf, wf.version, wf.template
+
+
+def _loaded(wf: Workflow, name: str):
+    """A relationship of the workflow when it is loaded already (else None: they are lazy="raise")."""
+    return sa.inspect(wf).dict.get(name)
+
+
 def version_of(session, wf: Workflow) -> TemplateVersion:
-    return session.get(TemplateVersion, wf.template_version_id)
+    return _loaded(wf, "version") or session.get(TemplateVersion, wf.template_version_id)
 
 
 def schema_of(session, wf: Workflow) -> CompiledSchema:
@@ -101,13 +128,19 @@ def start_workflow(session, template_ref: str, conversation_id: str, user_id: st
     if template is None:
         raise ValidationFailed(f"no workflow template {template_ref!r}",
                                [{"path": "/template_id", "message": f"no workflow template {template_ref!r}"}])
-    user = session.get(EndUser, user_id)
-    if user is None:
+    # The end user and whether its user type is granted the template (services.directory's
+    # is_granted: a permissions row for the pair), in one statement.
+    granted = (sa.select(Permission.id).where(Permission.user_type_id == EndUser.user_type_id,
+                                              Permission.workflow_template_id == template.id)
+               .exists())
+    found = session.execute(sa.select(EndUser, granted).where(EndUser.id == user_id)).first()
+    if found is None:
         raise ValidationFailed(f"no end user {user_id!r}",
                                [{"path": "/user_id", "message": f"no end user {user_id!r}: register it with POST /api/users"}])
+    user, is_granted_ = found
     if not template.is_active:
         raise Conflict(f"workflow template {template.name!r} is not active")
-    if not is_granted(session, user.user_type_id, template):
+    if not is_granted_:
         raise PermissionDenied(f"user type {user.user_type_id!r} may not start workflow template {template.name!r}")
     version = template.current_version
     compiled = compiled_for_version(version)
@@ -125,6 +158,11 @@ def start_workflow(session, template_ref: str, conversation_id: str, user_id: st
     try:
         with session.begin_nested():
             session.add(wf)
+            # written with the row (its seq sets event_seq before the INSERT, not after it)
+            record_event(session, wf, "started", actor, {
+                "template": template.name, "version": version.number, "status": {"to": "active"},
+                "diff": state_diff({}, state),
+            })
             session.flush()
     except IntegrityError:
         existing = open_workflow_in_conversation(session, template.id, conversation_id)
@@ -133,10 +171,9 @@ def start_workflow(session, template_ref: str, conversation_id: str, user_id: st
             + (f": {existing}" if existing else ""),
             existing_id=str(existing) if existing else None,
         ) from None
-    record_event(session, wf, "started", actor, {
-        "template": template.name, "version": version.number, "status": {"to": "active"},
-        "diff": state_diff({}, state),
-    })
+    # keep them on the workflow: the rest of the request reads them from there
+    so.attributes.set_committed_value(wf, "template", template)
+    so.attributes.set_committed_value(wf, "version", version)
     dependencies.on_start(session, wf, version, actor)
     return wf
 
@@ -163,11 +200,11 @@ def _apply_state(session, wf: Workflow, compiled: CompiledSchema, patch: dict[st
 
 def merge_state(session, workflow_id, patch: dict[str, Any], actor: str, *, if_match: str | None = None,
                 source: str = "api") -> Workflow:
-    wf = get_workflow(session, workflow_id, lock=True)
+    wf, version, _template = _lock_with_definition(session, workflow_id)
     check_if_match(wf, if_match)
     if wf.is_terminal:
         raise InvalidTransition(f"the workflow is {wf.status}: its state_data can no longer change")
-    compiled = schema_of(session, wf)
+    compiled = compiled_for_version(version)
     diff = _apply_state(session, wf, compiled, patch, actor, source)
     _touch(wf)
     if diff:
@@ -185,11 +222,11 @@ def change_status(session, workflow_id, status: str, actor: str, *, reason: str 
         target = WorkflowStatus(status)
     except ValueError:
         raise ValidationFailed(f"unknown status {status!r}", [{"path": "/status", "message": f"unknown status {status!r}"}]) from None
-    wf = get_workflow(session, workflow_id, lock=True)
+    wf, version, _template = _lock_with_definition(session, workflow_id)
     check_if_match(wf, if_match)
     if wf.is_terminal:
         raise InvalidTransition(f"the workflow is {wf.status}: it cannot become {target}", current_status=str(wf.status))
-    compiled = schema_of(session, wf)
+    compiled = compiled_for_version(version)
     if patch:
         _apply_state(session, wf, compiled, patch, actor, source)
     if target == wf.status:
@@ -202,16 +239,17 @@ def change_status(session, workflow_id, status: str, actor: str, *, reason: str 
         errors = compiled.validate_complete(wf.state_data or {})
         if errors:
             raise StateValidationError(f"the workflow cannot complete: {len(errors)} field(s) missing or invalid", errors)
-        dependencies.before_complete(session, wf, version_of(session, wf), actor)
+        dependencies.before_complete(session, wf, version, actor)
         if wf.status == WorkflowStatus.WAITING or dependencies.pending(wf):
             raise DependencyPending(
                 "the workflow waits on " + ", ".join(dependencies.pending(wf)) + "; complete it when they resolve",
                 waiting_for=wf.waiting_for)
-    _set_terminal(session, wf, target, actor, reason)
+    _set_terminal(session, wf, target, actor, reason, version)
     return wf
 
 
-def _set_terminal(session, wf: Workflow, target: WorkflowStatus, actor: str, reason: str) -> None:
+def _set_terminal(session, wf: Workflow, target: WorkflowStatus, actor: str, reason: str,
+                  version: TemplateVersion | None = None) -> None:
     previous = str(wf.status)
     wf.status = target
     wf.status_reason = reason or ""
@@ -223,7 +261,7 @@ def _set_terminal(session, wf: Workflow, target: WorkflowStatus, actor: str, rea
     record_event(session, wf, "status_changed", actor,
                  {"status": {"from": previous, "to": str(target)}, **({"reason": reason} if reason else {})})
     if target == WorkflowStatus.COMPLETED:
-        enqueue_end_action(session, wf, version_of(session, wf))
+        enqueue_end_action(session, wf, version or version_of(session, wf))
         dependencies.on_workflow_completed(session, wf, actor)
 
 
@@ -241,7 +279,7 @@ class WorkflowRow:
 
 
 def workflow_row(session, wf: Workflow) -> WorkflowRow:
-    template = session.get(WorkflowTemplate, wf.template_id)
+    template = _loaded(wf, "template") or session.get(WorkflowTemplate, wf.template_id)
     version = version_of(session, wf)
     return WorkflowRow(wf, template.name, version.number)
 

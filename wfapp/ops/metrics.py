@@ -137,8 +137,8 @@ class DatabaseCollector:
                 data["lag"] = max(0.0, (now - _aware(oldest)).total_seconds()) if oldest else 0.0
                 conn.rollback()
             data["up"] = 1
-        except sa.exc.SQLAlchemyError:
-            current_app.logger.getChild("ops").warning("metrics: the database did not answer", exc_info=True)
+        except sa.exc.SQLAlchemyError as exc:
+            current_app.logger.getChild("ops").warning("metrics: the database did not answer: %s", exc)
         with self._lock:
             self._cache[key] = {"at": time.monotonic(), "data": data}
         return data

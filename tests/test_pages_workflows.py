@@ -3,6 +3,8 @@ polls (204 / 286), the operator's form with If-Match conflicts, the timeline ste
 
 import re
 
+import sqlalchemy as sa
+
 from pages_support import HX, Staff, admin, is_fragment, operator, text, viewer  # noqa: F401
 from wfapp.models import AuditEntry
 
@@ -266,3 +268,55 @@ def test_post_without_csrf_is_refused(operator, api, make_workflow):
     r = operator.post(f"/workflows/{wf['id']}/status", {"status": "cancelled"}, csrf=False)
     assert r.status_code == 400
     assert api.get(f"/api/workflows/{wf['id']}").json["status"] == "active"
+
+
+def test_operator_resolves_a_dependency_by_hand(operator, viewer, api, make_workflow, make_workflow_template,
+                                                make_end_user):
+    user = make_end_user()
+    prior = make_workflow_template(state_schema=SCHEMA, grant_to=[user["user_type_id"]])
+    t = make_workflow_template(state_schema=SCHEMA, grant_to=[user["user_type_id"]], workflow_dependencies=[
+        {"name": "prior_application", "type": "workflow", "template": prior["name"], "when": "on_start"}])
+    wf = make_workflow(template=t, user=user)
+    assert api.get(f"/api/workflows/{wf['id']}").json["status"] == "waiting"
+    body = text(operator.get(f"/workflows/{wf['id']}"))
+    assert 'id="wf-waiting"><strong>prior_application</strong>' in body and "Resolve</button>" in body
+    assert "waiting" in text(operator.get("/workflows/?waiting_for=prior_application"))
+    assert "Resolve</button>" not in text(viewer.get(f"/workflows/{wf['id']}"))
+    assert viewer.post(f"/workflows/{wf['id']}/dependencies/prior_application", {"outcome": "succeeded"}).status_code == 403
+    r = operator.post(f"/workflows/{wf['id']}/dependencies/prior_application", {"outcome": "succeeded"}, htmx=True)
+    assert r.status_code == 204 and r.headers["HX-Redirect"] == f"/workflows/{wf['id']}"
+    got = api.get(f"/api/workflows/{wf['id']}").json
+    assert got["status"] == "active" and got["pending_dependencies"]["prior_application"]["state"] == "succeeded"
+    # resolving it again is refused with the service's reason, shown as a message
+    r = operator.post(f"/workflows/{wf['id']}/dependencies/prior_application", {"outcome": "failed"}, htmx=True)
+    assert r.status_code == 204
+    assert "already succeeded" in text(operator.get(f"/workflows/{wf['id']}"))
+
+
+def test_operator_retries_a_dead_end_action(app, operator, viewer, api, make_workflow):
+    import uuid as _uuid
+
+    from wfapp.extensions import db as _db
+    from wfapp.models import Job, JobStatus
+
+    wf = make_workflow(state_schema=SCHEMA, end_action_type="api_call",
+                       end_action_target={"endpoint": "https://bank.example/loans", "method": "POST"})
+    api.put(f"/api/workflows/{wf['id']}", {"state_data": {"amount": 2000, "purpose": "Car"}, "status": "completed"})
+    body = text(operator.get(f"/workflows/{wf['id']}"))
+    assert "https://bank.example/loans" in body and "pending" in body
+    with app.app_context():
+        job = _db.session.scalar(sa.select(Job).where(Job.workflow_id == _uuid.UUID(wf["id"])))
+        job.status, job.attempts, job.last_error = JobStatus.DEAD, 8, "HTTP 400: amount rejected"
+        _db.session.commit()
+    body = text(operator.get(f"/workflows/{wf['id']}"))
+    assert "HTTP 400: amount rejected" in body and "Retry</button>" in body
+    assert "Retry</button>" not in text(viewer.get(f"/workflows/{wf['id']}"))
+    assert viewer.post(f"/workflows/{wf['id']}/end-action/retry").status_code == 403
+    r = operator.post(f"/workflows/{wf['id']}/end-action/retry", htmx=True)
+    assert r.status_code == 204
+    with app.app_context():
+        job = _db.session.scalar(sa.select(Job).where(Job.workflow_id == _uuid.UUID(wf["id"])))
+        assert job.status == JobStatus.PENDING and job.attempts == 0
+    # the bulk retry reports a workflow whose end action is not dead
+    r = operator.post("/workflows/bulk", {"action": "retry", "ids": [wf["id"]]}, htmx=True)
+    assert "0 of 1 done" in text(r) and "only a dead job can be retried" in text(r)

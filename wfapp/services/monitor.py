@@ -255,6 +255,15 @@ def end_action_jobs(session, workflow_id: uuid.UUID) -> list[Job]:
                                 .order_by(Job.id)))
 
 
+JOB_EVENT_TYPES = ("end_action_attempt", "dependency_call", "job_retry_requested")
+
+
+def job_events(session, workflow_id: uuid.UUID) -> list[WorkflowEvent]:
+    """The events the outbox wrote about a workflow's jobs (one per attempt, and retries)."""
+    return list(session.scalars(sa.select(WorkflowEvent).where(
+        WorkflowEvent.workflow_id == workflow_id, WorkflowEvent.type.in_(JOB_EVENT_TYPES)).order_by(WorkflowEvent.seq)))
+
+
 def dependency_jobs(session, workflow_id: uuid.UUID) -> list[Job]:
     return list(session.scalars(sa.select(Job).where(Job.workflow_id == workflow_id, Job.kind == JobKind.DEPENDENCY)
                                 .order_by(Job.id)))

@@ -176,6 +176,9 @@ def _detail_context(wf, *, form_values=None, form_errors=None, meanwhile=None, c
     checklist = [(f, f.key in state and state[f.key] not in (None, "", []), complete_errors.get(f.key, []))
                  for f in compiled.fields if f.required]
     end_jobs = monitor.end_action_jobs(db.session, wf.id)
+    attempts: dict[Any, list] = {}
+    for e in monitor.job_events(db.session, wf.id):
+        attempts.setdefault((e.data or {}).get("job_id"), []).append(e)
     dep_jobs = monitor.dependency_jobs(db.session, wf.id)
     template = db.session.get(WorkflowTemplate, wf.template_id)
     preview = None
@@ -184,7 +187,7 @@ def _detail_context(wf, *, form_values=None, form_errors=None, meanwhile=None, c
                    "body": end_action_body(wf, template.name, version)}
     return dict(
         wf=wf, row=row, version=version, fields=compiled.fields, state=state, checklist=checklist,
-        end_jobs=end_jobs, dep_jobs=dep_jobs, end_action_preview=preview,
+        end_jobs=end_jobs, dep_jobs=dep_jobs, attempts=attempts, end_action_preview=preview,
         end_user=db.session.get(EndUser, wf.user_id),
         form_values=state if form_values is None else form_values,
         form_errors=errors_by_field(form_errors or []), meanwhile=meanwhile, changed_fields=list(changed_fields),
@@ -289,16 +292,15 @@ def save_state(workflow_id):
     if outcome.changed_fields:
         _audit("workflow_state_updated", wf.id, {"fields": outcome.changed_fields})
     db.session.commit()
-    if outcome.changed_fields:
-        flash(f"Saved {', '.join(outcome.changed_fields)}.", "success")
-    else:
-        flash("Nothing to save: no field changed.", "info")
+    if not request.headers.get("HX-Request"):
+        flash(f"Saved {', '.join(outcome.changed_fields)}." if outcome.changed_fields
+              else "Nothing to save: no field changed.", "success" if outcome.changed_fields else "info")
+        return hx_redirect(url_for(".show", workflow_id=workflow_id))
     wf = _workflow_or_404(workflow_id)
     ctx = _detail_context(wf, changed_fields=outcome.changed_fields, saved=True)
-    if not request.headers.get("HX-Request"):
-        return hx_redirect(url_for(".show", workflow_id=wf.id))
     response = render("workflows/_state_panel.html", "workflows/_state_panel.html", **ctx)
-    response.headers["HX-Trigger"] = '{"workflowChanged": null}'
+    # the status panels and the timeline refresh themselves
+    response.headers["HX-Trigger"] = '{"stateSaved": null, "workflowChanged": null}'
     return response
 
 

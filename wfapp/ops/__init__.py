@@ -32,8 +32,7 @@ def _actor() -> str | None:
 
 
 def _workflow_id(response) -> str | None:
-    args = request.view_args or {}
-    wid = args.get("workflow_id") or (args.get("id") if "workflow" in (request.endpoint or "") else None)
+    wid = (request.view_args or {}).get("workflow_id")  # the API's and the dashboard's name for it
     if wid:
         return str(wid)
     if response.status_code == 201:

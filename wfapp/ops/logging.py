@@ -91,6 +91,10 @@ class JsonFormatter(logging.Formatter):
         return self.secrets.scrub(json.dumps(line, default=str, ensure_ascii=False))
 
 
+# Already in the message of a request or job line.
+_IN_PLAIN_MESSAGE = frozenset({"event", "method", "path", "status", "duration_ms", "kind", "outcome", "attempt", "job_id"})
+
+
 class PlainFormatter(logging.Formatter):
     """For a terminal: `12:00:01 INFO  wfapp.request GET /api/workflows 201 12ms  key=value ...`."""
 
@@ -100,7 +104,8 @@ class PlainFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         ts = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
-        extra = " ".join(f"{k}={v}" for k, v in _fields(record).items() if v not in (None, ""))
+        extra = " ".join(f"{k}={v}" for k, v in _fields(record).items()
+                         if v not in (None, "") and k not in _IN_PLAIN_MESSAGE)
         text = f"{ts} {record.levelname:<5} {record.name} {record.getMessage()}" + (f"  {extra}" if extra else "")
         if record.exc_info:
             text += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()

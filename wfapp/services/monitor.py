@@ -82,7 +82,8 @@ def monitor_page(session, filters: WorkflowFilters, sort: str = "newest", limit:
 # --------------------------------------------------------------------------- change detection
 
 def _ts_token(ts: datetime | None) -> str:
-    return ts.astimezone(timezone.utc).isoformat() if ts else "0"
+    # URL-safe as it is (no "+"): it travels in the poll's query string
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if ts else "0"
 
 
 def monitor_token(session) -> str:

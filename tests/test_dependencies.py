@@ -278,3 +278,14 @@ def test_dependency_calls_say_where_to_call_back(api, app, db, make_workflow_tem
     assert rx.requests[0].headers["X-Wfapp-Callback"] == (
         f"https://wfapp.example.com/api/workflows/{wf['id']}/dependencies/kyc_verification")
     assert rx.requests[0].headers["X-Wfapp-Workflow"] == wf["id"]
+
+
+def test_a_cancelled_workflows_dependency_call_is_not_sent(api, app, db, make_workflow_template, make_end_user):
+    with Receiver([200]) as rx:
+        wf = start(api, make_workflow_template, make_end_user, [kyc(rx.url)])
+        r = api.put(f"/api/workflows/{wf['id']}", {"status": "cancelled", "reason": "user left"})
+        assert r.status_code == 200 and r.json["status"] == "cancelled"
+        drain(app, db)
+    assert rx.requests == []
+    job = db.scalars(sa.select(Job))[0]
+    assert job.status == JobStatus.SUCCEEDED and "cancelled" in job.last_error

@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 import click
+import sqlalchemy as sa
 from flask import Flask
 
 from wfapp import ops
@@ -73,6 +74,20 @@ def _end_lease_exhausted(session, job: Job) -> None:
     dependencies.bump(wf)
 
 
+def _workflow_is_over(session, job: Job) -> bool:
+    """A dependency call of a workflow that ended meanwhile (cancelled, failed) is not sent."""
+    from wfapp.models import Workflow
+
+    status = session.scalar(sa.select(Workflow.status).where(Workflow.id == job.workflow_id))
+    if status is None or not status.is_terminal:
+        return False
+    job.status = JobStatus.SUCCEEDED
+    job.finished_at = utcnow()
+    job.locked_until = None
+    job.last_error = f"not sent: the workflow is {status}"
+    return True
+
+
 def claim_one(owner: str) -> Claimed | None:
     """Claim the next due job (in the current app context); None when nothing is due."""
     session = db.session
@@ -86,6 +101,9 @@ def claim_one(owner: str) -> Claimed | None:
             job = jobs[0]
             if job.attempts > job.max_attempts:
                 _end_lease_exhausted(session, job)
+                session.commit()
+                continue
+            if job.kind == JobKind.DEPENDENCY and _workflow_is_over(session, job):
                 session.commit()
                 continue
             claimed = Claimed(job.id, job.kind, job.workflow_id, job.idempotency_key, dict(job.payload),

@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wfapp.models import OPEN_STATUSES, TemplateVersion, Workflow, WorkflowStatus, WorkflowTemplate
+from wfapp.models import TemplateVersion, Workflow, WorkflowStatus, WorkflowTemplate
 from wfapp.models.types import utcnow
 from wfapp.schemas.definitions import dependency_defaults
 from wfapp.services.errors import Conflict, NotFound
@@ -251,8 +251,10 @@ def on_workflow_completed(session, wf: Workflow, actor: str) -> None:
 
     template = session.get(WorkflowTemplate, wf.template_id)
     refs = {template.name, str(template.id)}
+    # Only waiting workflows can wait on another one; a workflow being completed is active, so
+    # two workflows completing side by side never lock each other (no deadlock).
     candidates = session.scalars(sa.select(Workflow.id).where(
-        Workflow.user_id == wf.user_id, Workflow.id != wf.id, Workflow.status.in_(OPEN_STATUSES),
+        Workflow.user_id == wf.user_id, Workflow.id != wf.id, Workflow.status == WorkflowStatus.WAITING,
     ).order_by(Workflow.id))
     for wid in list(candidates):
         other = get_workflow(session, wid, lock=True)

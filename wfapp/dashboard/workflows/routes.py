@@ -3,7 +3,6 @@ workflow detail page (state_data form, timeline stepper, dependency and end-acti
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,7 +17,7 @@ from wfapp.extensions import db
 from wfapp.models import EndUser, JobStatus, WorkflowStatus, WorkflowTemplate
 from wfapp.outbox.jobs import end_action_body
 from wfapp.schemas.state_schema import compiled_for_version
-from wfapp.services import monitor
+from wfapp.services import monitor, outbox
 from wfapp.services.analytics import STATE_REJECTED
 from wfapp.services import workflows as wf_svc
 from wfapp.services.errors import NotFound, Problem, StateValidationError, ValidationFailed
@@ -130,10 +129,7 @@ def bulk():
                 _audit("workflow_cancelled", wid, {"reason": reason, "bulk": True})
                 outcome = "cancelled"
             else:
-                retry = _service("retry_end_action")
-                if retry is None:
-                    raise Problem("retrying end actions is not available in this build")
-                retry(db.session, wid, actor_name())
+                outbox.retry_end_action(db.session, wid, actor_name())
                 _audit("end_action_retried", wid, {"bulk": True})
                 outcome = "end action queued again"
             db.session.commit()
@@ -151,19 +147,6 @@ def _workflow_or_404(workflow_id):
         return wf_svc.get_workflow(db.session, workflow_id)
     except NotFound:
         abort(404)
-
-
-def _service(name: str):
-    """An operator action of the outbox/dependencies services, when that build provides it."""
-    for module in ("wfapp.services.outbox", "wfapp.outbox.jobs", "wfapp.services.dependencies", "wfapp.outbox"):
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue
-        fn = getattr(mod, name, None)
-        if callable(fn):
-            return fn
-    return None
 
 
 def _detail_context(wf, *, form_values=None, form_errors=None, meanwhile=None, changed_fields=(),
@@ -194,7 +177,6 @@ def _detail_context(wf, *, form_values=None, form_errors=None, meanwhile=None, c
         etag=etag or wf.etag, base_seq=wf.event_seq if base_seq is None else base_seq, saved=saved,
         may_act=may_act(), mask=not may_act(), token=monitor.workflow_token(db.session, wf.id),
         polling=_keeps_polling(wf), poll_s=DETAIL_POLL_S, active_nav="workflows",
-        can_resolve=_service("resolve_dependency") is not None, can_retry=_service("retry_end_action") is not None,
         dead_end_action=any(j.status == JobStatus.DEAD for j in end_jobs),
         stale_form=False,
     )
@@ -340,14 +322,11 @@ def timeline(workflow_id):
 @roles_required(*ACTORS)
 def resolve_dependency(workflow_id, name):
     wf = _workflow_or_404(workflow_id)
-    resolve = _service("resolve_dependency")
-    if resolve is None:
-        abort(404)
     outcome = request.form.get("outcome", "")
     if outcome not in ("succeeded", "failed"):
         abort(400, "Choose succeeded or failed.")
     try:
-        resolve(db.session, wf.id, name, outcome, actor_name())
+        outbox.resolve_dependency(db.session, wf.id, name, outcome, actor_name())
     except Problem as exc:
         db.session.rollback()
         flash(exc.detail, "error")
@@ -362,11 +341,8 @@ def resolve_dependency(workflow_id, name):
 @roles_required(*ACTORS)
 def retry_end_action(workflow_id):
     wf = _workflow_or_404(workflow_id)
-    retry = _service("retry_end_action")
-    if retry is None:
-        abort(404)
     try:
-        retry(db.session, wf.id, actor_name())
+        outbox.retry_end_action(db.session, wf.id, actor_name())
     except Problem as exc:
         db.session.rollback()
         flash(exc.detail, "error")

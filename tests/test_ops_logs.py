@@ -156,3 +156,17 @@ def test_plain_format_for_development(tmp_path, fmt, capsys):
     finally:
         with app.app_context():
             _db.engine.dispose()
+
+
+def test_dashboard_lines_name_the_staff_user_and_never_the_password(app, make_workflow, capsys):
+    from pages_support import PASSWORD, Staff
+
+    wf = make_workflow()
+    operator = Staff(app, "operator")  # signs in through the login form
+    r = operator.client.get(f"/workflows/{wf['id']}", headers={"X-Request-ID": "op-page-1"})
+    assert r.status_code == 200 and r.headers["X-Request-ID"] == "op-page-1"
+    err = capsys.readouterr().err
+    (line,) = lines(err, request_id="op-page-1")
+    assert line["actor"] == "staff:operator1" and line["workflow_id"] == wf["id"]
+    assert lines(err, path="/login", method="POST")  # the login is logged...
+    assert PASSWORD not in err  # ...without its form

@@ -5,7 +5,7 @@ Environment (all optional):
   WEB_CONCURRENCY             worker processes (default 2 x CPUs + 1, at most 8)
   GUNICORN_THREADS            threads per worker (default 1: sync workers; >1: gthread workers)
   GUNICORN_TIMEOUT            seconds before a stuck worker is restarted (default 30)
-  PROMETHEUS_MULTIPROC_DIR    where the workers' metrics meet (default: a fresh temporary folder);
+  PROMETHEUS_MULTIPROC_DIR    where the workers' metrics meet (default: a temporary folder, removed at exit);
                               emptied when gunicorn starts, so counters start from zero
 Command-line options (--bind, --workers, ...) override these.
 """
@@ -13,6 +13,7 @@ Command-line options (--bind, --workers, ...) override these.
 import glob
 import multiprocessing
 import os
+import shutil
 import tempfile
 
 bind = os.environ.get("WFAPP_BIND", "127.0.0.1:8000")
@@ -32,12 +33,14 @@ preload_app = False
 
 # prometheus_client's multiprocess mode: each worker writes its counters to files in this folder
 # and /metrics sums them. It must be in the environment before a worker imports the app.
-_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="wfapp-prometheus-")
-os.makedirs(_metrics_dir, exist_ok=True)
+_metrics_dir_is_ours = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
+    tempfile.gettempdir(), f"wfapp-prometheus-{os.getpid()}")
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 
 
 def on_starting(server):
+    os.makedirs(_metrics_dir, exist_ok=True)
     # Files left by an earlier run would add its counts to this one's.
     for path in glob.glob(os.path.join(_metrics_dir, "*.db")):
         os.remove(path)
@@ -47,3 +50,8 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _metrics_dir_is_ours:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

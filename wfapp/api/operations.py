@@ -8,8 +8,10 @@ from functools import wraps
 from typing import Any, Callable
 
 from flask import Blueprint, request
+from werkzeug.routing import IntegerConverter
 
 from wfapp.api import auth
+from wfapp.models import TokenRole
 from wfapp.services.errors import Problem, ValidationFailed
 from wfapp.services.validation import schema_errors
 
@@ -65,15 +67,22 @@ def operation(bp: Blueprint, rule: str, method: str, *, summary: str, roles: fro
         @wraps(fn)
         def view(**kwargs):
             token = auth.authenticate(roles)
+            check_integer_query(query or [])
+            check_numeric_path(kwargs)
+            # read now: the view's commit expires the token, and reading it afterwards would
+            # cost a new transaction and a query on every write of the integration
+            is_integration = token.role == TokenRole.INTEGRATION
             if body is not None:
                 kwargs["body"] = parse_json_body(body)
             response = fn(**kwargs)
-            if method != "GET":
+            if method != "GET" and not is_integration:
                 audit_api_change(token, fn.__name__, kwargs, response)
             return response
 
         bp.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[method])
         default_errors = (401, 403) + ((400, 413, 415, 422) if body is not None else ())
+        if any((q.get("schema") or {}).get("type") == "integer" for q in query or []):
+            default_errors += (422,)
         OPERATIONS.append(Operation(
             rule=bp.url_prefix + rule, method=method, endpoint=f"{bp.name}.{fn.__name__}", summary=summary,
             roles=roles, body=body, body_name=body_name, response=response, status=status,
@@ -82,6 +91,34 @@ def operation(bp: Blueprint, rule: str, method: str, *, summary: str, roles: fro
         return fn
 
     return decorator
+
+
+DB_INT_RANGE = (-(2 ** 63), 2 ** 63 - 1)
+
+
+def check_integer_query(query: list[dict[str, Any]]) -> None:
+    """An integer query parameter beyond what the database can compare with (64-bit) is refused
+    with 422 instead of overflowing the driver (a 500)."""
+    errors = []
+    for q in query:
+        if (q.get("schema") or {}).get("type") != "integer":
+            continue
+        value = request.args.get(q["name"], "").strip()
+        digits = value[1:] if value[:1] in "+-" else value
+        if digits.isdigit() and (len(digits) > 19 or not DB_INT_RANGE[0] <= int(value) <= DB_INT_RANGE[1]):
+            errors.append({"path": f"/query/{q['name']}", "message": "is out of range"})
+    if errors:
+        raise ValidationFailed("; ".join(f"{e['path']}: {e['message']}" for e in errors), errors)
+
+
+def check_numeric_path(kwargs: dict[str, Any]) -> None:
+    """A numeric id beyond 64 bits names nothing: 404 before it reaches the database driver."""
+    from wfapp.services.errors import NotFound
+
+    for name, value in kwargs.items():
+        digits = str(value)
+        if digits.isdigit() and (len(digits) > 19 or int(digits) > DB_INT_RANGE[1]):
+            raise NotFound(f"no {name.removesuffix('_id').replace('_', ' ')} {digits}")
 
 
 def audit_api_change(token, endpoint: str, kwargs: dict[str, Any], response: Any) -> None:
@@ -106,6 +143,14 @@ def audit_api_change(token, endpoint: str, kwargs: dict[str, Any], response: Any
                                                            "fields": body_keys, **target},
                         request.remote_addr or "")
     db.session.commit()
+
+
+class DatabaseInteger(IntegerConverter):
+    """The `int` URL converter, bounded to what the database stores: a larger number does not
+    match the route (404) instead of overflowing the driver (500)."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=DB_INT_RANGE[1], signed=False):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 def openapi_path(rule: str) -> str:

@@ -1,0 +1,119 @@
+"""No N+1: every list endpoint and list page sends the same number of SQL statements whether it
+shows 10 rows or 100 (counted with SQLAlchemy's before_cursor_execute on the app's engine)."""
+
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from pages_support import Staff
+from wfapp.extensions import db as _db
+from wfapp.models import Workflow
+
+
+@contextmanager
+def counted(app):
+    with app.app_context():
+        engine = _db.engine
+    statements: list[str] = []
+
+    def on_execute(conn, cursor, statement, params, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+
+
+def statements_of(app, client, path, headers=None) -> list[str]:
+    client.get(path, headers=headers or {})  # warm: first-request set-up is not the page's cost
+    with counted(app) as statements:
+        r = client.get(path, headers=headers or {})
+    assert r.status_code == 200, (path, r.status_code, r.get_data(as_text=True)[:500])
+    return statements
+
+
+def add_workflows(app, templates: list[dict], users: list[dict], n: int) -> None:
+    """n more workflows spread over the given templates and end users (several statuses), written
+    straight into the table: what the list shows is the point here, not how they started."""
+    now = datetime.now(timezone.utc)
+    statuses = ["active", "waiting", "completed", "failed", "cancelled"]
+    with app.app_context():
+        versions = {t["id"]: _db.session.scalar(sa.text(
+            "SELECT current_version_id FROM workflow_templates WHERE id = :id").bindparams(
+                id=uuid.UUID(t["id"]).hex if _db.engine.dialect.name == "sqlite" else t["id"]))
+            for t in templates}
+        rows = []
+        for i in range(n):
+            t, u, status = templates[i % len(templates)], users[i % len(users)], statuses[i % len(statuses)]
+            ts = now - timedelta(minutes=i + 1)
+            rows.append({
+                "id": uuid.uuid4(), "template_id": uuid.UUID(t["id"]), "template_version_id": versions[t["id"]],
+                "conversation_id": f"qc-{uuid.uuid4().hex[:10]}", "user_id": u["id"], "status": status,
+                "state_data": {"amount": 1000 + i, "purpose": "counted"}, "pending_dependencies": {},
+                "waiting_for": {"name": "kyc", "type": "api"} if status == "waiting" else None,
+                "row_version": 1, "event_seq": 0, "status_reason": "", "started_at": ts,
+                "completed_at": ts if status == "completed" else None, "last_interaction_at": ts, "updated_at": ts,
+            })
+        with _db.engine.begin() as conn:
+            conn.execute(Workflow.__table__.insert(), rows)
+
+
+@pytest.fixture
+def world(app, api, make_user_type, make_end_user, make_workflow_template):
+    user_type = make_user_type()
+    users = [make_end_user(user_type_id=user_type["id"]) for _ in range(3)]
+    templates = [make_workflow_template(grant_to=[user_type["id"]]) for _ in range(3)]
+    return {"user_type": user_type, "users": users, "templates": templates}
+
+
+WORKFLOW_LISTS_API = ["/api/workflows", "/api/workflows?status=active,waiting,completed,failed,cancelled&limit=200"]
+WORKFLOW_LISTS_PAGES = ["/workflows/", "/workflows/?status=active&status=waiting&status=completed&limit=200",
+                        "/overview/"]
+
+
+def test_workflow_lists_cost_the_same_for_10_and_100_rows(app, api, world):
+    admin = Staff(app, "admin")
+    add_workflows(app, world["templates"], world["users"], 10)
+    api_headers = api.headers("admin")
+    pages = [p for p in WORKFLOW_LISTS_PAGES if app.url_map.bind("localhost").test(p.split("?")[0], "GET")]
+    small = {p: statements_of(app, api.client, p, api_headers) for p in WORKFLOW_LISTS_API}
+    small.update({p: statements_of(app, admin.client, p) for p in pages})
+    add_workflows(app, world["templates"], world["users"], 90)
+    with app.app_context():
+        assert _db.session.scalar(sa.select(sa.func.count()).select_from(Workflow)) == 100
+    for p in WORKFLOW_LISTS_API:
+        r = api.get(p)
+        assert len(r.json["items"]) == (50 if "limit" not in p else 100)
+        big = statements_of(app, api.client, p, api_headers)
+        assert len(big) == len(small[p]), (p, small[p], big)
+    for p in pages:
+        big = statements_of(app, admin.client, p)
+        assert len(big) == len(small[p]), (p, small[p], big)
+
+
+def test_template_lists_cost_the_same_for_10_and_100_templates(app, api, world, make_workflow_template):
+    admin = Staff(app, "admin")
+    api_headers = api.headers("admin")
+    user_id = world["users"][0]["id"]
+    paths_api = ["/api/workflow-templates", f"/api/workflow-templates?user_id={user_id}"]
+    paths_pages = ["/workflow-templates/", "/permissions/"]
+    for _ in range(10 - len(world["templates"])):
+        make_workflow_template(grant_to=[world["user_type"]["id"]])
+    add_workflows(app, world["templates"], world["users"], 10)
+    small = {p: statements_of(app, api.client, p, api_headers) for p in paths_api}
+    small.update({p: statements_of(app, admin.client, p) for p in paths_pages})
+    for _ in range(90):
+        make_workflow_template(grant_to=[world["user_type"]["id"]])
+    assert len(api.get("/api/workflow-templates").json["items"]) == 100
+    for p in paths_api:
+        big = statements_of(app, api.client, p, api_headers)
+        assert len(big) == len(small[p]), (p, small[p], big)
+    for p in paths_pages:
+        big = statements_of(app, admin.client, p)
+        assert len(big) == len(small[p]), (p, small[p], big)

@@ -264,3 +264,16 @@ def test_openapi_document_publishes_the_request_schemas(api, client, app):
 
     rules = {(re.sub(r"<([a-z_]+)>", r"{\1}", p), m) for p, m in rules}
     assert rules == documented
+
+
+def test_refused_merges_are_counted_for_the_analytics(api, db, make_workflow):
+    from wfapp.models import AuditEntry
+    from wfapp.services.analytics import STATE_REJECTED
+
+    wf = make_workflow(state_schema=SCHEMA)
+    r = api.put(f"/api/workflows/{wf['id']}", {"state_data": {"amount": 5, "email": "x"}}, role="integration")
+    assert r.status_code == 422
+    entries = db.scalars(sa.select(AuditEntry).where(AuditEntry.action == STATE_REJECTED))
+    assert [(e.target_id, e.changes["fields"], e.actor) for e in entries] == [
+        (wf["id"], ["amount", "email"], "token:test-integration")]
+    assert api.get(f"/api/workflows/{wf['id']}").json["state_data"] == {"term": 24}

@@ -2,12 +2,6 @@
 (function () {
   "use strict";
 
-  // htmx settles "style" among other attributes by writing them during a swap, which the CSP
-  // (style-src 'self', no inline style) refuses; these pages never use style attributes.
-  if (window.htmx) {
-    htmx.config.attributesToSettle = ["class", "width", "height"];
-  }
-
   // Live regions ([data-live]) poll only while the tab is visible: a hidden tab's poll is
   // dropped before it is sent (htmx trigger filters would need eval, which the CSP forbids).
   document.addEventListener("htmx:beforeRequest", function (event) {

@@ -1,7 +1,5 @@
 """/api/workflows"""
 
-from datetime import datetime
-
 from flask import g, jsonify, request
 
 from wfapp.api import bp
@@ -10,14 +8,12 @@ from wfapp.api.operations import operation
 from wfapp.api.privacy import masked_context, masked_events_json, masked_workflow_json
 from wfapp.api.serializers import event_json, workflow_json
 from wfapp.extensions import db
-from wfapp.models import WorkflowStatus
 from wfapp.schemas.api import WORKFLOW_START, WORKFLOW_UPDATE
 from wfapp.services import workflows as svc
-from wfapp.services.errors import ValidationFailed
-from wfapp.services.workflow_templates import find_workflow_template
+from wfapp.services.analytics import record_validation_failure
+from wfapp.services.errors import StateValidationError, ValidationFailed
 
 TAG = "workflows"
-STATUSES = [s.value for s in WorkflowStatus]
 
 
 def _workflow_response(wf, status: int = 200):
@@ -28,52 +24,6 @@ def _workflow_response(wf, status: int = 200):
     if status == 201:
         resp.headers["Location"] = f"/api/workflows/{wf.id}"
     return resp
-
-
-def _query_error(name: str, message: str) -> ValidationFailed:
-    return ValidationFailed(f"{name} {message}", [{"path": f"/query/{name}", "message": message}])
-
-
-def _date_arg(name: str) -> datetime | None:
-    value = request.args.get(name)
-    if not value:
-        return None
-    try:
-        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise _query_error(name, "must be an ISO 8601 date or timestamp") from None
-    if ts.tzinfo is None:
-        from datetime import timezone
-
-        ts = ts.replace(tzinfo=timezone.utc)
-    return ts
-
-
-def filters_from_args(args) -> svc.WorkflowFilters:
-    statuses = [s for s in args.get("status", "").split(",") if s]
-    for s in statuses:
-        if s not in STATUSES:
-            raise _query_error("status", f"{s!r} is not one of {', '.join(STATUSES)}")
-    f = svc.WorkflowFilters(status=statuses or None, user_id=args.get("user_id") or None,
-                            conversation_id=args.get("conversation_id") or None,
-                            waiting_for=args.get("waiting_for") or None,
-                            started_after=_date_arg("started_after"), started_before=_date_arg("started_before"),
-                            interaction_after=_date_arg("last_interaction_after"),
-                            interaction_before=_date_arg("last_interaction_before"))
-    if args.get("template"):
-        template = find_workflow_template(db.session, args["template"])
-        if template is None:
-            raise _query_error("template", "no such workflow template")
-        f.template_id = template.id
-        if args.get("version"):
-            if not args["version"].isdigit():
-                raise _query_error("version", "must be a version number")
-            f.version = int(args["version"])
-    if args.get("field"):
-        f.state_field = args["field"]
-        f.state_value = args.get("value", "")
-        f.state_match = "contains" if args.get("match") == "contains" else "equals"
-    return f
 
 
 LIST_QUERY = [
@@ -98,7 +48,7 @@ LIST_QUERY = [
 @operation(bp, "/workflows", "GET", summary="List workflows, newest first, with cursor pagination", roles=READ,
            response="WorkflowList", errors=(422,), query=LIST_QUERY, tag=TAG)
 def list_workflows():
-    f = filters_from_args(request.args)
+    f = svc.filters_from_query(db.session, request.args)
     limit = request.args.get("limit", 50, type=int) or 50
     limit = min(max(limit, 1), 200)
     rows, next_cursor = svc.list_workflows(db.session, f, limit, request.args.get("cursor") or None)

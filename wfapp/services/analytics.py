@@ -23,9 +23,19 @@ from wfapp.models import AuditEntry, TemplateVersion, Workflow, WorkflowEvent, W
 from wfapp.models.types import utcnow
 from wfapp.schemas.state_schema import compiled_for_version
 
-# The audit action the dashboard writes when an operator's save is refused by the schema.
+# The audit action written when a write of state_data is refused by the schema (by the API or
+# on the dashboard): the refused write changes nothing, this entry only counts the failure.
 STATE_REJECTED = "workflow_state_rejected"
 OPERATOR_SOURCES = ("operator",)
+
+
+def record_validation_failure(session, wf: Workflow, errors: list[dict[str, Any]], actor: str,
+                              remote_addr: str = "") -> None:
+    """Count a refused write of state_data per field, for the template analytics."""
+    fields = sorted({e["path"].split("/")[2] for e in errors if e["path"].startswith("/state_data/")})
+    session.add(AuditEntry(actor=actor, action=STATE_REJECTED, target_type="workflow", target_id=str(wf.id),
+                           changes={"template_version_id": wf.template_version_id, "fields": fields},
+                           remote_addr=remote_addr, created_at=utcnow()))
 
 
 @dataclass

@@ -5,7 +5,8 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -299,6 +300,53 @@ class WorkflowFilters:
     state_field: str | None = None
     state_value: str | None = None
     state_match: str = "equals"  # or "contains"
+
+
+STATUS_VALUES = tuple(s.value for s in WorkflowStatus)
+
+
+def _query_error(name: str, message: str) -> ValidationFailed:
+    return ValidationFailed(f"{name} {message}", [{"path": f"/query/{name}", "message": message}])
+
+
+def _date_arg(args: Mapping[str, str], name: str) -> datetime | None:
+    value = args.get(name)
+    if not value:
+        return None
+    try:
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _query_error(name, "must be an ISO 8601 date or timestamp") from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+
+
+def filters_from_query(session, args: Mapping[str, str]) -> WorkflowFilters:
+    """The filters of a query string, named as GET /api/workflows and the monitor name them."""
+    statuses = [s for s in (args.get("status") or "").split(",") if s]
+    for s in statuses:
+        if s not in STATUS_VALUES:
+            raise _query_error("status", f"{s!r} is not one of {', '.join(STATUS_VALUES)}")
+    f = WorkflowFilters(status=statuses or None, user_id=args.get("user_id") or None,
+                        conversation_id=args.get("conversation_id") or None,
+                        waiting_for=args.get("waiting_for") or None,
+                        started_after=_date_arg(args, "started_after"),
+                        started_before=_date_arg(args, "started_before"),
+                        interaction_after=_date_arg(args, "last_interaction_after"),
+                        interaction_before=_date_arg(args, "last_interaction_before"))
+    if args.get("template"):
+        template = find_workflow_template(session, args["template"])
+        if template is None:
+            raise _query_error("template", "no such workflow template")
+        f.template_id = template.id
+        if args.get("version"):
+            if not args["version"].isdigit():
+                raise _query_error("version", "must be a version number")
+            f.version = int(args["version"])
+    if args.get("field"):
+        f.state_field = args["field"]
+        f.state_value = args.get("value", "")
+        f.state_match = "contains" if args.get("match") == "contains" else "equals"
+    return f
 
 
 def encode_cursor(started_at: datetime, wid: uuid.UUID) -> str:

@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from wfapp.api.workflows import filters_from_args
 from wfapp.auth import ADMIN, OPERATOR, actor_name, has_role, roles_required
 from wfapp.dashboard.workflows.forms import BULK_ACTIONS, save_operator_form
 from wfapp.extensions import db
@@ -18,7 +17,7 @@ from wfapp.models import EndUser, JobStatus, WorkflowStatus, WorkflowTemplate
 from wfapp.outbox.jobs import end_action_body
 from wfapp.schemas.state_schema import compiled_for_version
 from wfapp.services import monitor, outbox
-from wfapp.services.analytics import STATE_REJECTED
+from wfapp.services.analytics import record_validation_failure
 from wfapp.services import workflows as wf_svc
 from wfapp.services.errors import NotFound, Problem, StateValidationError, ValidationFailed
 from wfapp.services.staff import record_staff_action
@@ -74,7 +73,7 @@ def _monitor_context(since: str | None = None) -> dict[str, Any]:
     rows, next_cursor = [], None
     try:
         # A broken filter shows nothing (and says why beside it) rather than everything.
-        filters = filters_from_args(MultiDict(args))
+        filters = wf_svc.filters_from_query(db.session, MultiDict(args))
         rows, next_cursor = monitor.monitor_page(db.session, filters, args.get("sort", "newest"), limit, cursor)
     except ValidationFailed as exc:
         errors = exc.errors
@@ -255,8 +254,7 @@ def save_state(workflow_id):
         db.session.rollback()
         wf = _workflow_or_404(workflow_id)
         # counted by the template analytics ("validation failures" per field)
-        _audit(STATE_REJECTED, wf.id, {"template_version_id": wf.template_version_id,
-                                       "fields": sorted({k for k in errors_by_field(exc.errors) if k})})
+        record_validation_failure(db.session, wf, exc.errors, actor_name(), request.remote_addr or "")
         db.session.commit()
         ctx = _detail_context(wf, form_values={**(wf.state_data or {}), **typed}, form_errors=exc.errors,
                               etag=etag, base_seq=base_seq)

@@ -84,13 +84,20 @@ def get_workflow(workflow_id):
 def _update(workflow_id, body):
     if_match = request.headers.get("If-Match")
     actor = g.actor
-    if "status" in body:
-        wf = svc.change_status(db.session, workflow_id, body["status"], actor, reason=body.get("reason", ""),
-                               patch=body.get("state_data"), if_match=if_match)
-    elif "state_data" in body:
-        wf = svc.merge_state(db.session, workflow_id, body["state_data"], actor, if_match=if_match)
-    else:
-        raise ValidationFailed("send state_data, status or both", [{"path": "/state_data", "message": "is required"}])
+    try:
+        if "status" in body:
+            wf = svc.change_status(db.session, workflow_id, body["status"], actor, reason=body.get("reason", ""),
+                                   patch=body.get("state_data"), if_match=if_match)
+        elif "state_data" in body:
+            wf = svc.merge_state(db.session, workflow_id, body["state_data"], actor, if_match=if_match)
+        else:
+            raise ValidationFailed("send state_data, status or both",
+                                   [{"path": "/state_data", "message": "is required"}])
+    except StateValidationError as exc:
+        db.session.rollback()
+        record_validation_failure(db.session, svc.get_workflow(db.session, workflow_id), exc.errors, actor)
+        db.session.commit()
+        raise
     response = _workflow_response(wf)  # before the commit: see start_workflow
     db.session.commit()
     return response

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app app
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-postgres bench bench-quick install clean
+.PHONY: run test test-postgres bench bench-quick install clean fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,3 +36,10 @@ bench-quick: $(STAMP)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache test-output
+
+# A longer schemathesis run over every API operation (random inputs; figures in test-output/fuzz.json)
+fuzz: $(STAMP)
+	mkdir -p test-output
+	WFAPP_FUZZ_EXAMPLES=$${WFAPP_FUZZ_EXAMPLES:-200} WFAPP_FUZZ_RANDOM=1 WFAPP_FUZZ_REPORT=test-output/fuzz.json \
+		$(BIN)/python -m pytest -q tests/test_fuzz_api.py
+	cat test-output/fuzz.json

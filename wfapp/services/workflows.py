@@ -339,7 +339,7 @@ def filters_from_query(session, args: Mapping[str, str]) -> WorkflowFilters:
             raise _query_error("template", "no such workflow template")
         f.template_id = template.id
         if args.get("version"):
-            if not args["version"].isdigit():
+            if not args["version"].isdigit() or len(args["version"]) > 9:
                 raise _query_error("version", "must be a version number")
             f.version = int(args["version"])
     if args.get("field"):

@@ -1,6 +1,8 @@
 """Database settings that matter (DESIGN.md): SQLite in WAL mode with synchronous=NORMAL,
 foreign keys on, a busy timeout, and write transactions that begin with BEGIN IMMEDIATE."""
 
+from contextvars import ContextVar
+
 import sqlalchemy as sa
 from flask import Flask, request
 from sqlalchemy import event
@@ -8,6 +10,9 @@ from sqlalchemy import event
 from wfapp.extensions import db
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# True while a write request is handled: every transaction it begins (a second one after a
+# rollback included) takes the write lock first.
+WRITE_INTENT: ContextVar[bool] = ContextVar("wfapp_write_intent", default=False)
 
 
 def is_sqlite(engine: sa.Engine) -> bool:
@@ -34,7 +39,7 @@ def configure_engine(engine: sa.Engine, busy_timeout_s: float) -> None:
     def _on_begin(conn):
         # A deferred transaction that reads and then writes fails at once with "database is
         # locked" when another writer got in between; a write transaction takes the lock first.
-        if conn.get_execution_options().get("sqlite_immediate"):
+        if WRITE_INTENT.get() or conn.get_execution_options().get("sqlite_immediate"):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
@@ -68,4 +73,10 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _write_requests_take_the_lock_first():
         if request.method in WRITE_METHODS:
-            begin_write(db.session)
+            request.environ["wfapp.write_intent"] = WRITE_INTENT.set(True)
+
+    @app.teardown_request
+    def _end_write_intent(_exc):
+        token = request.environ.pop("wfapp.write_intent", None)
+        if token is not None:
+            WRITE_INTENT.reset(token)

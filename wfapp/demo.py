@@ -6,10 +6,8 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from wfapp.models import UserType, WorkflowEvent, WorkflowStatus, WorkflowTemplate
-from wfapp.models.types import utcnow
+from wfapp.models import UserType, WorkflowEvent, WorkflowTemplate
 from wfapp.services import directory, workflow_templates, workflows
-from wfapp.services.events import record_event
 
 ACTOR = "seed-demo"
 
@@ -48,6 +46,23 @@ LOAN_APPLICATION = {
     "end_action_type": "none",
 }
 
+CREDIT_CARD_APPLICATION = {
+    "name": "credit_card_application",
+    "category": "fintech",
+    "description": "Credit card application; needs a completed identity check first",
+    "guidelines": "Ask for the credit limit the customer wants and their monthly income.",
+    "state_schema": {
+        "credit_limit": {"type": "integer", "required": True, "minimum": 500, "maximum": 20000,
+                         "title": "Credit limit"},
+        "monthly_income": {"type": "number", "required": True, "minimum": 0, "title": "Monthly income"},
+    },
+    "workflow_dependencies": [
+        {"name": "identity_check", "type": "workflow", "template": "kyc_verification",
+         "description": "the customer's kyc_verification workflow must be completed"},
+    ],
+    "end_action_type": "none",
+}
+
 USER_TYPES = [
     ("verified_users", "Verified users", "Customers whose identity has been checked"),
     ("premium_users", "Premium users", "Customers with a premium account"),
@@ -74,10 +89,12 @@ def seed_demo(session) -> bool:
             directory.create_end_user(session, id_, type_, name)
     workflow_templates.create_workflow_template(session, KYC_VERIFICATION, ACTOR)
     workflow_templates.create_workflow_template(session, LOAN_APPLICATION, ACTOR)
+    workflow_templates.create_workflow_template(session, CREDIT_CARD_APPLICATION, ACTOR)
     for user_type in ("verified_users", "premium_users", "new_users"):
         directory.grant_permission(session, user_type, "kyc_verification")
     for user_type in ("verified_users", "premium_users"):
         directory.grant_permission(session, user_type, "loan_application")
+        directory.grant_permission(session, user_type, "credit_card_application")
 
     start = workflows.start_workflow
     # active, partly filled
@@ -99,7 +116,9 @@ def seed_demo(session) -> bool:
     # another active one
     wf = start(session, "kyc_verification", "conv_400", "li_wei", ACTOR)
     workflows.merge_state(session, wf.id, {"full_name": "Li Wei"}, ACTOR)
-    _seed_waiting(session)
+    # waiting: user456 has no completed identity check yet
+    wf = start(session, "credit_card_application", "conv_500", "user456", ACTOR)
+    workflows.merge_state(session, wf.id, {"credit_limit": 3000}, ACTOR)
     _seed_history(session)
     return True
 
@@ -130,19 +149,3 @@ def _seed_history(session, days: int = 14) -> None:
             wf.completed_at += timedelta(minutes=rng.randint(3, 40)) - shift
         for event in session.scalars(sa.select(WorkflowEvent).where(WorkflowEvent.workflow_id == wf.id)):
             event.created_at -= shift
-
-
-def _seed_waiting(session) -> None:
-    """A workflow waiting on its KYC check (the dependency engine sets it when it is present)."""
-    wf = workflows.start_workflow(session, "loan_application", "conv_500", "user456", ACTOR)
-    workflows.merge_state(session, wf.id, {"amount": 25000, "purpose": "Car"}, ACTOR)
-    if wf.status == WorkflowStatus.ACTIVE:
-        since = utcnow().isoformat().replace("+00:00", "Z")
-        wf.status = WorkflowStatus.WAITING
-        wf.pending_dependencies = {"kyc_verification": {"state": "pending", "type": "workflow", "attempts": 0,
-                                                        "since": since}}
-        wf.waiting_for = {"name": "kyc_verification", "type": "workflow", "since": since,
-                          "message": "waiting for the customer's identity check"}
-        wf.row_version += 1
-        record_event(session, wf, "status_changed", ACTOR, {"status": {"from": "active", "to": "waiting"},
-                                                            "waiting_for": wf.waiting_for})

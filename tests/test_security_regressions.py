@@ -51,3 +51,12 @@ def test_huge_numbers_in_page_urls_are_not_found(app, make_workflow_template):
 def test_limits_within_range_are_still_clamped(api):
     assert api.get("/api/jobs?limit=100000").status_code == 200
     assert api.get("/api/users?limit=100000").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/user-types/%C2%B3", "/api/permissions/%C2%B3", "/api/jobs/%C2%B3/retry",
+                                  "/api/users/%C2%B3"])
+def test_non_ascii_digits_in_paths_are_not_numbers(api, path):
+    # '³'.isdigit() is True in Python, but int('³') raises: the guard against huge ids crashed on it
+    method = "POST" if path.endswith("/retry") else "DELETE"
+    assert _is_problem(api.call(method, path), 404)
+    assert api.get(f"/api/workflows?limit=%C2%B3").status_code == 200

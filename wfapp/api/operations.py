@@ -105,7 +105,8 @@ def check_integer_query(query: list[dict[str, Any]]) -> None:
             continue
         value = request.args.get(q["name"], "").strip()
         digits = value[1:] if value[:1] in "+-" else value
-        if digits.isdigit() and (len(digits) > 19 or not DB_INT_RANGE[0] <= int(value) <= DB_INT_RANGE[1]):
+        if digits.isascii() and digits.isdigit() and (
+                len(digits) > 19 or not DB_INT_RANGE[0] <= int(value) <= DB_INT_RANGE[1]):
             errors.append({"path": f"/query/{q['name']}", "message": "is out of range"})
     if errors:
         raise ValidationFailed("; ".join(f"{e['path']}: {e['message']}" for e in errors), errors)
@@ -117,7 +118,8 @@ def check_numeric_path(kwargs: dict[str, Any]) -> None:
 
     for name, value in kwargs.items():
         digits = str(value)
-        if digits.isdigit() and (len(digits) > 19 or int(digits) > DB_INT_RANGE[1]):
+        # isascii: str.isdigit() is also true for '³', which int() refuses
+        if digits.isascii() and digits.isdigit() and (len(digits) > 19 or int(digits) > DB_INT_RANGE[1]):
             raise NotFound(f"no {name.removesuffix('_id').replace('_', ' ')} {digits}")
 
 

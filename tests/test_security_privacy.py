@@ -159,3 +159,25 @@ def test_admin_page_erases_too(app, api, make_workflow, make_end_user):
     assert "Nothing left to erase" in text(r)
     assert admin.post("/admin/privacy/erase", {"user_id": "nobody"}).status_code == 404
     assert Staff(app, "operator").post("/admin/privacy/erase", {"user_id": user["id"]}).status_code == 403
+
+
+def test_viewers_may_not_search_by_sensitive_fields(api, make_workflow):
+    wf = _kyc_workflow(api, make_workflow)
+    r = api.get("/api/workflows?field=iban&value=DE89&match=contains", role="viewer")
+    assert r.status_code == 403 and r.mimetype == "application/problem+json"
+    assert api.get("/api/workflows?field=amount&value=5000", role="viewer").status_code == 200
+    found = api.get("/api/workflows?field=iban&value=DE89&match=contains", role="operator").json["items"]
+    assert [w["id"] for w in found] == [wf["id"]]
+
+
+def test_sensitive_values_never_reach_the_logs(app, api, make_workflow, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    wf = _kyc_workflow(api, make_workflow)
+    api.put(f"/api/workflows/{wf['id']}", {"state_data": {"iban": 12345678901}}, role="integration")  # refused
+    api.get(f"/api/workflows?field=iban&value={SECRET_IBAN}", role="admin")
+    api.put(f"/api/workflows/{wf['id']}", {"status": "completed"}, role="integration")
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert caplog.records  # the requests were logged
+    assert SECRET_IBAN not in logged and SECRET_NAME not in logged and "12345678901" not in logged

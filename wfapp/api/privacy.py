@@ -37,6 +37,15 @@ def token_role() -> str:
     return str(token.role) if token is not None else ""
 
 
+def refuse_sensitive_search(field: str | None) -> None:
+    """A viewer token may not filter workflows by a sensitive field: the matches would reveal
+    the values it is shown masked."""
+    from wfapp.services.errors import PermissionDenied
+
+    if field and not privacy.may_reveal(token_role()) and privacy.is_sensitive_anywhere(db.session, field):
+        raise PermissionDenied(f"{field!r} holds personal data: a {token_role()} token may not search by it")
+
+
 def masked_workflow_json(body: dict[str, Any], wf) -> dict[str, Any]:
     """A workflow's JSON as the calling token may see it (sensitive values masked for viewers)."""
     role = token_role()

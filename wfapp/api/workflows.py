@@ -5,7 +5,7 @@ from flask import g, jsonify, request
 from wfapp.api import bp
 from wfapp.api.auth import READ, WORKFLOW_WRITE
 from wfapp.api.operations import operation
-from wfapp.api.privacy import masked_context, masked_events_json, masked_workflow_json
+from wfapp.api.privacy import masked_context, masked_events_json, masked_workflow_json, refuse_sensitive_search
 from wfapp.api.serializers import event_json, workflow_json
 from wfapp.extensions import db
 from wfapp.schemas.api import WORKFLOW_START, WORKFLOW_UPDATE
@@ -48,6 +48,7 @@ LIST_QUERY = [
 @operation(bp, "/workflows", "GET", summary="List workflows, newest first, with cursor pagination", roles=READ,
            response="WorkflowList", errors=(422,), query=LIST_QUERY, tag=TAG)
 def list_workflows():
+    refuse_sensitive_search(request.args.get("field"))
     f = svc.filters_from_query(db.session, request.args)
     limit = request.args.get("limit", 50, type=int) or 50
     limit = min(max(limit, 1), 200)

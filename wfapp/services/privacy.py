@@ -86,6 +86,22 @@ def mask_event_data(data: dict[str, Any] | None, compiled: CompiledSchema | None
     return data
 
 
+def is_sensitive_anywhere(session, key: str) -> bool:
+    """Whether `key` is a sensitive field in any version of any workflow template. A role that
+    may not see sensitive values may not search by them either (a match would reveal them)."""
+    from wfapp.models import TemplateVersion
+    from wfapp.schemas.state_schema import SENSITIVE, is_full_schema
+
+    for schema in session.scalars(sa.select(TemplateVersion.state_schema)):
+        if not isinstance(schema, dict):
+            continue
+        props = schema.get("properties") if is_full_schema(schema) else schema
+        spec = (props or {}).get(key)
+        if isinstance(spec, dict) and (spec.get("sensitive") or spec.get(SENSITIVE)):
+            return True
+    return False
+
+
 def record_reveal(session, actor: str, workflow_id: Any, fields: Iterable[str], remote_addr: str = "",
                   where: str = "") -> None:
     """Audit that a staff user was shown sensitive values of a workflow (names only, never values)."""

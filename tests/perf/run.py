@@ -62,7 +62,7 @@ class Mode:
     @classmethod
     def make(cls, quick: bool) -> "Mode":
         if quick:
-            return cls(True, 4, 1, (10_000, 100_000), (10_000, 100_000), 30, 200)
+            return cls(True, 3, 1, (10_000, 100_000), (10_000, 100_000), 20, 150)
         return cls(False, 15, 2, (10_000, 100_000), (10_000, 100_000, 1_000_000), 80, 1000)
 
 

@@ -181,3 +181,19 @@ def test_sensitive_values_never_reach_the_logs(app, api, make_workflow, caplog):
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert caplog.records  # the requests were logged
     assert SECRET_IBAN not in logged and SECRET_NAME not in logged and "12345678901" not in logged
+
+
+def test_state_for_staff_masks_viewers_and_audits_operator_reveals(app, db):
+    compiled = build_compiled(compile_state_schema(KYC_SCHEMA))
+    state = {"full_name": SECRET_NAME, "amount": 5}
+    with app.app_context():
+        shown = privacy.state_for_staff(_db.session, state, compiled, "viewer", "staff:v", "wf-9", "10.0.0.5")
+        assert shown == {"full_name": privacy.MASK, "amount": 5}
+        shown = privacy.state_for_staff(_db.session, state, compiled, "operator", "staff:o", "wf-9", "10.0.0.5",
+                                        where="workflow detail")
+        assert shown == state
+        privacy.state_for_staff(_db.session, {"amount": 5}, compiled, "operator", "staff:o", "wf-9")  # nothing to reveal
+        _db.session.commit()
+    entries = db.scalars(sa.select(AuditEntry).where(AuditEntry.action == privacy.REVEAL_ACTION))
+    assert [(e.actor, e.target_id, e.changes) for e in entries] == [
+        ("staff:o", "wf-9", {"fields": ["full_name"], "where": "workflow detail"})]

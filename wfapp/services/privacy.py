@@ -114,6 +114,19 @@ def record_reveal(session, actor: str, workflow_id: Any, fields: Iterable[str], 
     record_staff_action(session, actor, REVEAL_ACTION, "workflow", str(workflow_id), changes, remote_addr)
 
 
+def state_for_staff(session, state: dict[str, Any] | None, compiled: CompiledSchema | None, role: Any,
+                    actor: str, workflow_id: Any, remote_addr: str = "", where: str = "") -> dict[str, Any]:
+    """What a dashboard page shows a staff user of a workflow's state_data: masked for viewers;
+    for operators and admins the values, with the reveal recorded in the audit log (field names
+    only) when any sensitive field holds a value. The caller commits."""
+    if not may_reveal(role):
+        return mask_state(state, compiled, role)
+    revealed = sensitive_present(state, compiled)
+    if revealed:
+        record_reveal(session, actor, workflow_id, revealed, remote_addr, where)
+    return dict(state or {})
+
+
 # ----------------------------------------------------------------------------------- erasure
 
 def _scrub_diff(diff: Any) -> tuple[Any, bool]:
@@ -213,6 +226,7 @@ def _scrub_job_payload(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
-    "ERASE_ACTION", "MASK", "REVEAL_ACTION", "REVEAL_ROLES", "erase_end_user", "mask_diff", "mask_event_data",
-    "mask_state", "may_reveal", "record_reveal", "sensitive_keys", "sensitive_present",
+    "ERASE_ACTION", "MASK", "REVEAL_ACTION", "REVEAL_ROLES", "erase_end_user", "is_sensitive_anywhere", "mask_diff",
+    "mask_event_data", "mask_state", "may_reveal", "record_reveal", "sensitive_keys", "sensitive_present",
+    "state_for_staff",
 ]

@@ -11,7 +11,7 @@ from sqlalchemy import event
 
 from pages_support import Staff
 from wfapp.extensions import db as _db
-from wfapp.models import Workflow
+from wfapp.models import Workflow, WorkflowTemplate
 
 
 @contextmanager
@@ -44,10 +44,8 @@ def add_workflows(app, templates: list[dict], users: list[dict], n: int) -> None
     now = datetime.now(timezone.utc)
     statuses = ["active", "waiting", "completed", "failed", "cancelled"]
     with app.app_context():
-        versions = {t["id"]: _db.session.scalar(sa.text(
-            "SELECT current_version_id FROM workflow_templates WHERE id = :id").bindparams(
-                id=uuid.UUID(t["id"]).hex if _db.engine.dialect.name == "sqlite" else t["id"]))
-            for t in templates}
+        versions = {t["id"]: _db.session.scalar(sa.select(WorkflowTemplate.current_version_id).where(
+            WorkflowTemplate.id == uuid.UUID(t["id"]))) for t in templates}
         rows = []
         for i in range(n):
             t, u, status = templates[i % len(templates)], users[i % len(users)], statuses[i % len(statuses)]

@@ -175,3 +175,15 @@ def test_erasure_is_recorded(api, db, make_end_user):
     api.delete(f"/api/users/{user['id']}")
     e = _entries(db, ERASE_ACTION)[-1]
     assert e.actor == "token:test-admin" and e.target_id == user["id"]
+
+
+def test_admin_actions_need_the_csrf_token(app, api, db):
+    admin = _staff(app, "admin")
+    api.token("viewer")
+    token_id = [line.split()[0] for line in app.test_cli_runner().invoke(args=["list-tokens"]).output.splitlines()
+                if "test-viewer" in line][0]
+    assert admin.post(f"/admin/tokens/{token_id}/revoke", csrf=False).status_code == 400
+    assert admin.post("/admin/tokens", {"name": "x", "role": "admin"}, csrf=False).status_code == 400
+    assert admin.post("/admin/privacy/erase", {"user_id": "x"}, csrf=False).status_code == 400
+    assert api.get("/api/workflows", role="viewer").status_code == 200  # still valid
+    assert not _entries(db, "token_revoked") and not _entries(db, "token_created")

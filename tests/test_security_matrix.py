@@ -245,3 +245,17 @@ def _build(rule, values) -> str:
     for arg in rule.arguments:
         url = re.sub(r"<(?:[a-z]+:)?" + arg + r">", str(values[arg]), url)
     return url
+
+
+def test_htmx_requests_without_a_session_are_sent_to_login(app, world):
+    """A page's HTMX request without a session (expired, signed out) gets 401 with HX-Redirect
+    to the sign-in page, never a page fragment."""
+    cases = 0
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or expected_for(rule.endpoint, "GET")["anonymous"] != LOGIN:
+            continue
+        r = app.test_client().get(_build(rule, world["values"]), headers={"HX-Request": "true"})
+        assert r.status_code == 401 and r.headers["HX-Redirect"].startswith("/login"), rule.rule
+        assert r.get_data() == b""
+        cases += 1
+    assert cases >= 26

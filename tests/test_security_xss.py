@@ -161,3 +161,17 @@ def test_no_payload_script_runs_in_chromium(app, hostile, live_server):
         context.close()
         browser.close()
     assert not ran and not dialogs, (ran, dialogs)
+
+
+def test_payloads_in_urls_are_inert_on_error_pages(app):
+    admin = Staff(app, "admin")
+    for path in ("/workflows/%3Cscript%3Ewindow.__xss=1%3C%2Fscript%3E",
+                 "/workflow-templates/%3Cscript%3Ewindow.__xss=1%3C%2Fscript%3E",
+                 "/analytics/%3Cimg%20src=x%20onerror=window.__xss=2%3E",
+                 "/login?next=javascript:window.__xss=3"):
+        for htmx in (False, True):
+            r = admin.get(path, htmx=htmx)
+            assert r.status_code in (200, 302, 404), (path, r.status_code)
+            assert_inert(text(r), path)
+    api_answer = admin.client.get("/api/workflows/%3Cscript%3E")
+    assert api_answer.mimetype == "application/problem+json"

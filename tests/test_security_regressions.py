@@ -60,3 +60,60 @@ def test_non_ascii_digits_in_paths_are_not_numbers(api, path):
     method = "POST" if path.endswith("/retry") else "DELETE"
     assert _is_problem(api.call(method, path), 404)
     assert api.get(f"/api/workflows?limit=%C2%B3").status_code == 200
+
+
+# Deeply nested JSON reached Python's recursion limit in the parser, the request-schema
+# validator and the state_schema compiler (500s); schemas whose $ref cannot be resolved or
+# refers to itself were saved and then failed every workflow start (500).
+
+DEEP_ARRAY = "[" * 5000 + "]" * 5000
+H = {"Content-Type": "application/json"}
+
+
+def test_deeply_nested_bodies_are_refused(api, make_workflow):
+    wf = make_workflow()
+    for method, path, body in [
+        ("POST", "/api/workflow-templates", DEEP_ARRAY),
+        ("POST", "/api/workflow-templates", '{"name": "x", "state_schema": ' + '{"a":' * 3000 + "{}" + "}" * 3000 + "}"),
+        ("PUT", f"/api/workflows/{wf['id']}", '{"state_data": {"amount": ' + "[" * 3000 + "]" * 3000 + "}}"),
+        ("PUT", f"/api/workflows/{wf['id']}", '{"state_data": {"purpose": ' + "[" * 70 + "]" * 70 + "}}"),
+    ]:
+        r = api.call(method, path, headers=H, data=body)
+        assert _is_problem(r, 400) and "nests deeper than 64" in r.json["detail"], (path, r.status_code)
+    assert api.get(f"/api/workflows/{wf['id']}").json["state_data"] == {}
+
+
+def test_unresolvable_and_endless_refs_are_refused_when_saved(api):
+    for name, prop in [("remote_ref", {"$ref": "http://169.254.169.254/latest/meta-data"}),
+                       ("endless_ref", {"$ref": "#/properties/a"})]:
+        r = api.post("/api/workflow-templates", {"name": name, "state_schema": {
+            "type": "object", "properties": {"a": prop}}})
+        assert _is_problem(r, 422), name
+        assert r.json["errors"][0]["path"] == "/state_schema/properties/a"
+
+
+def test_a_stored_schema_that_cannot_be_evaluated_answers_422(app, api, make_workflow):
+    from wfapp.extensions import db as _db
+    from wfapp.models import TemplateVersion
+    from wfapp.schemas.state_schema import clear_cache
+
+    wf = make_workflow()
+    with app.app_context():  # as if saved before such schemas were refused
+        version = _db.session.get(TemplateVersion, 1)
+        version.state_schema = {"type": "object", "properties": {"amount": {"$ref": "#/properties/amount"}}}
+        _db.session.commit()
+    clear_cache()
+    r = api.put(f"/api/workflows/{wf['id']}", {"state_data": {"amount": 5}})
+    assert _is_problem(r, 422)  # the schema is re-checked when compiled: refused, never a 500
+
+
+def test_dashboard_refuses_deep_json_with_a_message(app):
+    admin = Staff(app, "admin")
+    r = admin.post("/workflow-templates/-/import", {"document": DEEP_ARRAY})
+    assert r.status_code == 422 and "nests too deeply" in r.get_data(as_text=True)
+    doc = '{"name": "deep_import", "state_schema": ' + '{"a":' * 200 + "{}" + "}" * 200 + "}"
+    r = admin.post("/workflow-templates/-/import", {"document": doc})
+    assert r.status_code == 422 and "nests deeper than 64" in r.get_data(as_text=True)
+    r = admin.post("/workflow-templates/-/new", {"name": "deep_raw", "schema_mode": "raw",
+                                                 "state_schema_json": DEEP_ARRAY}, htmx=True)
+    assert r.status_code == 422

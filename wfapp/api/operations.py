@@ -13,7 +13,7 @@ from werkzeug.routing import IntegerConverter
 from wfapp.api import auth
 from wfapp.models import TokenRole
 from wfapp.services.errors import Problem, ValidationFailed
-from wfapp.services.validation import schema_errors
+from wfapp.services.validation import MAX_NESTING, nesting_depth, schema_errors
 
 
 class MalformedJSON(Problem):
@@ -53,6 +53,10 @@ def parse_json_body(schema: dict[str, Any]) -> Any:
         data = _json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedJSON(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedJSON(f"the body nests deeper than {MAX_NESTING} levels") from None
+    if nesting_depth(data) > MAX_NESTING:
+        raise MalformedJSON(f"the body nests deeper than {MAX_NESTING} levels")
     errors = schema_errors(schema, data)
     if errors:
         raise ValidationFailed("; ".join(f"{e['path'] or '/'}: {e['message']}" for e in errors[:5]), errors)

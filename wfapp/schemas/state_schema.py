@@ -18,6 +18,7 @@ import re2
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 from referencing import Registry
+from referencing.exceptions import Unresolvable
 
 from wfapp.services.errors import SchemaError
 
@@ -73,9 +74,13 @@ def is_full_schema(state_schema: dict[str, Any]) -> bool:
 
 def compile_state_schema(state_schema: Any) -> dict[str, Any]:
     """Compile the authored state_schema (compact or full) to a JSON Schema; raise SchemaError."""
+    from wfapp.services.validation import MAX_NESTING, nesting_depth
+
     errors: list[dict[str, str]] = []
     if not isinstance(state_schema, dict):
         raise SchemaError([{"path": "/state_schema", "message": "must be an object of fields"}])
+    if nesting_depth(state_schema) > MAX_NESTING:
+        raise SchemaError([{"path": "/state_schema", "message": f"nests deeper than {MAX_NESTING} levels"}])
     if is_full_schema(state_schema):
         schema = copy.deepcopy(state_schema)
         schema.setdefault("$schema", "https://json-schema.org/draft/2020-12/schema")
@@ -196,6 +201,25 @@ def _check_schema(schema: dict[str, Any], authored: dict[str, Any]) -> None:
                 errors.append({"path": f"{path}/examples/{i}", "message": f"example is invalid: {err.message}"})
     if errors:
         raise SchemaError(errors)
+    # A $ref that cannot be resolved (remote ones are never fetched) or that refers to itself
+    # without end would fail every later validation: try each field once now.
+    whole = StateValidator(schema, format_checker=FORMAT_CHECKER, registry=EMPTY_REGISTRY)
+    for key, _prop in _walk_properties(schema):
+        for sample in (None, 0, "", [], {}):
+            try:
+                list(whole.iter_errors({key: sample}))
+            except Unresolvable as exc:
+                errors.append({"path": _field_path(key, full), "message": f"a $ref cannot be resolved: {exc}"})
+                break
+            except RecursionError:
+                errors.append({"path": _field_path(key, full), "message": "a $ref refers to itself without end"})
+                break
+    if errors:
+        raise SchemaError(errors)
+
+
+def _field_path(key: str, full: bool) -> str:
+    return f"/state_schema/properties/{_escape(key)}" if full else f"/state_schema/{_escape(key)}"
 
 
 def _walk_properties(schema: dict[str, Any]):
@@ -252,7 +276,13 @@ class CompiledSchema:
 
 def _errors(validator, instance: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
-    for err in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
+    try:
+        found = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
+    except (Unresolvable, RecursionError):
+        # a schema saved before such schemas were refused, or data nested beyond evaluation
+        return [{"path": "/state_data", "message": "cannot be checked against the workflow template's schema",
+                 "field": None}]
+    for err in found:
         path = list(err.absolute_path)
         if err.validator == "required" and not path:
             # "'amount' is a required property" -> point at the field itself

@@ -7,6 +7,23 @@ from jsonschema import Draft202012Validator
 from wfapp.services.errors import ValidationFailed
 
 _validators: dict[int, Draft202012Validator] = {}
+# Documents nested deeper than this are refused before validation: validators, schema compilers
+# and merges recurse over them (Python's recursion limit would turn them into a 500).
+MAX_NESTING = 64
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (counted without recursion;
+    stops early once past MAX_NESTING)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth > MAX_NESTING:
+                return depth
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def validator_for(schema: dict[str, Any]) -> Draft202012Validator:
@@ -23,6 +40,8 @@ def json_pointer(parts) -> str:
 
 
 def schema_errors(schema: dict[str, Any], instance: Any, prefix: str = "") -> list[dict[str, str]]:
+    if nesting_depth(instance) > MAX_NESTING:
+        return [{"path": prefix or "/", "message": f"nests deeper than {MAX_NESTING} levels"}]
     errors = []
     for err in validator_for(schema).iter_errors(instance):
         # report the most specific reason of a oneOf/anyOf failure

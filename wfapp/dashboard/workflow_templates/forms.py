@@ -388,7 +388,7 @@ def rows_to_deps(state: EditorState) -> list[dict[str, Any]]:
             if row["body"].strip():
                 try:
                     api["body"] = json.loads(row["body"])
-                except ValueError as exc:
+                except (ValueError, RecursionError) as exc:
                     state.add_dep_error(i, "body", f"the body is not valid JSON: {exc}")
             if row["timeout_s"].strip():
                 try:
@@ -401,7 +401,7 @@ def rows_to_deps(state: EditorState) -> list[dict[str, Any]]:
             if row["success_values"].strip():
                 try:
                     dep["success_values"] = json.loads(row["success_values"])
-                except ValueError as exc:
+                except (ValueError, RecursionError) as exc:
                     state.add_dep_error(i, "success_values", f"write a JSON list such as [\"approved\"]: {exc}")
             if row["store_as"].strip():
                 dep["store_as"] = row["store_as"].strip()
@@ -486,6 +486,8 @@ def parse_json_text(text: str) -> Any:
         raise ValueError(str(exc)) from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise ValueError("the JSON nests too deeply") from None
 
 
 # ---------------------------------------------------------------- the whole definition

@@ -117,3 +117,27 @@ def test_dashboard_refuses_deep_json_with_a_message(app):
     r = admin.post("/workflow-templates/-/new", {"name": "deep_raw", "schema_mode": "raw",
                                                  "state_schema_json": DEEP_ARRAY}, htmx=True)
     assert r.status_code == 422
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_non_finite_numbers_are_not_json(api, make_workflow, number):
+    # Python's json reads them; stored, they made every later answer invalid JSON
+    wf = make_workflow()
+    r = api.put(f"/api/workflows/{wf['id']}", headers=H, data='{"state_data": {"amount": ' + number + "}}")
+    assert _is_problem(r, 400)
+    assert api.get(f"/api/workflows/{wf['id']}").json["state_data"] == {}
+
+
+def test_operator_form_refuses_non_finite_numbers(app, api, make_workflow):
+    import re as _re
+
+    wf = make_workflow()
+    operator = Staff(app, "operator")
+    page = operator.get(f"/workflows/{wf['id']}").get_data(as_text=True)
+    etag = _re.search(r'name="etag" value="([^"]+)"', page).group(1).replace("&#34;", '"')
+    seq = _re.search(r'name="base_seq" value="([^"]+)"', page).group(1)
+    for raw in ("nan", "inf", "-Infinity"):
+        r = operator.post(f"/workflows/{wf['id']}/state", {"etag": etag, "base_seq": seq, "state-amount": raw,
+                                                           "state-purpose": "Roof"}, htmx=True)
+        assert r.status_code == 422, raw
+    assert api.get(f"/api/workflows/{wf['id']}").json["state_data"] == {}

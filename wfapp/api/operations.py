@@ -11,6 +11,8 @@ from flask import Blueprint, request
 from werkzeug.routing import IntegerConverter
 
 from wfapp.api import auth
+from wfapp.db_setup import start_write
+from wfapp.extensions import db
 from wfapp.models import TokenRole
 from wfapp.services.errors import Problem, ValidationFailed
 from wfapp.services.validation import MAX_NESTING, nesting_depth, schema_errors
@@ -45,12 +47,25 @@ class Operation:
 OPERATIONS: list[Operation] = []
 
 
+def _refuse_constant(name: str):
+    # Python's json reads NaN and Infinity, which are not JSON: stored, they would make every
+    # later answer invalid JSON (and PostgreSQL's JSONB refuses them)
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is too large for a JSON number")
+    return value
+
+
 def parse_json_body(schema: dict[str, Any]) -> Any:
     if not request.mimetype or not (request.mimetype == "application/json" or request.mimetype.endswith("+json")):
         raise UnsupportedMediaType(f"send the body as application/json, not {request.mimetype or 'nothing'}")
     raw = request.get_data(cache=True)
     try:
-        data = _json.loads(raw)
+        data = _json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedJSON(f"the body is not valid JSON: {exc}") from None
     except RecursionError:
@@ -76,8 +91,14 @@ def operation(bp: Blueprint, rule: str, method: str, *, summary: str, roles: fro
             # read now: the view's commit expires the token, and reading it afterwards would
             # cost a new transaction and a query on every write of the integration
             is_integration = token.role == TokenRole.INTEGRATION
+            token_id = token.id
             if body is not None:
                 kwargs["body"] = parse_json_body(body)
+            if method != "GET":
+                # the checks above read; the change below writes (SQLite: the write lock is
+                # taken only now, so that it is held for the change alone)
+                start_write(db.session)
+                auth.record_token_use(db.session, token_id)
             response = fn(**kwargs)
             if method != "GET" and not is_integration:
                 audit_api_change(token, fn.__name__, kwargs, response)

@@ -10,6 +10,7 @@ compiled into one validator per version, cached.
 from __future__ import annotations
 
 import copy
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -274,8 +275,24 @@ class CompiledSchema:
         return [f for f in self.fields if state.get(f.key) in (None, "", [])]
 
 
+def _non_finite(instance: Any, path: list[Any]) -> list[dict[str, Any]]:
+    """NaN and ±Infinity are no JSON numbers: a form or a parser that lets them through must not
+    store them (answers would no longer be JSON; PostgreSQL's JSONB refuses them)."""
+    out, stack = [], [(instance, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            out.append({"path": "/state_data" + "".join(f"/{_escape(str(p))}" for p in where),
+                        "message": "is not a finite number", "field": str(where[0]) if where else None})
+        elif isinstance(item, dict):
+            stack.extend((v, where + [k]) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, where + [i]) for i, v in enumerate(item))
+    return out
+
+
 def _errors(validator, instance: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
+    out = _non_finite(instance, [])
     try:
         found = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
     except (Unresolvable, RecursionError):

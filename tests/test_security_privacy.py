@@ -197,3 +197,24 @@ def test_state_for_staff_masks_viewers_and_audits_operator_reveals(app, db):
     entries = db.scalars(sa.select(AuditEntry).where(AuditEntry.action == privacy.REVEAL_ACTION))
     assert [(e.actor, e.target_id, e.changes) for e in entries] == [
         ("staff:o", "wf-9", {"fields": ["full_name"], "where": "workflow detail"})]
+
+
+def test_answers_of_outside_services_are_masked_for_viewers_and_erased(app, api, make_workflow, db):
+    """A dependency's stored result and the excerpt of an answer may hold personal data."""
+    import uuid
+
+    from wfapp.services.events import record_event
+
+    wf = _kyc_workflow(api, make_workflow)
+    with app.app_context():
+        row = _db.session.get(Workflow, uuid.UUID(wf["id"]))
+        row.pending_dependencies = {"kyc": {"state": "succeeded", "result": {"name_match": SECRET_NAME}}}
+        record_event(_db.session, row, "dependency_attempt", "dispatcher",
+                     {"status_code": 200, "excerpt": f'{{"holder": "{SECRET_NAME}"}}'})
+        _db.session.commit()
+    for path in (f"/api/workflows/{wf['id']}", f"/api/workflows/{wf['id']}/events"):
+        assert SECRET_NAME not in json.dumps(api.get(path, role="viewer").json, ensure_ascii=False), path
+        assert SECRET_NAME in json.dumps(api.get(path, role="operator").json, ensure_ascii=False), path
+    api.delete(f"/api/users/{wf['user_id']}")
+    for path in (f"/api/workflows/{wf['id']}", f"/api/workflows/{wf['id']}/events"):
+        assert SECRET_NAME not in json.dumps(api.get(path).json, ensure_ascii=False), path

@@ -53,7 +53,8 @@ def masked_workflow_json(body: dict[str, Any], wf) -> dict[str, Any]:
         return body
     from wfapp.services.workflows import schema_of
 
-    return {**body, "state_data": privacy.mask_state(body.get("state_data"), schema_of(db.session, wf), role)}
+    return {**body, "state_data": privacy.mask_state(body.get("state_data"), schema_of(db.session, wf), role),
+            "pending_dependencies": privacy.mask_pending(body.get("pending_dependencies"), role)}
 
 
 def masked_events_json(items: list[dict[str, Any]], wf) -> list[dict[str, Any]]:

@@ -30,6 +30,8 @@ from wfapp.services.errors import NotFound
 from wfapp.services.staff import record_staff_action
 
 MASK = "••••"
+# Keys of event data that hold what an outside service answered.
+ANSWER_KEYS = ("result", "excerpt")
 # Roles that see sensitive values. Everything else (viewer, anonymous, unknown) gets the mask.
 REVEAL_ROLES = frozenset({"admin", "operator", "integration"})
 REVEAL_ACTION = "sensitive_revealed"
@@ -81,9 +83,23 @@ def mask_diff(diff: dict[str, Any] | None, compiled: CompiledSchema | None, role
 def mask_event_data(data: dict[str, Any] | None, compiled: CompiledSchema | None, role: Any) -> dict[str, Any]:
     """An event's data with its diff masked for `role` (other keys are kept as they are)."""
     data = dict(data or {})
-    if "diff" in data and not may_reveal(role):
-        data["diff"] = mask_diff(data["diff"], compiled, role)
+    if not may_reveal(role):
+        if "diff" in data:
+            data["diff"] = mask_diff(data["diff"], compiled, role)
+        # answers of outside services (a KYC result, an excerpt of the bank's answer) may hold
+        # personal data whatever the schema says
+        for key in ANSWER_KEYS:
+            if data.get(key) is not None:
+                data[key] = MASK
     return data
+
+
+def mask_pending(pending: dict[str, Any] | None, role: Any) -> dict[str, Any]:
+    """pending_dependencies as `role` may see them: stored results masked for viewers."""
+    if may_reveal(role):
+        return dict(pending or {})
+    return {name: ({**entry, "result": MASK} if isinstance(entry, dict) and entry.get("result") is not None else entry)
+            for name, entry in (pending or {}).items()}
 
 
 def is_sensitive_anywhere(session, key: str) -> bool:
@@ -147,9 +163,10 @@ def _scrub_event_data(data: dict[str, Any] | None) -> tuple[dict[str, Any], bool
     changed = False
     if "diff" in data:
         data["diff"], changed = _scrub_diff(data["diff"])
-    if data.get("result") is not None:
-        data["result"] = None
-        changed = True
+    for key in ANSWER_KEYS:
+        if data.get(key) is not None:
+            data[key] = None
+            changed = True
     request = data.get("request")
     if isinstance(request, dict) and "body" in request:
         data["request"] = {k: v for k, v in request.items() if k != "body"}
@@ -227,6 +244,6 @@ def _scrub_job_payload(payload: dict[str, Any]) -> dict[str, Any]:
 
 __all__ = [
     "ERASE_ACTION", "MASK", "REVEAL_ACTION", "REVEAL_ROLES", "erase_end_user", "is_sensitive_anywhere", "mask_diff",
-    "mask_event_data", "mask_state", "may_reveal", "record_reveal", "sensitive_keys", "sensitive_present",
+    "mask_event_data", "mask_pending", "mask_state", "may_reveal", "record_reveal", "sensitive_keys", "sensitive_present",
     "state_for_staff",
 ]

@@ -101,6 +101,17 @@ def begin_write(session) -> None:
         session.connection(execution_options={"sqlite_immediate": True})
 
 
+def start_write(session) -> None:
+    """From now on, every transaction of this request is a write transaction (SQLite: BEGIN
+    IMMEDIATE); a read transaction already open is ended first."""
+    if "wfapp.write_intent" in request.environ:
+        return
+    session = session() if hasattr(session, "registry") else session
+    if session.in_transaction() and session.get_bind().dialect.name == "sqlite":
+        session.commit()
+    request.environ["wfapp.write_intent"] = WRITE_INTENT.set(True)
+
+
 def check_wal(engine: sa.Engine) -> None:
     if not is_sqlite(engine) or engine.url.database in (None, "", ":memory:"):
         return
@@ -120,8 +131,9 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _write_requests_take_the_lock_first():
-        if request.method in WRITE_METHODS:
-            request.environ["wfapp.write_intent"] = WRITE_INTENT.set(True)
+        # API operations call start_write themselves, after their read-only checks
+        if request.method in WRITE_METHODS and request.blueprint != "api":
+            start_write(db.session)
 
     @app.teardown_request
     def _end_write_intent(_exc):

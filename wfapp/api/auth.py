@@ -48,8 +48,15 @@ def authenticate(roles: frozenset) -> ApiToken:
     if token.role not in roles:
         raise PermissionDenied(f"a {token.role} token may not do this")
     now = utcnow()
+    g.token_used_at = None
     if request.method != "GET" and (token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION):
-        token.last_used_at = now
+        g.token_used_at = now  # written with the request's change (record_token_use)
     g.api_token = token
     g.actor = f"token:{token.name}"
     return token
+
+
+def record_token_use(session, token_id: int) -> None:
+    """Note when a token was last used (at most every few minutes), inside the write transaction."""
+    if g.get("token_used_at") is not None:
+        session.execute(sa.update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=g.token_used_at))

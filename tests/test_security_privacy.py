@@ -103,7 +103,7 @@ def test_erasure_keeps_skeletons_and_is_idempotent(app, api, make_workflow, make
                     "by_integration": {f.key: f.by_integration for f in a.fields},
                     "started": a.funnel[0][1]}
 
-    before_events = [(e.workflow_id, e.seq, e.type, e.actor) for e in db.scalars(sa.select(WorkflowEvent))]
+    before_events = [(e.workflow_id, e.seq, e.type, e.actor) for e in db.scalars(sa.select(WorkflowEvent).order_by(WorkflowEvent.id))]
     before_analytics = analytics()
     r = api.delete(f"/api/users/{user['id']}")
     assert r.status_code == 200
@@ -117,7 +117,7 @@ def test_erasure_keeps_skeletons_and_is_idempotent(app, api, make_workflow, make
         assert SECRET_NAME not in events and SECRET_IBAN not in events
     assert api.get(f"/api/workflows/{first['id']}").json["status"] == "completed"
     # the skeleton stays: the same events in the same order, with which fields changed
-    after_events = [(e.workflow_id, e.seq, e.type, e.actor) for e in db.scalars(sa.select(WorkflowEvent))]
+    after_events = [(e.workflow_id, e.seq, e.type, e.actor) for e in db.scalars(sa.select(WorkflowEvent).order_by(WorkflowEvent.id))]
     assert after_events == before_events
     updated = [e for e in db.scalars(sa.select(WorkflowEvent).where(WorkflowEvent.type == "state_updated"))
                if str(e.workflow_id) == first["id"]][0]

@@ -52,6 +52,8 @@ def authenticate(roles: frozenset) -> ApiToken:
     if request.method != "GET" and (token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION):
         g.token_used_at = now  # written with the request's change (record_token_use)
     g.api_token = token
+    # plain values, readable after a commit has expired the token
+    g.api_role = str(token.role)
     g.actor = f"token:{token.name}"
     return token
 

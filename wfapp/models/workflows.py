@@ -26,6 +26,9 @@ class WorkflowStatus(enum.StrEnum):
 
 TERMINAL_STATUSES = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELLED})
 OPEN_STATUSES = (WorkflowStatus.ACTIVE.value, WorkflowStatus.WAITING.value)
+# The predicate of the partial unique index on (template_id, conversation_id); an INSERT ... ON
+# CONFLICT names the index by repeating it.
+OPEN_WORKFLOW_PREDICATE = "status IN ('active', 'waiting')"
 
 
 class Workflow(db.Model):
@@ -38,8 +41,8 @@ class Workflow(db.Model):
             "template_id",
             "conversation_id",
             unique=True,
-            sqlite_where=sa.text("status IN ('active', 'waiting')"),
-            postgresql_where=sa.text("status IN ('active', 'waiting')"),
+            sqlite_where=sa.text(OPEN_WORKFLOW_PREDICATE),
+            postgresql_where=sa.text(OPEN_WORKFLOW_PREDICATE),
         ),
         # Keyset pagination of the monitor: newest first, optionally filtered.
         sa.Index("ix_workflows_started", "started_at", "id"),

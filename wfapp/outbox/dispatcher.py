@@ -151,13 +151,11 @@ def _call(app: Flask, http, c: Claimed) -> tuple[outbound.CallResult, dict[str, 
 def _record(c: Claimed, result: outbound.CallResult, request_summary: dict[str, Any]) -> str:
     from wfapp.services import dependencies
     from wfapp.services.events import record_event
-    from wfapp.services.outbox import get_job
-    from wfapp.services.workflows import get_workflow
+    from wfapp.services.outbox import lock_job_with_workflow
 
     session = db.session
     begin_write(session)
-    wf = get_workflow(session, c.workflow_id, lock=True)
-    job = get_job(session, c.id, lock=True)
+    wf, job = lock_job_with_workflow(session, c.id)
     data: dict[str, Any] = {"job_id": c.id, "attempt": c.attempts, "max_attempts": c.max_attempts,
                             "request": request_summary, **result.summary()}
     if c.kind == JobKind.DEPENDENCY:

@@ -14,6 +14,19 @@ class JobNotFound(NotFound):
     title = "Job not found"
 
 
+def lock_job_with_workflow(session, job_id: int):
+    """The job and its workflow, both locked for the rest of the transaction, in one statement."""
+    from wfapp.models import Workflow
+
+    row = session.execute(
+        sa.select(Workflow, Job).join(Job, Job.workflow_id == Workflow.id).where(Job.id == job_id)
+        .with_for_update().execution_options(populate_existing=True)
+    ).first()
+    if row is None:
+        raise JobNotFound(f"no job {job_id}")
+    return row[0], row[1]
+
+
 def get_job(session, job_id: int | str, *, lock: bool = False) -> Job:
     try:
         jid = int(job_id)

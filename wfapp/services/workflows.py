@@ -11,12 +11,14 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from wfapp.models import (
     OPEN_STATUSES, EndUser, Permission, TemplateVersion, Workflow, WorkflowEvent, WorkflowStatus, WorkflowTemplate,
 )
 from wfapp.models.types import utcnow
+from wfapp.models.workflows import OPEN_WORKFLOW_PREDICATE
 from wfapp.schemas.state_schema import CompiledSchema, compiled_for_version, tool_definition
 from wfapp.services import dependencies
 from wfapp.services.errors import (
@@ -60,9 +62,21 @@ def _lock_with_definition(session, workflow_id) -> tuple[Workflow, TemplateVersi
     kept on the workflow (its `version` and `template`), so that later look-ups of them in this
     session (dependencies, the outbox, the response) come from the identity map, not the
     database."""
+    wf, _ = _locked(session, workflow_id)
+    return wf, wf.version, wf.template
+
+
+def _locked(session, workflow_id, *, with_waiting_siblings: bool = False) -> tuple[Workflow, bool]:
+    """_lock_with_definition's statement; with_waiting_siblings also tells, in the same
+    statement, whether the same end user has other workflows waiting (on this one, maybe)."""
     wid = parse_workflow_id(workflow_id)
-    wf = session.scalar(
-        sa.select(Workflow)
+    siblings = sa.literal(False)
+    if with_waiting_siblings:
+        other = so.aliased(Workflow)
+        siblings = sa.select(other.id).where(other.user_id == Workflow.user_id, other.id != Workflow.id,
+                                             other.status == WorkflowStatus.WAITING).exists()
+    row = session.execute(
+        sa.select(Workflow, siblings)
         .join(Workflow.version)
         .join(Workflow.template)
         .where(Workflow.id == wid)
@@ -70,10 +84,10 @@ def _lock_with_definition(session, workflow_id) -> tuple[Workflow, TemplateVersi
                  so.contains_eager(Workflow.template).lazyload(WorkflowTemplate.current_version))
         .with_for_update(of=Workflow)
         .execution_options(populate_existing=True)
-    )
-    if wf is None:
+    ).first()
+    if row is None:
         raise WorkflowNotFound(f"no workflow {workflow_id}")
-    return wf, wf.version, wf.template
+    return row[0], bool(row[1])
 
 
 def _loaded(wf: Workflow, name: str):
@@ -153,30 +167,43 @@ def start_workflow(session, template_ref: str, conversation_id: str, user_id: st
     wf = Workflow(
         id=uuid.uuid4(), template_id=template.id, template_version_id=version.id,
         conversation_id=conversation_id, user_id=user_id, status=WorkflowStatus.ACTIVE,
-        state_data=state, pending_dependencies={}, waiting_for=None, row_version=1, event_seq=0,
+        state_data=state, pending_dependencies={}, waiting_for=None, row_version=1, event_seq=0, status_reason="", completed_at=None,
         started_at=now, last_interaction_at=now, updated_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(wf)
-            # written with the row (its seq sets event_seq before the INSERT, not after it)
-            record_event(session, wf, "started", actor, {
-                "template": template.name, "version": version.number, "status": {"to": "active"},
-                "diff": state_diff({}, state),
-            })
-            session.flush()
-    except IntegrityError:
+    with session.no_autoflush:
+        # the first event's seq goes into the INSERT; the event itself is flushed after it
+        started = record_event(session, wf, "started", actor, {
+            "template": template.name, "version": version.number, "status": {"to": "active"},
+            "diff": state_diff({}, state),
+        })
+        # One statement that cannot fail on a second open workflow in the conversation (the
+        # partial unique index decides, also between concurrent starts): no savepoint needed.
+        inserted = session.execute(
+            _insert_for(session)(Workflow).values(**{c.key: getattr(wf, c.key) for c in Workflow.__table__.columns})
+            .on_conflict_do_nothing(index_elements=["template_id", "conversation_id"],
+                                    index_where=sa.text(OPEN_WORKFLOW_PREDICATE))
+            .returning(Workflow.id)
+        ).scalar()
+    if inserted is None:
+        session.expunge(started)
         existing = open_workflow_in_conversation(session, template.id, conversation_id)
         raise Conflict(
             f"conversation {conversation_id!r} already has an open {template.name!r} workflow"
             + (f": {existing}" if existing else ""),
             existing_id=str(existing) if existing else None,
-        ) from None
+        )
+    so.make_transient_to_detached(wf)
+    session.add(wf)  # persistent with everything loaded: no SELECT to read back what was written
     # keep them on the workflow: the rest of the request reads them from there
     so.attributes.set_committed_value(wf, "template", template)
     so.attributes.set_committed_value(wf, "version", version)
     dependencies.on_start(session, wf, version, actor)
     return wf
+
+
+def _insert_for(session):
+    """INSERT with ON CONFLICT for the session's database."""
+    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def open_workflow_in_conversation(session, template_id, conversation_id: str):
@@ -223,7 +250,8 @@ def change_status(session, workflow_id, status: str, actor: str, *, reason: str 
         target = WorkflowStatus(status)
     except ValueError:
         raise ValidationFailed(f"unknown status {status!r}", [{"path": "/status", "message": f"unknown status {status!r}"}]) from None
-    wf, version, _template = _lock_with_definition(session, workflow_id)
+    wf, waiting_siblings = _locked(session, workflow_id, with_waiting_siblings=target == WorkflowStatus.COMPLETED)
+    version = wf.version
     check_if_match(wf, if_match)
     if wf.is_terminal:
         raise InvalidTransition(f"the workflow is {wf.status}: it cannot become {target}", current_status=str(wf.status))
@@ -245,12 +273,12 @@ def change_status(session, workflow_id, status: str, actor: str, *, reason: str 
             raise DependencyPending(
                 "the workflow waits on " + ", ".join(dependencies.pending(wf)) + "; complete it when they resolve",
                 waiting_for=wf.waiting_for)
-    _set_terminal(session, wf, target, actor, reason, version)
+    _set_terminal(session, wf, target, actor, reason, version, waiting_siblings=waiting_siblings)
     return wf
 
 
 def _set_terminal(session, wf: Workflow, target: WorkflowStatus, actor: str, reason: str,
-                  version: TemplateVersion | None = None) -> None:
+                  version: TemplateVersion | None = None, *, waiting_siblings: bool = True) -> None:
     previous = str(wf.status)
     wf.status = target
     wf.status_reason = reason or ""
@@ -263,7 +291,8 @@ def _set_terminal(session, wf: Workflow, target: WorkflowStatus, actor: str, rea
                  {"status": {"from": previous, "to": str(target)}, **({"reason": reason} if reason else {})})
     if target == WorkflowStatus.COMPLETED:
         enqueue_end_action(session, wf, version or version_of(session, wf))
-        dependencies.on_workflow_completed(session, wf, actor)
+        if waiting_siblings:  # no other workflow of the user waits: none can wait on this one
+            dependencies.on_workflow_completed(session, wf, actor)
 
 
 def fail_workflow(session, wf: Workflow, actor: str, reason: str) -> None:

@@ -13,7 +13,7 @@ from flask import Blueprint, Flask, abort, current_app, flash, make_response, re
 from flask_login import current_user, login_user, logout_user
 
 from wfapp.extensions import db, login_manager
-from wfapp.models import StaffRole, StaffUser
+from wfapp.models import StaffRole
 
 ADMIN = StaffRole.ADMIN.value
 OPERATOR = StaffRole.OPERATOR.value
@@ -34,18 +34,20 @@ AUTH_DEFAULTS = {
 
 @login_manager.user_loader
 def load_staff_user(user_id: str):
+    from wfapp.services.staff import load_signed_in
+
     try:
-        user = db.session.get(StaffUser, int(user_id))
+        user, record = load_signed_in(db.session, int(user_id), session.get(SESSION_KEY))
     except (TypeError, ValueError):
         return None
     if user is None or not user.is_active:
         return None
-    if not _session_is_open(user):
+    if not _session_is_open(user, record):
         return None
     return user
 
 
-def _session_is_open(user) -> bool:
+def _session_is_open(user, record=None) -> bool:
     """The cookie's session record must be open and not idle: logout and idle expiry end it
     on the server, so a copy of an old cookie is worth nothing."""
     from wfapp.db_setup import begin_write
@@ -54,7 +56,7 @@ def _session_is_open(user) -> bool:
     minutes = float(current_app.config.get("SESSION_IDLE_MINUTES") or 0)
     idle = timedelta(minutes=minutes) if minutes > 0 else None
     sid = session.get(SESSION_KEY)
-    is_open, needs_write = check_staff_session(db.session, sid, user.id, idle)
+    is_open, needs_write = check_staff_session(db.session, sid, user.id, idle, record=record)
     if needs_write:
         # The user is loaded first thing in a request, before anything is pending: end the read,
         # write the visit in a write transaction of its own (SQLite: BEGIN IMMEDIATE).

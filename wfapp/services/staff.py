@@ -123,13 +123,27 @@ def start_staff_session(session, user: StaffUser, remote_addr: str = "") -> str:
 SEEN_RESOLUTION = timedelta(seconds=60)
 
 
+def load_signed_in(session, user_id: int, sid: str | None) -> tuple[StaffUser | None, StaffSession | None]:
+    """The staff user and the session record named by the cookie, in one statement."""
+    if not sid:
+        return session.get(StaffUser, user_id), None
+    row = session.execute(
+        sa.select(StaffUser, StaffSession)
+        .outerjoin(StaffSession, sa.and_(StaffSession.id == sid, StaffSession.staff_user_id == StaffUser.id))
+        .where(StaffUser.id == user_id)
+    ).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
 def check_staff_session(session, sid: str | None, user_id: int, idle: timedelta | None,
-                        now: datetime | None = None) -> tuple[bool, bool]:
-    """(is_open, needs_write) of the session `sid` of this staff user; reads only. needs_write
-    says that touch_staff_session should record the visit (or end an idle session)."""
+                        now: datetime | None = None, record: StaffSession | None = None) -> tuple[bool, bool]:
+    """(is_open, needs_write) of the session `sid` of this staff user (its record may be given,
+    as load_signed_in read it); reads only. needs_write says that touch_staff_session should
+    record the visit (or end an idle session)."""
     if not sid:
         return False, False
-    record = session.get(StaffSession, sid)
+    if record is None or record.id != sid:
+        record = session.get(StaffSession, sid)
     if record is None or record.ended_at is not None or record.staff_user_id != user_id:
         return False, False
     now = now or utcnow()

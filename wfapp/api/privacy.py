@@ -39,10 +39,7 @@ def token_role() -> str:
 def refuse_sensitive_search(field: str | None) -> None:
     """A viewer token may not filter workflows by a sensitive field: the matches would reveal
     the values it is shown masked."""
-    from wfapp.services.errors import PermissionDenied
-
-    if field and not privacy.may_reveal(token_role()) and privacy.is_sensitive_anywhere(db.session, field):
-        raise PermissionDenied(f"{field!r} holds personal data: a {token_role()} token may not search by it")
+    privacy.refuse_sensitive_search(db.session, field, token_role())
 
 
 def masked_workflow_json(body: dict[str, Any], wf) -> dict[str, Any]:

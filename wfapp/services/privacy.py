@@ -19,6 +19,8 @@ Usage from a page or serializer:
 from __future__ import annotations
 
 import copy
+import dataclasses
+from datetime import timedelta
 from typing import Any, Iterable
 
 import sqlalchemy as sa
@@ -26,7 +28,7 @@ import sqlalchemy as sa
 from wfapp.models import EndUser, Job, JobStatus, Workflow, WorkflowEvent
 from wfapp.models.types import utcnow
 from wfapp.schemas.state_schema import CompiledSchema
-from wfapp.services.errors import NotFound
+from wfapp.services.errors import NotFound, PermissionDenied
 from wfapp.services.staff import record_staff_action
 
 MASK = "••••"
@@ -102,6 +104,35 @@ def mask_pending(pending: dict[str, Any] | None, role: Any) -> dict[str, Any]:
             for name, entry in (pending or {}).items()}
 
 
+def mask_request_body(body: Any, compiled: CompiledSchema | None, role: Any) -> Any:
+    """The body of an end action (what was or would be sent) as `role` may see it: its
+    state_data masked for viewers."""
+    if may_reveal(role) or not isinstance(body, dict) or not isinstance(body.get("state_data"), dict):
+        return body
+    return {**body, "state_data": mask_state(body["state_data"], compiled, role)}
+
+
+def mask_errors(errors: list[dict[str, Any]] | None, compiled: CompiledSchema | None,
+                role: Any) -> list[dict[str, Any]]:
+    """Validation errors as `role` may see them: a message about a sensitive field may quote its
+    value (\"'x' does not match ...\"), so viewers get a message without it."""
+    if may_reveal(role):
+        return list(errors or [])
+    keys = sensitive_keys(compiled)
+    return [({**e, "message": "is not valid"} if e.get("field") in keys and e.get("message") != "is required" else e)
+            for e in (errors or [])]
+
+
+def mask_steps(steps: list, compiled: CompiledSchema | None, role: Any) -> list:
+    """Timeline steps (services.timeline.Step) as `role` may see them: the state after each
+    step, the values before it and the event's data (diff, answers) masked for viewers."""
+    if may_reveal(role):
+        return steps
+    keys = sensitive_keys(compiled)
+    return [dataclasses.replace(s, state=_masked(s.state, keys), before=_masked(s.before, keys),
+                                data=mask_event_data(s.data, compiled, role)) for s in steps]
+
+
 def is_sensitive_anywhere(session, key: str) -> bool:
     """Whether `key` is a sensitive field in any version of any workflow template. A role that
     may not see sensitive values may not search by them either (a match would reveal them)."""
@@ -118,6 +149,28 @@ def is_sensitive_anywhere(session, key: str) -> bool:
     return False
 
 
+def refuse_sensitive_search(session, field: str | None, role: Any) -> None:
+    """A role that sees sensitive values masked may not filter workflows by a sensitive field:
+    the matches would reveal the values. Raises PermissionDenied."""
+    if field and not may_reveal(role) and is_sensitive_anywhere(session, field):
+        raise PermissionDenied(f"{field!r} holds personal data: the role {role or 'none'!r} may not search by it")
+
+
+def revealed_recently(session, actor: str, workflow_id: Any, fields: Iterable[str], within: timedelta) -> bool:
+    """Whether a reveal of (at least) these fields of this workflow to this actor was recorded
+    less than `within` ago."""
+    from wfapp.models import AuditEntry
+
+    wanted = set(fields)
+    entries = session.scalars(
+        sa.select(AuditEntry.changes).where(
+            AuditEntry.action == REVEAL_ACTION, AuditEntry.target_type == "workflow",
+            AuditEntry.target_id == str(workflow_id), AuditEntry.actor == (actor or ""),
+            AuditEntry.created_at >= utcnow() - within)
+        .order_by(AuditEntry.id.desc()).limit(20))
+    return any(wanted <= set((c or {}).get("fields") or []) for c in entries)
+
+
 def record_reveal(session, actor: str, workflow_id: Any, fields: Iterable[str], remote_addr: str = "",
                   where: str = "") -> None:
     """Audit that a staff user was shown sensitive values of a workflow (names only, never values)."""
@@ -131,14 +184,18 @@ def record_reveal(session, actor: str, workflow_id: Any, fields: Iterable[str], 
 
 
 def state_for_staff(session, state: dict[str, Any] | None, compiled: CompiledSchema | None, role: Any,
-                    actor: str, workflow_id: Any, remote_addr: str = "", where: str = "") -> dict[str, Any]:
+                    actor: str, workflow_id: Any, remote_addr: str = "", where: str = "",
+                    repeat_after: timedelta | None = None) -> dict[str, Any]:
     """What a dashboard page shows a staff user of a workflow's state_data: masked for viewers;
     for operators and admins the values, with the reveal recorded in the audit log (field names
-    only) when any sensitive field holds a value. The caller commits."""
+    only) when any sensitive field holds a value. With `repeat_after`, a reveal of the same
+    fields to the same actor recorded less than that long ago is not recorded again (the polls
+    and fragments of a page already audited). The caller commits."""
     if not may_reveal(role):
         return mask_state(state, compiled, role)
     revealed = sensitive_present(state, compiled)
-    if revealed:
+    if revealed and not (repeat_after is not None
+                         and revealed_recently(session, actor, workflow_id, revealed, repeat_after)):
         record_reveal(session, actor, workflow_id, revealed, remote_addr, where)
     return dict(state or {})
 
@@ -244,6 +301,7 @@ def _scrub_job_payload(payload: dict[str, Any]) -> dict[str, Any]:
 
 __all__ = [
     "ERASE_ACTION", "MASK", "REVEAL_ACTION", "REVEAL_ROLES", "erase_end_user", "is_sensitive_anywhere", "mask_diff",
-    "mask_event_data", "mask_pending", "mask_state", "may_reveal", "record_reveal", "sensitive_keys", "sensitive_present",
+    "mask_errors", "mask_event_data", "mask_pending", "mask_request_body", "mask_state", "mask_steps", "may_reveal",
+    "record_reveal", "refuse_sensitive_search", "revealed_recently", "sensitive_keys", "sensitive_present",
     "state_for_staff",
 ]

@@ -22,6 +22,7 @@ class Step:
     set_keys: list[str] = field(default_factory=list)  # fields this event set or changed
     removed_keys: list[str] = field(default_factory=list)  # fields this event removed
     before: dict[str, Any] = field(default_factory=dict)  # their values before the event
+    data: dict[str, Any] = field(default_factory=dict)  # the event's data as shown (privacy.mask_steps)
 
     @property
     def changed_keys(self) -> list[str]:
@@ -29,7 +30,7 @@ class Step:
 
     @property
     def source(self) -> str:
-        return str((self.event.data or {}).get("source") or "")
+        return str(self.data.get("source") or "")
 
 
 def all_events(session, wf: Workflow) -> list[WorkflowEvent]:
@@ -60,7 +61,7 @@ def build_timeline(session, wf: Workflow, events: list[WorkflowEvent] | None = N
         steps.append(Step(
             number=i, event=event, state=state, status=status,
             set_keys=list((diff.get("set") or {}).keys()), removed_keys=list(diff.get("removed") or []),
-            before=dict(diff.get("before") or {}),
+            before=dict(diff.get("before") or {}), data=dict(data),
         ))
     return steps
 

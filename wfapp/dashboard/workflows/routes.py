@@ -3,11 +3,13 @@ workflow detail page (state_data form, timeline stepper, dependency and end-acti
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, request, url_for
+from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from wfapp.auth import ADMIN, OPERATOR, actor_name, has_role, roles_required
@@ -16,10 +18,10 @@ from wfapp.extensions import db
 from wfapp.models import EndUser, JobStatus, WorkflowStatus, WorkflowTemplate
 from wfapp.outbox.jobs import end_action_body
 from wfapp.schemas.state_schema import compiled_for_version
-from wfapp.services import monitor, outbox
+from wfapp.services import monitor, outbox, privacy
 from wfapp.services.analytics import record_validation_failure
 from wfapp.services import workflows as wf_svc
-from wfapp.services.errors import NotFound, Problem, StateValidationError, ValidationFailed
+from wfapp.services.errors import NotFound, PermissionDenied, Problem, StateValidationError, ValidationFailed
 from wfapp.services.staff import record_staff_action
 from wfapp.services.timeline import build_timeline, clamp_step
 from wfapp.web import HTMX_NO_CHANGE, HTMX_STOP_POLLING, errors_by_field, hx_redirect, render, state_values_from_form
@@ -31,10 +33,17 @@ FILTER_NAMES = ("status", "template", "version", "user_id", "conversation_id", "
                 "started_before", "last_interaction_after", "last_interaction_before", "field", "value", "match")
 MONITOR_POLL_S = 3
 DETAIL_POLL_S = 2
+# A full view of the detail page records every reveal of sensitive values; its polls and fragments
+# record one only when this actor was not shown the same fields of the workflow within this time.
+REVEAL_REPEAT_AFTER = timedelta(minutes=30)
 
 
 def may_act() -> bool:
     return has_role(ADMIN, OPERATOR)
+
+
+def staff_role() -> str:
+    return str(getattr(current_user, "role", "") or "")
 
 
 def _audit(action: str, workflow_id, changes: dict | None = None) -> None:
@@ -73,10 +82,13 @@ def _monitor_context(since: str | None = None) -> dict[str, Any]:
     rows, next_cursor = [], None
     try:
         # A broken filter shows nothing (and says why beside it) rather than everything.
+        privacy.refuse_sensitive_search(db.session, args.get("field"), staff_role())
         filters = wf_svc.filters_from_query(db.session, MultiDict(args))
         rows, next_cursor = monitor.monitor_page(db.session, filters, args.get("sort", "newest"), limit, cursor)
     except ValidationFailed as exc:
         errors = exc.errors
+    except PermissionDenied as exc:
+        errors = [{"path": "/query/field", "message": exc.detail}]
     token = monitor.monitor_token(db.session)
     changed = monitor.changed_since(rows, monitor.token_time(since)) if since else set()
     query = urlencode(args)
@@ -148,13 +160,28 @@ def _workflow_or_404(workflow_id):
         abort(404)
 
 
+def _shown_state(wf, compiled, reveal: str | None) -> dict[str, Any]:
+    """state_data as the signed-in user may see it. `reveal` names the view when showing
+    sensitive values to an operator or admin is to be audited: "page" (a full view of the detail
+    page: always recorded) or "fragment" (a poll or panel of that page: recorded only when not
+    recorded lately); None for the answers to an operator's own actions."""
+    role = staff_role()
+    if reveal is None:
+        return privacy.mask_state(wf.state_data, compiled, role)
+    return privacy.state_for_staff(db.session, wf.state_data, compiled, role, actor_name(), wf.id,
+                                   request.remote_addr or "", where="workflow detail",
+                                   repeat_after=None if reveal == "page" else REVEAL_REPEAT_AFTER)
+
+
 def _detail_context(wf, *, form_values=None, form_errors=None, meanwhile=None, changed_fields=(),
-                    etag=None, base_seq=None, saved=False) -> dict[str, Any]:
+                    etag=None, base_seq=None, saved=False, reveal: str | None = None) -> dict[str, Any]:
     row = wf_svc.workflow_row(db.session, wf)
     version = wf_svc.version_of(db.session, wf)
     compiled = compiled_for_version(version)
-    state = wf.state_data or {}
-    complete_errors = errors_by_field(compiled.validate_complete(state))
+    role = staff_role()
+    state = _shown_state(wf, compiled, reveal)
+    complete_errors = errors_by_field(privacy.mask_errors(compiled.validate_complete(wf.state_data or {}),
+                                                          compiled, role))
     checklist = [(f, f.key in state and state[f.key] not in (None, "", []), complete_errors.get(f.key, []))
                  for f in compiled.fields if f.required]
     end_jobs = monitor.end_action_jobs(db.session, wf.id)
@@ -166,15 +193,19 @@ def _detail_context(wf, *, form_values=None, form_errors=None, meanwhile=None, c
     preview = None
     if version.end_action_type not in (None, "", "none"):
         preview = {"type": version.end_action_type, "target": version.end_action_target,
-                   "body": end_action_body(wf, template.name, version)}
+                   "body": privacy.mask_request_body(end_action_body(wf, template.name, version), compiled, role)}
+    attempts = {job_id: [(e, privacy.mask_event_data(e.data, compiled, role)) for e in events]
+                for job_id, events in attempts.items()}
+    sent = {j.id: privacy.mask_request_body(j.payload.get("body"), compiled, role) for j in end_jobs}
     return dict(
         wf=wf, row=row, version=version, fields=compiled.fields, state=state, checklist=checklist,
-        end_jobs=end_jobs, dep_jobs=dep_jobs, attempts=attempts, end_action_preview=preview,
+        end_jobs=end_jobs, dep_jobs=dep_jobs, attempts=attempts, end_action_preview=preview, sent_bodies=sent,
+        pending=privacy.mask_pending(wf.pending_dependencies, role),
         end_user=db.session.get(EndUser, wf.user_id),
         form_values=state if form_values is None else form_values,
         form_errors=errors_by_field(form_errors or []), meanwhile=meanwhile, changed_fields=list(changed_fields),
         etag=etag or wf.etag, base_seq=wf.event_seq if base_seq is None else base_seq, saved=saved,
-        may_act=may_act(), mask=not may_act(), token=monitor.workflow_token(db.session, wf.id),
+        may_act=may_act(), mask=not privacy.may_reveal(role), token=monitor.workflow_token(db.session, wf.id),
         polling=_keeps_polling(wf), poll_s=DETAIL_POLL_S, active_nav="workflows",
         dead_end_action=any(j.status == JobStatus.DEAD for j in end_jobs),
         stale_form=False,
@@ -187,24 +218,26 @@ def _keeps_polling(wf) -> bool:
 
 
 def _stepper_context(wf, requested: int | None) -> dict[str, Any]:
-    steps = build_timeline(db.session, wf)
-    current = clamp_step(steps, requested)
     version = wf_svc.version_of(db.session, wf)
-    fields = compiled_for_version(version).fields
+    compiled = compiled_for_version(version)
+    steps = privacy.mask_steps(build_timeline(db.session, wf), compiled, staff_role())
+    current = clamp_step(steps, requested)
+    fields = compiled.fields
     step = steps[current - 1] if steps else None
     keys = [f.key for f in fields]
     extra = sorted({k for s in steps for k in s.state} - set(keys)) if steps else []
-    return dict(wf=wf, steps=steps, current=current, step=step, fields=fields, extra_keys=extra,
-                sensitive={f.key for f in fields if f.sensitive}, mask=not may_act())
+    return dict(wf=wf, steps=steps, current=current, step=step, fields=fields, extra_keys=extra)
 
 
 @bp.get("/<workflow_id>")
 @roles_required()
 def show(workflow_id):
     wf = _workflow_or_404(workflow_id)
-    ctx = _detail_context(wf)
+    ctx = _detail_context(wf, reveal="page")
     ctx.update(_stepper_context(wf, request.args.get("step", type=int)))
-    return render("workflows/show.html", "workflows/_detail.html", **ctx)
+    response = render("workflows/show.html", "workflows/_detail.html", **ctx)
+    db.session.commit()  # the audit entry of a reveal
+    return response
 
 
 @bp.get("/<workflow_id>/live")
@@ -224,9 +257,10 @@ def live(workflow_id):
     if since == token:
         return "", HTMX_NO_CHANGE, {"Vary": "HX-Request"}
     wf = _workflow_or_404(wid)
-    ctx = _detail_context(wf)
+    ctx = _detail_context(wf, reveal="fragment")
     ctx["stale_form"] = bool(form_etag) and form_etag != wf.etag
     response = render("workflows/_live.html", "workflows/_live.html", **ctx)
+    db.session.commit()
     response.headers["HX-Trigger"] = '{"workflowChanged": null}'  # the timeline follows
     if not ctx["polling"]:
         response.status_code = HTMX_STOP_POLLING
@@ -237,7 +271,10 @@ def live(workflow_id):
 @roles_required()
 def state_form(workflow_id):
     wf = _workflow_or_404(workflow_id)
-    return render("workflows/_state_panel.html", "workflows/_state_panel.html", **_detail_context(wf))
+    response = render("workflows/_state_panel.html", "workflows/_state_panel.html",
+                      **_detail_context(wf, reveal="fragment"))
+    db.session.commit()
+    return response
 
 
 @bp.post("/<workflow_id>/state")
@@ -312,8 +349,12 @@ def change_status(workflow_id):
 @roles_required()
 def timeline(workflow_id):
     wf = _workflow_or_404(workflow_id)
-    return render("workflows/_stepper.html", "workflows/_stepper.html",
-                  **_stepper_context(wf, request.args.get("step", type=int)))
+    # the steps show the state's values: audited like the other fragments of the page
+    _shown_state(wf, compiled_for_version(wf_svc.version_of(db.session, wf)), "fragment")
+    response = render("workflows/_stepper.html", "workflows/_stepper.html",
+                      **_stepper_context(wf, request.args.get("step", type=int)))
+    db.session.commit()
+    return response
 
 
 @bp.post("/<workflow_id>/dependencies/<name>")

@@ -37,12 +37,16 @@ def create_token(session, name: str, role: str) -> tuple[ApiToken, str]:
     return token, secret
 
 
-def authenticate(roles: frozenset) -> ApiToken:
+def authenticate(roles: frozenset) -> sa.Row:
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
-    token = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(secret.strip())))
+    # the columns alone (no ORM entity to build and track): this runs on every API request
+    token = db.session.execute(
+        sa.select(ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.revoked_at, ApiToken.last_used_at)
+        .where(ApiToken.token_hash == hash_token(secret.strip()))
+    ).first()
     if token is None or token.revoked_at is not None:
         raise Unauthorized("the API token is unknown or revoked")
     if token.role not in roles:

@@ -33,6 +33,10 @@ PASS_THROUGH = (
 )
 COMPACT_KEYS = frozenset(("type", "required", "sensitive", "choices", "items", *PASS_THROUGH))
 WFAPP_TYPE = "x-wfapp-type"
+# Top-level keywords of a state schema that judge each field on its own (no minProperties,
+# dependentRequired, $defs to refer to, ...).
+FIELD_WISE_KEYWORDS = frozenset({"$schema", "$id", "$comment", "type", "title", "description", "properties",
+                                 "required", "additionalProperties"})
 SENSITIVE = "x-sensitive"
 
 
@@ -257,11 +261,19 @@ class CompiledSchema:
     def required(self) -> list[str]:
         return [f.key for f in self.fields if f.required]
 
+    @property
+    def is_field_wise(self) -> bool:
+        """True when every top-level keyword concerns one field at a time."""
+        return set(self.schema) <= FIELD_WISE_KEYWORDS
+
     def validate_merge(self, new_state: dict[str, Any], touched: Iterable[str]) -> list[dict[str, str]]:
         """Errors of the touched fields (required-ness is not checked before completion)."""
         touched = set(touched)
+        # Where no keyword relates fields to each other, checking the touched fields alone is
+        # the same check, and its cost does not grow with the fields already collected.
+        instance = {k: new_state[k] for k in touched if k in new_state} if self.is_field_wise else new_state
         return [
-            e for e in _errors(self.partial_validator, new_state)
+            e for e in _errors(self.partial_validator, instance)
             if e["field"] in touched or e["field"] is None
         ]
 

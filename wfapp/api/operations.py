@@ -85,22 +85,18 @@ def operation(bp: Blueprint, rule: str, method: str, *, summary: str, roles: fro
     def decorator(fn: Callable) -> Callable:
         @wraps(fn)
         def view(**kwargs):
-            token = auth.authenticate(roles)
+            token = auth.authenticate(roles)  # a row of plain values, readable after any commit
             check_integer_query(query or [])
             check_numeric_path(kwargs)
-            # read now: the view's commit expires the token, and reading it afterwards would
-            # cost a new transaction and a query on every write of the integration
-            is_integration = token.role == TokenRole.INTEGRATION
-            token_id = token.id
             if body is not None:
                 kwargs["body"] = parse_json_body(body)
             if method != "GET":
                 # the checks above read; the change below writes (SQLite: the write lock is
                 # taken only now, so that it is held for the change alone)
                 start_write(db.session)
-                auth.record_token_use(db.session, token_id)
+                auth.record_token_use(db.session, token.id)
             response = fn(**kwargs)
-            if method != "GET" and not is_integration:
+            if method != "GET" and token.role != TokenRole.INTEGRATION:
                 audit_api_change(token, fn.__name__, kwargs, response)
             return response
 

@@ -97,6 +97,8 @@ def test_operator_filters_fills_watches_and_steps_back(app, api, live_server, br
     expect(page.locator("#step-position")).to_contain_text(f"Step {n} of {n}", timeout=8000)
     assert "staff:olivia" in page.inner_text("#stepper h3")
     expect(page.locator("#checklist li.done")).to_have_count(2, timeout=8000)  # the checklist followed the save
+    # their own save does not make the form look changed by someone else
+    expect(page.locator("#stale-notice")).to_have_count(0)
     page.screenshot(path=str(OUTPUT / "workflow-detail.png"), full_page=True)
     page.click("#step-prev")
     expect(page.locator("#step-position")).to_contain_text(f"Step {n - 1} of {n}", timeout=8000)

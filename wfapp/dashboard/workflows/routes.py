@@ -316,8 +316,9 @@ def save_state(workflow_id):
     wf = _workflow_or_404(workflow_id)
     ctx = _detail_context(wf, changed_fields=outcome.changed_fields, saved=True)
     response = render("workflows/_state_panel.html", "workflows/_state_panel.html", **ctx)
-    # the status panels and the timeline refresh themselves
-    response.headers["HX-Trigger"] = '{"stateSaved": null, "workflowChanged": null}'
+    # the status panels and the timeline refresh themselves once the new form is in place (its
+    # etag is what the live poll compares with: fired before the swap, it would send the old one)
+    response.headers["HX-Trigger-After-Settle"] = '{"stateSaved": null, "workflowChanged": null}'
     return response
 
 

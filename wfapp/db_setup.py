@@ -72,10 +72,15 @@ class WriterQueue:
         self.lock = threading.Lock()
         self.local = threading.local()
         self.fd: int | None = None
+        self.pid = os.getpid()
 
     def acquire(self) -> bool:
         if getattr(self.local, "holding", False):
             return False
+        if self.pid != os.getpid():
+            # a forked child: flock is shared by the file description it inherited, so it
+            # needs its own (and a thread lock no thread of this process holds)
+            self.pid, self.fd, self.lock = os.getpid(), None, threading.Lock()
         self.lock.acquire()
         try:
             if self.fd is None:

@@ -2,37 +2,20 @@
 shows 10 rows or 100 (counted with SQLAlchemy's before_cursor_execute on the app's engine)."""
 
 import uuid
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from pages_support import Staff
+from sqlcount import counting
 from wfapp.extensions import db as _db
 from wfapp.models import Workflow, WorkflowTemplate
 
 
-@contextmanager
-def counted(app):
-    with app.app_context():
-        engine = _db.engine
-    statements: list[str] = []
-
-    def on_execute(conn, cursor, statement, params, context, executemany):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", on_execute)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
-
-
 def statements_of(app, client, path, headers=None) -> list[str]:
     client.get(path, headers=headers or {})  # warm: first-request set-up is not the page's cost
-    with counted(app) as statements:
+    with counting(app) as statements:
         r = client.get(path, headers=headers or {})
     assert r.status_code == 200, (path, r.status_code, r.get_data(as_text=True)[:500])
     return statements

@@ -35,11 +35,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))  # tests/: the shared statement counter
 
 import sqlalchemy as sa  # noqa: E402
-from sqlalchemy import event  # noqa: E402
 
 import seed  # noqa: E402
+from sqlcount import counting  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 DEFAULT_PG_URL = "postgresql://wfapp:wfapp@127.0.0.1/wfapp_bench"
@@ -241,25 +242,6 @@ def make_app(db_url: str, **config):
     for name in ("wfapp", "wfapp.request", "wfapp.jobs"):
         logging.getLogger(name).setLevel(logging.WARNING)
     return app
-
-
-@contextlib.contextmanager
-def counting(app):
-    """The SQL statements sent while the block runs (SQLAlchemy's before_cursor_execute)."""
-    from wfapp.extensions import db
-
-    with app.app_context():
-        engine = db.engine
-    stmts: list[str] = []
-
-    def on_execute(conn, cursor, statement, params, context, executemany):
-        stmts.append(statement)
-
-    event.listen(engine, "before_cursor_execute", on_execute)
-    try:
-        yield stmts
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -247,7 +247,7 @@ def recent_activity(session, limit: int = 15) -> list[Activity]:
          .join(Workflow, Workflow.id == WorkflowEvent.workflow_id)
          .join(WorkflowTemplate, WorkflowTemplate.id == Workflow.template_id)
          .order_by(WorkflowEvent.id.desc()).limit(limit))
-    return [Activity(e, name, str(status.value if hasattr(status, "value") else status))
+    return [Activity(e, name, str(status))
             for e, name, status in session.execute(q)]
 
 

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app app
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-postgres bench bench-quick install clean fuzz
+.PHONY: run test test-fast test-postgres lint typecheck bench bench-quick install clean fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Ruff's linter and formatter (configured in pyproject.toml); `ruff format .` fixes the format.
+lint: $(STAMP)
+	$(BIN)/ruff check wfapp tests app.py gunicorn.conf.py
+	$(BIN)/ruff format --check wfapp tests app.py gunicorn.conf.py
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 # The suite against PostgreSQL: WFAPP_TEST_DATABASE_URL=postgresql://user:pw@127.0.0.1/db make test-postgres
 test-postgres: $(STAMP)

@@ -35,7 +35,8 @@ preload_app = False
 # and /metrics sums them. It must be in the environment before a worker imports the app.
 _metrics_dir_is_ours = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
-    tempfile.gettempdir(), f"wfapp-prometheus-{os.getpid()}")
+    tempfile.gettempdir(), f"wfapp-prometheus-{os.getpid()}"
+)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 
 

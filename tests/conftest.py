@@ -7,6 +7,7 @@ import threading
 import uuid
 from typing import Any
 
+import pages_support
 import pytest
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -75,11 +76,10 @@ class DbProbe:
         self.app = app
 
     def _run(self, fn):
-        with self.app.app_context():
-            with so.Session(_db.engine, expire_on_commit=False) as session:
-                result = fn(session)
-                session.expunge_all()
-                return result
+        with self.app.app_context(), so.Session(_db.engine, expire_on_commit=False) as session:
+            result = fn(session)
+            session.expunge_all()
+            return result
 
     def scalars(self, query) -> list:
         return self._run(lambda s: list(s.scalars(query)))
@@ -188,17 +188,28 @@ def make_workflow_template(api):
 def make_workflow(api, make_end_user, make_workflow_template, make_user_type):
     """A started workflow; creates the template, user type, grant and end user it needs."""
 
-    def make(template: dict | None = None, user: dict | None = None, conversation_id: str | None = None,
-             role: str = "integration", **template_kw):
+    def make(
+        template: dict | None = None,
+        user: dict | None = None,
+        conversation_id: str | None = None,
+        role: str = "integration",
+        **template_kw,
+    ):
         if user is None:
             user = make_end_user()
         if template is None:
             template = make_workflow_template(grant_to=[user["user_type_id"]], **template_kw)
         else:
             api.post("/api/permissions", {"user_type_id": user["user_type_id"], "workflow_template_id": template["id"]})
-        r = api.post("/api/workflows", {"template_id": template["id"], "user_id": user["id"],
-                                        "conversation_id": conversation_id or f"conv_{uuid.uuid4().hex[:8]}"},
-                     role=role)
+        r = api.post(
+            "/api/workflows",
+            {
+                "template_id": template["id"],
+                "user_id": user["id"],
+                "conversation_id": conversation_id or f"conv_{uuid.uuid4().hex[:8]}",
+            },
+            role=role,
+        )
         assert r.status_code == 201, r.json
         return r.json
 
@@ -226,3 +237,19 @@ def live_server(app):
     server = LiveServer(app).start()
     yield server
     server.stop()
+
+
+# Signed-in dashboard sessions of one staff user per role (pages_support.Staff).
+@pytest.fixture
+def admin(app):
+    return pages_support.Staff(app, "admin")
+
+
+@pytest.fixture
+def operator(app):
+    return pages_support.Staff(app, "operator")
+
+
+@pytest.fixture
+def viewer(app):
+    return pages_support.Staff(app, "viewer")

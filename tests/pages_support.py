@@ -2,8 +2,6 @@
 
 import re
 
-import pytest
-
 from wfapp.extensions import db as _db
 from wfapp.services.staff import create_staff_user
 
@@ -31,8 +29,10 @@ class Staff:
         self.client = app.test_client()
         make_staff(app, f"{role}1", role)
         page = self.client.get("/login")
-        r = self.client.post("/login", data={"username": f"{role}1", "password": PASSWORD,
-                                             "csrf_token": csrf_from(page.get_data(as_text=True))})
+        r = self.client.post(
+            "/login",
+            data={"username": f"{role}1", "password": PASSWORD, "csrf_token": csrf_from(page.get_data(as_text=True))},
+        )
         assert r.status_code == 303, r.get_data(as_text=True)
         self.token = csrf_from(self.client.get("/workflow-templates/").get_data(as_text=True))
 
@@ -44,21 +44,6 @@ class Staff:
         if csrf:
             data.setdefault("csrf_token", self.token)
         return self.client.post(path, data=data, headers=HX if htmx else {}, **kw)
-
-
-@pytest.fixture
-def admin(app):
-    return Staff(app, "admin")
-
-
-@pytest.fixture
-def operator(app):
-    return Staff(app, "operator")
-
-
-@pytest.fixture
-def viewer(app):
-    return Staff(app, "viewer")
 
 
 def text(response) -> str:

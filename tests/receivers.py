@@ -1,12 +1,14 @@
 """A real HTTP server on 127.0.0.1, started by a test, as the receiving end of end actions and
 dependency calls. It records every request and answers from a script."""
 
+import contextlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -63,8 +65,11 @@ class Receiver:
                     receiver.stopping.wait(answer.delay_s)
                 if receiver.stopping.is_set() and (answer.hold is not None or answer.delay_s):
                     return
-                payload = answer.body if isinstance(answer.body, bytes) else json.dumps(
-                    answer.body if answer.body is not None else {"ok": answer.status < 400}).encode()
+                payload = (
+                    answer.body
+                    if isinstance(answer.body, bytes)
+                    else json.dumps(answer.body if answer.body is not None else {"ok": answer.status < 400}).encode()
+                )
                 self.send_response(answer.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -74,10 +79,8 @@ class Receiver:
                 self.wfile.write(payload)
 
             def _safe(self):
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError, TimeoutError):
                     self._handle()
-                except (BrokenPipeError, ConnectionResetError, TimeoutError):
-                    pass
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _safe
 
@@ -94,10 +97,7 @@ class Receiver:
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def _answer(self, req: Received, n: int) -> Answer:
-        if callable(self.script):
-            a = self.script(req)
-        else:
-            a = self.script[min(n - 1, len(self.script) - 1)]
+        a = self.script(req) if callable(self.script) else self.script[min(n - 1, len(self.script) - 1)]
         if a == "timeout":
             return Answer(200, delay_s=2.0)
         if isinstance(a, int):
@@ -141,8 +141,10 @@ def drain(app, db, timeout: float = 15.0, owner: str = "test-worker") -> None:
         if not left:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"{left} job(s) still pending after {timeout}s: "
-                                 f"{[(j.id, j.status, j.attempts, j.last_error) for j in db.scalars(sa.select(Job))]}")
+            raise AssertionError(
+                f"{left} job(s) still pending after {timeout}s: "
+                f"{[(j.id, j.status, j.attempts, j.last_error) for j in db.scalars(sa.select(Job))]}"
+            )
         time.sleep(0.02)
 
 

@@ -8,8 +8,15 @@ SCHEMA = {"amount": {"type": "number", "required": True, "minimum": 1000}, "purp
 
 
 def test_create_and_read_by_id_and_name(api):
-    r = api.post("/api/workflow-templates", {"name": "loan_application", "category": "fintech",
-                                             "description": "Personal loan application", "state_schema": SCHEMA})
+    r = api.post(
+        "/api/workflow-templates",
+        {
+            "name": "loan_application",
+            "category": "fintech",
+            "description": "Personal loan application",
+            "state_schema": SCHEMA,
+        },
+    )
     assert r.status_code == 201
     assert r.headers["Location"] == f"/api/workflow-templates/{r.json['id']}"
     by_id = api.get(f"/api/workflow-templates/{r.json['id']}", role="viewer").json
@@ -85,12 +92,18 @@ def test_duplicate_name_is_409_naming_the_existing_one(api, db, make_workflow_te
 
 
 def test_invalid_state_schema_is_422_naming_each_field(api, db):
-    r = api.post("/api/workflow-templates", {"name": "bad", "state_schema": {
-        "amount": {"type": "money"},
-        "code": {"type": "string", "pattern": "(a)\\1"},
-        "age": {"type": "integer", "minimum": 10, "maximum": 5},
-        "size": {"type": "string", "minLength": "three"},
-    }})
+    r = api.post(
+        "/api/workflow-templates",
+        {
+            "name": "bad",
+            "state_schema": {
+                "amount": {"type": "money"},
+                "code": {"type": "string", "pattern": "(a)\\1"},
+                "age": {"type": "integer", "minimum": 10, "maximum": 5},
+                "size": {"type": "string", "minLength": "three"},
+            },
+        },
+    )
     assert r.status_code == 422
     paths = {e["path"] for e in r.json["errors"]}
     assert {"/state_schema/amount/type", "/state_schema/age/minimum"} <= paths
@@ -101,12 +114,19 @@ def test_invalid_state_schema_is_422_naming_each_field(api, db):
 
 
 def test_invalid_dependencies_and_end_action_are_422(api, db):
-    r = api.post("/api/workflow-templates", {
-        "name": "bad", "state_schema": SCHEMA,
-        "workflow_dependencies": [{"name": "kyc", "when": {"fields": ["nope"]}, "api": {"endpoint": "https://x.test/"}},
-                                  {"name": "kyc", "api": {"endpoint": "https://x.test/"}}],
-        "end_action_type": "api_call", "end_action_target": None,
-    })
+    r = api.post(
+        "/api/workflow-templates",
+        {
+            "name": "bad",
+            "state_schema": SCHEMA,
+            "workflow_dependencies": [
+                {"name": "kyc", "when": {"fields": ["nope"]}, "api": {"endpoint": "https://x.test/"}},
+                {"name": "kyc", "api": {"endpoint": "https://x.test/"}},
+            ],
+            "end_action_type": "api_call",
+            "end_action_target": None,
+        },
+    )
     assert r.status_code == 422
     paths = {e["path"] for e in r.json["errors"]}
     assert "/workflow_dependencies/0/when/fields" in paths
@@ -119,7 +139,9 @@ def test_body_refusals(api, client, db):
     h = api.headers("admin")
     r = client.post("/api/workflow-templates", data="{not json", headers={**h, "Content-Type": "application/json"})
     assert r.status_code == 400 and r.headers["Content-Type"] == "application/problem+json"
-    r = client.post("/api/workflow-templates", data="name=x", headers={**h, "Content-Type": "application/x-www-form-urlencoded"})
+    r = client.post(
+        "/api/workflow-templates", data="name=x", headers={**h, "Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert r.status_code == 415
     big = {"name": "big", "state_schema": SCHEMA, "guidelines": "x" * (2 * 1024 * 1024)}
     r = api.post("/api/workflow-templates", big)

@@ -5,8 +5,7 @@ import sqlalchemy as sa
 from wfapp.models import Job, Workflow, WorkflowEvent
 
 SCHEMA = {
-    "amount": {"type": "number", "required": True, "minimum": 1000, "title": "Loan amount",
-               "description": "in euros"},
+    "amount": {"type": "number", "required": True, "minimum": 1000, "title": "Loan amount", "description": "in euros"},
     "purpose": {"type": "string", "required": True, "maxLength": 50},
     "email": {"type": "email"},
     "term": {"type": "enum", "choices": [12, 24, 36], "default": 24},
@@ -46,8 +45,14 @@ def test_start_refusals(api, db, make_end_user, make_workflow_template, make_use
     assert r.status_code == 422
     r = start(state_data={"amount": 5})
     assert r.status_code == 422 and r.json["errors"][0]["path"] == "/state_data/amount"
-    assert api.post("/api/workflows", {"template_id": granted["id"], "conversation_id": "c", "user_id": user["id"]},
-                    role="viewer").status_code == 403
+    assert (
+        api.post(
+            "/api/workflows",
+            {"template_id": granted["id"], "conversation_id": "c", "user_id": user["id"]},
+            role="viewer",
+        ).status_code
+        == 403
+    )
     api.patch(f"/api/workflow-templates/{granted['id']}", {"is_active": False})
     r = start()
     assert r.status_code == 409 and "not active" in r.json["detail"]
@@ -69,22 +74,38 @@ def test_one_open_workflow_per_conversation(api, db, make_end_user, make_workflo
 def test_merge_validates_each_touched_field(api, db, make_workflow):
     wf = make_workflow(state_schema=SCHEMA)
     url = f"/api/workflows/{wf['id']}"
-    r = api.put(url, {"state_data": {"amount": 500, "email": "nope", "birthday": "2024-13-45", "phone": "call me",
-                                     "term": 7, "code": "abc", "count": 9, "ok": "yes", "tags": "x"}},
-                role="integration")
+    r = api.put(
+        url,
+        {
+            "state_data": {
+                "amount": 500,
+                "email": "nope",
+                "birthday": "2024-13-45",
+                "phone": "call me",
+                "term": 7,
+                "code": "abc",
+                "count": 9,
+                "ok": "yes",
+                "tags": "x",
+            }
+        },
+        role="integration",
+    )
     assert r.status_code == 422
     assert r.headers["Content-Type"] == "application/problem+json"
     errors = {e["path"]: e["message"] for e in r.json["errors"]}
-    assert set(errors) == {f"/state_data/{k}" for k in
-                           ("amount", "email", "birthday", "phone", "term", "code", "count", "ok", "tags")}
+    assert set(errors) == {
+        f"/state_data/{k}" for k in ("amount", "email", "birthday", "phone", "term", "code", "count", "ok", "tags")
+    }
     assert errors["/state_data/email"] == "is not a valid email"
     assert errors["/state_data/phone"] == "is not a valid phone number"
     # nothing was written
     assert api.get(url).json["state_data"] == {"term": 24}
     assert db.count(WorkflowEvent) == 1
     # required-ness waits for completion: a partial merge is fine
-    r = api.put(url, {"state_data": {"email": "a@b.co", "tags": ["x", "y"], "phone": "+44 20 7946 0958"}},
-                role="integration")
+    r = api.put(
+        url, {"state_data": {"email": "a@b.co", "tags": ["x", "y"], "phone": "+44 20 7946 0958"}}, role="integration"
+    )
     assert r.status_code == 200
     assert r.json["state_data"] == {"term": 24, "email": "a@b.co", "tags": ["x", "y"], "phone": "+44 20 7946 0958"}
 
@@ -96,8 +117,11 @@ def test_merge_is_rfc7386(api, make_workflow):
     r = api.put(url, {"state_data": {"a": None, "extra": {"y": None, "z": 3}}}, role="integration")
     assert r.json["state_data"] == {"extra": {"x": 1, "z": 3}}
     events = api.get(f"{url}/events").json["items"]
-    assert events[-1]["data"]["diff"] == {"set": {"extra": {"x": 1, "z": 3}}, "removed": ["a"],
-                                          "before": {"extra": {"x": 1, "y": 2}, "a": "1"}}
+    assert events[-1]["data"]["diff"] == {
+        "set": {"extra": {"x": 1, "z": 3}},
+        "removed": ["a"],
+        "before": {"extra": {"x": 1, "y": 2}, "a": "1"},
+    }
 
 
 def test_complete_lists_every_missing_or_invalid_field(api, db, make_workflow):
@@ -179,8 +203,13 @@ def test_list_filters_and_cursor(api, make_end_user, make_workflow_template, mak
     for i in range(7):
         user = alice if i % 2 else bob
         t = loan if i < 5 else kyc
-        ids.append(api.post("/api/workflows", {"template_id": t["id"], "conversation_id": f"c{i}",
-                                               "user_id": user["id"]}, role="integration").json["id"])
+        ids.append(
+            api.post(
+                "/api/workflows",
+                {"template_id": t["id"], "conversation_id": f"c{i}", "user_id": user["id"]},
+                role="integration",
+            ).json["id"]
+        )
     api.put(f"/api/workflows/{ids[0]}", {"status": "cancelled"})
     api.put(f"/api/workflows/{ids[1]}", {"state_data": {"purpose": "Home improvement"}})
 
@@ -205,7 +234,13 @@ def test_list_filters_and_cursor(api, make_end_user, make_workflow_template, mak
         if not cursor:
             break
     assert seen == ids[::-1]
-    for bad in ("?status=sleeping", "?template=nope", "?cursor=garbage", "?started_after=yesterday", "?version=x&template=" + loan["id"]):
+    for bad in (
+        "?status=sleeping",
+        "?template=nope",
+        "?cursor=garbage",
+        "?started_after=yesterday",
+        "?version=x&template=" + loan["id"],
+    ):
         r = api.get(f"/api/workflows{bad}")
         assert r.status_code == 422, bad
         assert r.headers["Content-Type"] == "application/problem+json"
@@ -218,15 +253,27 @@ def test_context_for_the_llm(api, make_workflow):
     ctx = api.get(f"{url}/context", role="integration").json
     assert ctx["guidelines"] == "Ask for the amount first."
     assert ctx["collected"] == {"amount": 5000, "term": 24}
-    assert [f["name"] for f in ctx["missing_fields"]] == ["purpose", "email", "birthday", "phone", "tags", "code",
-                                                         "count", "ok"]
+    assert [f["name"] for f in ctx["missing_fields"]] == [
+        "purpose",
+        "email",
+        "birthday",
+        "phone",
+        "tags",
+        "code",
+        "count",
+        "ok",
+    ]
     assert ctx["next_field"] == "purpose" and ctx["missing_required"] == ["purpose"]
     assert ctx["missing_fields"][0]["schema"] == {"type": "string", "maxLength": 50}
     tool = ctx["tool"]
     assert tool["type"] == "function"
     params = tool["function"]["parameters"]
-    assert params["properties"]["amount"] == {"type": "number", "minimum": 1000, "title": "Loan amount",
-                                              "description": "in euros"}
+    assert params["properties"]["amount"] == {
+        "type": "number",
+        "minimum": 1000,
+        "title": "Loan amount",
+        "description": "in euros",
+    }
     assert "required" not in params  # the LLM sends what it has, field by field
     assert ctx["can_complete"] is False
     assert api.get("/api/workflows/nope/context").status_code == 404
@@ -258,8 +305,12 @@ def test_openapi_document_publishes_the_request_schemas(api, client, app):
     assert op["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/WorkflowStart"}
     assert {"201", "401", "403", "409", "422"} <= set(op["responses"])
     documented = {(p, m.upper()) for p, ops in doc["paths"].items() for m in ops}
-    rules = {(r.rule.replace("<int:", "<").replace("<path:", "<"), m) for r in app.url_map.iter_rules()
-             if r.rule.startswith("/api/") and r.rule != "/api/openapi.json" for m in r.methods - {"HEAD", "OPTIONS"}}
+    rules = {
+        (r.rule.replace("<int:", "<").replace("<path:", "<"), m)
+        for r in app.url_map.iter_rules()
+        if r.rule.startswith("/api/") and r.rule != "/api/openapi.json"
+        for m in r.methods - {"HEAD", "OPTIONS"}
+    }
     import re
 
     rules = {(re.sub(r"<([a-z_]+)>", r"{\1}", p), m) for p, m in rules}
@@ -275,5 +326,6 @@ def test_refused_merges_are_counted_for_the_analytics(api, db, make_workflow):
     assert r.status_code == 422
     entries = db.scalars(sa.select(AuditEntry).where(AuditEntry.action == STATE_REJECTED))
     assert [(e.target_id, e.changes["fields"], e.actor) for e in entries] == [
-        (wf["id"], ["amount", "email"], "token:test-integration")]
+        (wf["id"], ["amount", "email"], "token:test-integration")
+    ]
     assert api.get(f"/api/workflows/{wf['id']}").json["state_data"] == {"term": 24}

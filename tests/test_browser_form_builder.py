@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from pages_support import PASSWORD, make_staff
 
 CHROMIUM = os.environ.get("WFAPP_CHROMIUM", "/usr/bin/chromium")
@@ -23,9 +22,17 @@ def page(live_server):
 
     OUTPUT.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
         page = context.new_page()
         errors = []
@@ -133,8 +140,9 @@ def test_admin_builds_versions_and_grants_a_loan_application(app, page, api, mak
     cell = page.locator("button.grant[data-template=loan_application][data-user-type=premium_users]")
     expect(cell).to_have_attribute("aria-pressed", "false")
     cell.click()
-    expect(page.locator("button.grant[data-template=loan_application][data-user-type=premium_users]")).to_have_attribute(
-        "aria-pressed", "true")
+    expect(
+        page.locator("button.grant[data-template=loan_application][data-user-type=premium_users]")
+    ).to_have_attribute("aria-pressed", "true")
     page.screenshot(path=str(OUTPUT / "permissions-grid.png"), full_page=True)
 
     t = api.get("/api/workflow-templates/loan_application").json

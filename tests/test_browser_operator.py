@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from pages_support import PASSWORD, make_staff
 
 CHROMIUM = "/usr/bin/chromium"
@@ -24,22 +23,36 @@ pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         yield b
         b.close()
 
 
-def test_operator_filters_fills_watches_and_steps_back(app, api, live_server, browser, make_workflow,
-                                                       make_workflow_template, make_end_user):
+def test_operator_filters_fills_watches_and_steps_back(
+    app, api, live_server, browser, make_workflow, make_workflow_template, make_end_user
+):
     expect = pytest.importorskip("playwright.sync_api").expect
     OUTPUT.mkdir(exist_ok=True)
     user = make_end_user()
     kyc = make_workflow_template(name="kyc_check", state_schema=SCHEMA, grant_to=[user["user_type_id"]])
-    template = make_workflow_template(name="loan_application", state_schema=SCHEMA, grant_to=[user["user_type_id"]],
-                                      workflow_dependencies=[{"name": "kyc_verification", "type": "workflow",
-                                                              "template": "kyc_check", "when": "on_start"}])
+    template = make_workflow_template(
+        name="loan_application",
+        state_schema=SCHEMA,
+        grant_to=[user["user_type_id"]],
+        workflow_dependencies=[
+            {"name": "kyc_verification", "type": "workflow", "template": "kyc_check", "when": "on_start"}
+        ],
+    )
     busy = make_workflow(template=kyc, user=user, conversation_id="conv-busy")
     waiting = make_workflow(template=template, user=user, conversation_id="conv-waiting")
     assert api.get(f"/api/workflows/{waiting['id']}").json["status"] == "waiting"

@@ -12,8 +12,9 @@ def test_create_token_prints_it_alone_on_the_last_line(app, client):
     token = result.output.strip().splitlines()[-1]
     assert token.startswith("wf_") and " " not in token
     assert client.get("/api/workflows", headers={"Authorization": f"Bearer {token}"}).status_code == 200
-    assert client.post("/api/workflow-templates", json={},
-                       headers={"Authorization": f"Bearer {token}"}).status_code == 403
+    assert (
+        client.post("/api/workflow-templates", json={}, headers={"Authorization": f"Bearer {token}"}).status_code == 403
+    )
 
 
 def test_create_user_with_password_option_and_prompt(app, db):
@@ -46,8 +47,10 @@ def test_quickstart_prints_a_working_login_and_token(app, client, db):
     out = app.test_cli_runner().invoke(args=["quickstart"]).output
     assert "password" in out
     token = out.strip().splitlines()[-1].split()[-1]
-    assert client.get("/api/workflow-templates/loan_application",
-                      headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert (
+        client.get("/api/workflow-templates/loan_application", headers={"Authorization": f"Bearer {token}"}).status_code
+        == 200
+    )
     again = app.test_cli_runner().invoke(args=["quickstart"]).output
     assert again == out  # the same login, printed on every run
     assert db.count(ApiToken) == 1

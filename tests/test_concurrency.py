@@ -9,8 +9,12 @@ from wfapp.models import Job, Workflow, WorkflowEvent
 
 
 def _workflow(api, make_workflow, **kw):
-    wf = make_workflow(state_schema={"amount": {"type": "number"}}, end_action_type="api_call",
-                       end_action_target={"endpoint": "https://bank.example/loans"}, **kw)
+    wf = make_workflow(
+        state_schema={"amount": {"type": "number"}},
+        end_action_type="api_call",
+        end_action_target={"endpoint": "https://bank.example/loans"},
+        **kw,
+    )
     return wf
 
 
@@ -51,8 +55,9 @@ def test_concurrent_completions_exactly_one_wins(api, db, live_server, make_work
     assert db.scalar(sa.select(Workflow.status)) == "completed"
 
 
-def test_concurrent_starts_in_one_conversation_make_one_workflow(api, db, live_server, make_end_user,
-                                                                 make_workflow_template):
+def test_concurrent_starts_in_one_conversation_make_one_workflow(
+    api, db, live_server, make_end_user, make_workflow_template
+):
     user = make_end_user()
     t = make_workflow_template(grant_to=[user["user_type_id"]])
     headers = api.headers("integration")

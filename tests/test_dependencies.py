@@ -3,13 +3,16 @@ on_failure, and workflow dependencies that resume a waiting workflow by themselv
 
 import pytest
 import sqlalchemy as sa
-
 from receivers import FAST, Answer, Receiver, drain
+
 from wfapp.models import Job, JobStatus
 
 STATE = {"amount": 50000, "purpose": "Home improvement"}
-SCHEMA = {"full_name": {"type": "string"}, "amount": {"type": "number", "required": True},
-          "purpose": {"type": "string", "required": True}}
+SCHEMA = {
+    "full_name": {"type": "string"},
+    "amount": {"type": "number", "required": True},
+    "purpose": {"type": "string", "required": True},
+}
 
 
 @pytest.fixture(autouse=True)
@@ -18,21 +21,37 @@ def fast(app):
 
 
 def kyc(url, **kw):
-    dep = {"name": "kyc_verification",
-           "api": {"endpoint": url + "/kyc", "method": "POST", "timeout_s": 2,
-                   "body": {"name": "{{state.full_name}}", "ref": "wf-{{workflow.id}}", "amount": "{{state.amount}}"}},
-           "success_path": "decision", "success_values": ["approved"],
-           "on_failure": {"action": "fail", "message": "We could not verify your identity."}}
+    dep = {
+        "name": "kyc_verification",
+        "api": {
+            "endpoint": url + "/kyc",
+            "method": "POST",
+            "timeout_s": 2,
+            "body": {"name": "{{state.full_name}}", "ref": "wf-{{workflow.id}}", "amount": "{{state.amount}}"},
+        },
+        "success_path": "decision",
+        "success_values": ["approved"],
+        "on_failure": {"action": "fail", "message": "We could not verify your identity."},
+    }
     dep.update(kw)
     return dep
 
 
 def start(api, make_workflow_template, make_end_user, deps, user=None, state=None, name=None, **kw):
     user = user or make_end_user()
-    t = make_workflow_template(name=name, grant_to=[user["user_type_id"]], state_schema=SCHEMA,
-                               workflow_dependencies=deps, **kw)
-    r = api.post("/api/workflows", {"template_id": t["id"], "user_id": user["id"], "conversation_id": "conv_1",
-                                    "state_data": state or {"full_name": "John Doe"}}, role="integration")
+    t = make_workflow_template(
+        name=name, grant_to=[user["user_type_id"]], state_schema=SCHEMA, workflow_dependencies=deps, **kw
+    )
+    r = api.post(
+        "/api/workflows",
+        {
+            "template_id": t["id"],
+            "user_id": user["id"],
+            "conversation_id": "conv_1",
+            "state_data": state or {"full_name": "John Doe"},
+        },
+        role="integration",
+    )
     assert r.status_code == 201, r.json
     return r.json
 
@@ -43,8 +62,13 @@ def get(api, wf):
 
 def test_kyc_on_start_waits_then_an_approval_makes_it_active(api, app, db, make_workflow_template, make_end_user):
     with Receiver([{"decision": "approved", "score": 97}]) as rx:
-        wf = start(api, make_workflow_template, make_end_user, [kyc(rx.url, store_as="kyc")],
-                   state={"full_name": "John Doe", "amount": 50000})
+        wf = start(
+            api,
+            make_workflow_template,
+            make_end_user,
+            [kyc(rx.url, store_as="kyc")],
+            state={"full_name": "John Doe", "amount": 50000},
+        )
         assert wf["status"] == "waiting"
         assert wf["waiting_for"]["name"] == "kyc_verification" and wf["waiting_for"]["type"] == "api"
         assert wf["waiting_for"]["since"] and wf["waiting_for"]["attempts"] == 0
@@ -72,8 +96,9 @@ def test_kyc_on_start_waits_then_an_approval_makes_it_active(api, app, db, make_
     assert r.status_code == 200 and r.json["status"] == "completed"
 
 
-def test_a_refusal_with_on_failure_fail_fails_the_workflow_with_the_message(api, app, db, make_workflow_template,
-                                                                            make_end_user):
+def test_a_refusal_with_on_failure_fail_fails_the_workflow_with_the_message(
+    api, app, db, make_workflow_template, make_end_user
+):
     with Receiver([{"decision": "rejected"}]) as rx:
         wf = start(api, make_workflow_template, make_end_user, [kyc(rx.url)])
         drain(app, db)
@@ -111,16 +136,18 @@ def test_a_failed_callback_applies_on_failure(api, app, db, make_workflow_templa
     with Receiver([202]) as rx:
         wf = start(api, make_workflow_template, make_end_user, [kyc(rx.url)])
         drain(app, db)
-    r = api.post(f"/api/workflows/{wf['id']}/dependencies/kyc_verification",
-                 {"outcome": "failed", "message": "document expired"})
+    r = api.post(
+        f"/api/workflows/{wf['id']}/dependencies/kyc_verification", {"outcome": "failed", "message": "document expired"}
+    )
     assert r.status_code == 200
     assert r.json["status"] == "failed" and r.json["status_reason"] == "We could not verify your identity."
 
 
 def test_on_failure_retry_retries_with_backoff(api, app, db, make_workflow_template, make_end_user):
     with Receiver([500, {"decision": "pending"}, {"decision": "approved"}]) as rx:
-        wf = start(api, make_workflow_template, make_end_user,
-                   [kyc(rx.url, on_failure={"action": "retry", "max_attempts": 3})])
+        wf = start(
+            api, make_workflow_template, make_end_user, [kyc(rx.url, on_failure={"action": "retry", "max_attempts": 3})]
+        )
         drain(app, db)
     assert len(rx.requests) == 3
     assert len({r.headers["Idempotency-Key"] for r in rx.requests}) == 1
@@ -131,8 +158,12 @@ def test_on_failure_retry_retries_with_backoff(api, app, db, make_workflow_templ
 
 def test_on_failure_retry_then_fail(api, app, db, make_workflow_template, make_end_user):
     with Receiver([{"decision": "rejected"}]) as rx:
-        wf = start(api, make_workflow_template, make_end_user,
-                   [kyc(rx.url, on_failure={"action": "retry", "max_attempts": 2, "message": "KYC failed twice"})])
+        wf = start(
+            api,
+            make_workflow_template,
+            make_end_user,
+            [kyc(rx.url, on_failure={"action": "retry", "max_attempts": 2, "message": "KYC failed twice"})],
+        )
         drain(app, db)
     assert len(rx.requests) == 2
     wf = get(api, wf)
@@ -141,24 +172,31 @@ def test_on_failure_retry_then_fail(api, app, db, make_workflow_template, make_e
 
 def test_on_failure_wait_stays_waiting_for_an_operator(api, app, db, make_workflow_template, make_end_user):
     with Receiver([{"decision": "manual_review"}]) as rx:
-        wf = start(api, make_workflow_template, make_end_user,
-                   [kyc(rx.url, on_failure={"action": "wait", "message": "An agent reviews your documents."})])
+        wf = start(
+            api,
+            make_workflow_template,
+            make_end_user,
+            [kyc(rx.url, on_failure={"action": "wait", "message": "An agent reviews your documents."})],
+        )
         drain(app, db)
     wf = get(api, wf)
     assert wf["status"] == "waiting"
     assert wf["waiting_for"]["message"] == "An agent reviews your documents."
     dep = wf["pending_dependencies"]["kyc_verification"]
     assert dep["state"] == "pending" and "manual_review" in dep["last_error"]
-    r = api.post(f"/api/workflows/{wf['id']}/dependencies/kyc_verification", {"outcome": "succeeded"},
-                 role="operator")
+    r = api.post(f"/api/workflows/{wf['id']}/dependencies/kyc_verification", {"outcome": "succeeded"}, role="operator")
     assert r.status_code == 200 and r.json["status"] == "active"
 
 
 def test_on_failure_continue_goes_on(api, app, db, make_workflow_template, make_end_user):
     with Receiver([503]) as rx:
         app.config["JOB_MAX_ATTEMPTS"] = 2
-        wf = start(api, make_workflow_template, make_end_user,
-                   [kyc(rx.url, on_failure={"action": "continue", "max_attempts": 2})])
+        wf = start(
+            api,
+            make_workflow_template,
+            make_end_user,
+            [kyc(rx.url, on_failure={"action": "continue", "max_attempts": 2})],
+        )
         drain(app, db)
     assert len(rx.requests) == 2  # 503 is retried, then the failure is recorded
     wf = get(api, wf)
@@ -169,8 +207,13 @@ def test_on_failure_continue_goes_on(api, app, db, make_workflow_template, make_
 
 def test_when_fields_fires_once_the_fields_are_filled(api, app, db, make_workflow_template, make_end_user):
     with Receiver([{"decision": "approved"}]) as rx:
-        wf = start(api, make_workflow_template, make_end_user,
-                   [kyc(rx.url, when={"fields": ["full_name", "amount"]})], state={"full_name": "Jane"})
+        wf = start(
+            api,
+            make_workflow_template,
+            make_end_user,
+            [kyc(rx.url, when={"fields": ["full_name", "amount"]})],
+            state={"full_name": "Jane"},
+        )
         assert wf["status"] == "active" and wf["pending_dependencies"] == {}
         r = api.put(f"/api/workflows/{wf['id']}", {"state_data": {"amount": 2000}})
         assert r.json["status"] == "waiting" and r.json["waiting_for"]["name"] == "kyc_verification"
@@ -193,15 +236,24 @@ def test_before_complete_runs_once_the_workflow_could_complete(api, app, db, mak
     assert r.status_code == 200 and r.json["status"] == "completed"
 
 
-def test_loan_waits_for_the_users_kyc_workflow_and_resumes_by_itself(api, app, db, make_workflow_template,
-                                                                     make_end_user):
+def test_loan_waits_for_the_users_kyc_workflow_and_resumes_by_itself(
+    api, app, db, make_workflow_template, make_end_user
+):
     user = make_end_user()
     other_user = make_end_user(user_type_id=user["user_type_id"])
-    kyc_t = make_workflow_template(name="kyc_verification", grant_to=[user["user_type_id"]],
-                                   state_schema={"document": {"type": "string", "required": True}})
-    loan = start(api, make_workflow_template, make_end_user, [{"name": "kyc", "type": "workflow",
-                                                               "template": "kyc_verification"}],
-                 user=user, name="loan_application")
+    kyc_t = make_workflow_template(
+        name="kyc_verification",
+        grant_to=[user["user_type_id"]],
+        state_schema={"document": {"type": "string", "required": True}},
+    )
+    loan = start(
+        api,
+        make_workflow_template,
+        make_end_user,
+        [{"name": "kyc", "type": "workflow", "template": "kyc_verification"}],
+        user=user,
+        name="loan_application",
+    )
     assert loan["status"] == "waiting"
     assert loan["waiting_for"]["name"] == "kyc" and loan["waiting_for"]["type"] == "workflow"
     assert "kyc_verification" in loan["waiting_for"]["message"]
@@ -223,8 +275,9 @@ def test_loan_waits_for_the_users_kyc_workflow_and_resumes_by_itself(api, app, d
     assert events[-1]["data"]["status"] == {"from": "waiting", "to": "active"}
 
     # a new loan of the same user: the KYC is already done, it starts active
-    loan2 = api.post("/api/workflows", {"template_id": loan["template_id"], "user_id": user["id"],
-                                        "conversation_id": "conv_3"}).json
+    loan2 = api.post(
+        "/api/workflows", {"template_id": loan["template_id"], "user_id": user["id"], "conversation_id": "conv_3"}
+    ).json
     assert loan2["status"] == "active"
     assert loan2["pending_dependencies"]["kyc"]["state"] == "succeeded"
 
@@ -232,9 +285,12 @@ def test_loan_waits_for_the_users_kyc_workflow_and_resumes_by_itself(api, app, d
 def test_seed_example_dependency_shape(api, app, db, make_workflow_template, make_end_user):
     """The description's `{"name": "kyc_verification", "api": {...}, "on_failure": {...}}`."""
     with Receiver([200]) as rx:
-        wf = start(api, make_workflow_template, make_end_user,
-                   [{"name": "kyc_verification", "api": {"endpoint": rx.url + "/verify"},
-                     "on_failure": {"action": "fail"}}])
+        wf = start(
+            api,
+            make_workflow_template,
+            make_end_user,
+            [{"name": "kyc_verification", "api": {"endpoint": rx.url + "/verify"}, "on_failure": {"action": "fail"}}],
+        )
         assert wf["status"] == "waiting"
         drain(app, db)
     assert rx.requests[0].json()["state_data"] == {"full_name": "John Doe"}
@@ -244,8 +300,9 @@ def test_seed_example_dependency_shape(api, app, db, make_workflow_template, mak
 def test_a_dead_dependency_call_can_be_retried(api, app, db, make_workflow_template, make_end_user):
     answers = [404]
     with Receiver(lambda req: answers[0]) as rx:
-        wf = start(api, make_workflow_template, make_end_user,
-                   [kyc(rx.url, success_path="", on_failure={"action": "wait"})])
+        wf = start(
+            api, make_workflow_template, make_end_user, [kyc(rx.url, success_path="", on_failure={"action": "wait"})]
+        )
         drain(app, db)
         job = db.scalars(sa.select(Job))[0]
         assert job.status == JobStatus.DEAD
@@ -258,7 +315,8 @@ def test_a_dead_dependency_call_can_be_retried(api, app, db, make_workflow_templ
 
 
 def test_completing_in_the_call_that_fills_the_state_explains_the_before_complete_check(
-        api, app, db, make_workflow_template, make_end_user):
+    api, app, db, make_workflow_template, make_end_user
+):
     with Receiver([{"decision": "approved"}]) as rx:
         wf = start(api, make_workflow_template, make_end_user, [kyc(rx.url, when="before_complete")])
         r = api.put(f"/api/workflows/{wf['id']}", {"state_data": STATE, "status": "completed"})
@@ -276,7 +334,8 @@ def test_dependency_calls_say_where_to_call_back(api, app, db, make_workflow_tem
         wf = start(api, make_workflow_template, make_end_user, [kyc(rx.url)])
         drain(app, db)
     assert rx.requests[0].headers["X-Wfapp-Callback"] == (
-        f"https://wfapp.example.com/api/workflows/{wf['id']}/dependencies/kyc_verification")
+        f"https://wfapp.example.com/api/workflows/{wf['id']}/dependencies/kyc_verification"
+    )
     assert rx.requests[0].headers["X-Wfapp-Workflow"] == wf["id"]
 
 

@@ -18,7 +18,9 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 from schemathesis.checks import (
-    not_a_server_error, response_schema_conformance, status_code_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
 )
 
 from wfapp import create_app
@@ -33,10 +35,16 @@ _dir = tempfile.mkdtemp(prefix="wfapp-fuzz-")
 # Hypothesis keeps a cache in .hypothesis/ of the working directory; a .hypothesis folder in the
 # repository makes its pytest plugin warn at collection (norecursedirs is set), so keep it out.
 set_hypothesis_home_dir(f"{_dir}/hypothesis")
-app = create_app({
-    "TESTING": True, "INSTANCE_PATH": f"{_dir}/instance", "SECRET_KEY": "fuzz", "SIGNING_SECRET": "fuzz",
-    "DISPATCHER_ENABLED": False, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{_dir}/fuzz.sqlite",
-})
+app = create_app(
+    {
+        "TESTING": True,
+        "INSTANCE_PATH": f"{_dir}/instance",
+        "SECRET_KEY": "fuzz",
+        "SIGNING_SECRET": "fuzz",
+        "DISPATCHER_ENABLED": False,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{_dir}/fuzz.sqlite",
+    }
+)
 KNOWN: dict[str, list[str]] = {}
 
 
@@ -51,15 +59,31 @@ def _seed() -> str:
     h = {"Authorization": f"Bearer {secret}"}
     client.post("/api/user-types", json={"id": "fuzz_type"}, headers=h)
     client.post("/api/users", json={"id": "fuzz_user", "user_type_id": "fuzz_type"}, headers=h)
-    t = client.post("/api/workflow-templates", headers=h, json={
-        "name": "fuzz_loan", "state_schema": {"amount": {"type": "number", "minimum": 1, "required": True},
-                                              "iban": {"type": "string", "sensitive": True}}}).json
-    p = client.post("/api/permissions", json={"user_type_id": "fuzz_type", "workflow_template_id": "fuzz_loan"},
-                    headers=h).json
-    w = client.post("/api/workflows", json={"template_id": "fuzz_loan", "conversation_id": "c1",
-                                            "user_id": "fuzz_user"}, headers=h).json
-    KNOWN.update(user_type_id=["fuzz_type"], user_id=["fuzz_user"], ref=["fuzz_loan", t["id"]],
-                 permission_id=[str(p["id"])], workflow_id=[w["id"]], number=["1"])
+    t = client.post(
+        "/api/workflow-templates",
+        headers=h,
+        json={
+            "name": "fuzz_loan",
+            "state_schema": {
+                "amount": {"type": "number", "minimum": 1, "required": True},
+                "iban": {"type": "string", "sensitive": True},
+            },
+        },
+    ).json
+    p = client.post(
+        "/api/permissions", json={"user_type_id": "fuzz_type", "workflow_template_id": "fuzz_loan"}, headers=h
+    ).json
+    w = client.post(
+        "/api/workflows", json={"template_id": "fuzz_loan", "conversation_id": "c1", "user_id": "fuzz_user"}, headers=h
+    ).json
+    KNOWN.update(
+        user_type_id=["fuzz_type"],
+        user_id=["fuzz_user"],
+        ref=["fuzz_loan", t["id"]],
+        permission_id=[str(p["id"])],
+        workflow_id=[w["id"]],
+        number=["1"],
+    )
     return secret
 
 
@@ -84,7 +108,7 @@ def _aim_at_known_rows(case) -> None:
     that exist, so that validation and state rules are reached, not only the 404."""
     params = case.path_parameters or {}
     digest = hashlib.sha256(repr(sorted(params.items())).encode()).digest()
-    for i, (name, value) in enumerate(list(params.items())):
+    for i, (name, _value) in enumerate(list(params.items())):
         if name in KNOWN and digest[i] % 2 == 0:
             params[name] = KNOWN[name][digest[i] % len(KNOWN[name])]
 
@@ -95,8 +119,14 @@ def _aim_at_known_rows(case) -> None:
     "ignore::hypothesis.errors.HypothesisDeprecationWarning",
 )
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=DERANDOMIZE,
-          suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=DERANDOMIZE,
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.generate],
+)
 def test_api_operation(case):
     _aim_at_known_rows(case)
     STATS["examples"] += 1
@@ -104,8 +134,10 @@ def test_api_operation(case):
     response = case.call(headers={"Authorization": f"Bearer {TOKEN}"})
     STATS[f"status:{response.status_code}"] += 1
     try:
-        case.validate_response(response, checks=[not_a_server_error, status_code_conformance,
-                                                 response_schema_conformance, problem_json_for_4xx])
+        case.validate_response(
+            response,
+            checks=[not_a_server_error, status_code_conformance, response_schema_conformance, problem_json_for_4xx],
+        )
     except Exception:
         STATS["failures"] += 1
         raise
@@ -115,9 +147,13 @@ def test_every_operation_of_the_document_is_fuzzed():
     """The figures of the run (runs after the parametrized cases in this module)."""
     operations = {f"{o.ok().method.upper()} {o.ok().path}" for o in schema.get_all_operations()}
     fuzzed = {k[3:] for k in STATS if k.startswith("op:")}
-    figures = {"operations": len(operations), "operations_fuzzed": len(fuzzed & operations),
-               "examples": STATS["examples"], "failures": STATS["failures"],
-               "statuses": {k[7:]: v for k, v in sorted(STATS.items()) if k.startswith("status:")}}
+    figures = {
+        "operations": len(operations),
+        "operations_fuzzed": len(fuzzed & operations),
+        "examples": STATS["examples"],
+        "failures": STATS["failures"],
+        "statuses": {k[7:]: v for k, v in sorted(STATS.items()) if k.startswith("status:")},
+    }
     print("\nfuzz figures:", json.dumps(figures))
     if os.environ.get("WFAPP_FUZZ_REPORT"):
         Path(os.environ["WFAPP_FUZZ_REPORT"]).write_text(json.dumps(figures, indent=2))

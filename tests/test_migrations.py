@@ -3,20 +3,27 @@
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from conftest import PG_URL
 from flask_migrate import downgrade, upgrade
 
 from wfapp import create_app
 from wfapp.extensions import db
-from conftest import PG_URL
 
 
 @pytest.fixture
 def bare_app(tmp_path):
     if PG_URL:
         pytest.skip("runs on SQLite only: the PostgreSQL test database is shared by the other tests")
-    app = create_app({"TESTING": True, "SECRET_KEY": "x", "DISPATCHER_ENABLED": False,
-                      "INSTANCE_PATH": str(tmp_path / "instance"), "SIGNING_SECRET": "x",
-                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'mig.sqlite'}"})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "x",
+            "DISPATCHER_ENABLED": False,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "SIGNING_SECRET": "x",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'mig.sqlite'}",
+        }
+    )
     yield app
     with app.app_context():
         db.engine.dispose()

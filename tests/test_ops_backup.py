@@ -9,14 +9,17 @@ from contextlib import closing
 
 import pytest
 import sqlalchemy as sa
-
 from conftest import PG_URL
-from wfapp.extensions import db as _db
-from wfapp.models import Workflow
 from ops_support import set_revision, stamp_head
 
-pytestmark = pytest.mark.skipif(bool(PG_URL), reason="backup and restore use SQLite's online backup API; "
-                                                     "on PostgreSQL use pg_dump/pg_restore (README, Operations)")
+from wfapp.extensions import db as _db
+from wfapp.models import Workflow
+
+pytestmark = pytest.mark.skipif(
+    bool(PG_URL),
+    reason="backup and restore use SQLite's online backup API; "
+    "on PostgreSQL use pg_dump/pg_restore (README, Operations)",
+)
 
 
 def ids_in(path) -> set[str]:
@@ -26,8 +29,10 @@ def ids_in(path) -> set[str]:
 
 def workflows_without_start_event(path) -> int:
     with closing(sqlite3.connect(path)) as conn:
-        return conn.execute("SELECT count(*) FROM workflows w WHERE NOT EXISTS (SELECT 1 FROM workflow_events e "
-                            "WHERE e.workflow_id = w.id AND e.seq = 1)").fetchone()[0]
+        return conn.execute(
+            "SELECT count(*) FROM workflows w WHERE NOT EXISTS (SELECT 1 FROM workflow_events e "
+            "WHERE e.workflow_id = w.id AND e.seq = 1)"
+        ).fetchone()[0]
 
 
 def integrity(path) -> str:
@@ -59,8 +64,11 @@ def test_backup_while_writing_then_restore(app, api, db, make_end_user, make_wor
         client = app.test_client()
         i = 0
         while not stop.is_set():
-            r = client.post("/api/workflows", json={"template_id": template["id"], "user_id": user["id"],
-                                                    "conversation_id": f"conv-{i}"}, headers=headers)
+            r = client.post(
+                "/api/workflows",
+                json={"template_id": template["id"], "user_id": user["id"], "conversation_id": f"conv-{i}"},
+                headers=headers,
+            )
             if r.status_code == 201:
                 committed.append(r.json["id"])
             else:
@@ -106,8 +114,11 @@ def test_backup_while_writing_then_restore(app, api, db, make_end_user, make_wor
     assert api.get(f"/api/workflows/{some}").status_code == 200
     gone = sorted(everything - in_backup)[0]
     assert api.get(f"/api/workflows/{gone}").status_code == 404
-    r = api.post("/api/workflows", {"template_id": template["id"], "user_id": user["id"],
-                                    "conversation_id": "after-restore"}, role="integration")
+    r = api.post(
+        "/api/workflows",
+        {"template_id": template["id"], "user_id": user["id"], "conversation_id": "after-restore"},
+        role="integration",
+    )
     assert r.status_code == 201
 
 

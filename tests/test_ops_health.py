@@ -5,12 +5,12 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from ops_support import free_port, set_revision, stamp_head
 
 from wfapp import create_app
 from wfapp.extensions import db as _db
 from wfapp.models import Job, JobKind, JobStatus
 from wfapp.models.types import utcnow
-from ops_support import free_port, set_revision, stamp_head
 
 
 @pytest.fixture
@@ -22,8 +22,14 @@ def migrated(app):
 
 def add_job(app, workflow_id: str, *, due_ago_s: float, status: JobStatus = JobStatus.PENDING) -> int:
     with app.app_context():
-        job = Job(kind=JobKind.END_ACTION, workflow_id=uuid.UUID(workflow_id), idempotency_key=uuid.uuid4().hex,
-                  payload={}, status=status, next_attempt_at=utcnow() - timedelta(seconds=due_ago_s))
+        job = Job(
+            kind=JobKind.END_ACTION,
+            workflow_id=uuid.UUID(workflow_id),
+            idempotency_key=uuid.uuid4().hex,
+            payload={},
+            status=status,
+            next_attempt_at=utcnow() - timedelta(seconds=due_ago_s),
+        )
         _db.session.add(job)
         _db.session.commit()
         return job.id
@@ -71,15 +77,24 @@ def test_readyz_fails_when_the_database_is_behind_the_code(app, client, migrated
 def test_readyz_fails_when_the_database_is_down(tmp_path):
     # PostgreSQL on a port where nothing listens: the connection is refused at once
     url = f"postgresql+psycopg://wfapp:secret@127.0.0.1:{free_port()}/wfapp"
-    app = create_app({"TESTING": True, "SECRET_KEY": "test-secret", "SIGNING_SECRET": "test-signing-secret",
-                      "DISPATCHER_ENABLED": False, "SQLALCHEMY_DATABASE_URI": url})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "SIGNING_SECRET": "test-signing-secret",
+            "DISPATCHER_ENABLED": False,
+            "SQLALCHEMY_DATABASE_URI": url,
+        }
+    )
     try:
         client = app.test_client()
         assert client.get("/healthz").status_code == 200  # the process still answers
         r = client.get("/readyz")
         assert r.status_code == 503
-        assert r.json == {"status": "not ready",
-                          "checks": {"database": "down", "migrations": "unknown", "dispatcher": "unknown"}}
+        assert r.json == {
+            "status": "not ready",
+            "checks": {"database": "down", "migrations": "unknown", "dispatcher": "unknown"},
+        }
         assert "127.0.0.1" not in r.get_data(as_text=True) and "secret" not in r.get_data(as_text=True)
     finally:
         with app.app_context():

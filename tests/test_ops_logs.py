@@ -6,8 +6,8 @@ import time
 
 import pytest
 import sqlalchemy as sa
-
 from receivers import FAST, Receiver
+
 from wfapp.extensions import db as _db
 from wfapp.outbox.dispatcher import run_due_jobs
 
@@ -47,7 +47,11 @@ def test_one_json_line_per_request_with_the_request_id_of_the_response(client, c
     (api_line,) = lines(err, request_id=generated)
     assert api_line["event"] == "request" and api_line["logger"] == "wfapp.request"
     assert (api_line["method"], api_line["path"], api_line["rule"], api_line["status"]) == (
-        "GET", "/api/workflows", "/api/workflows", 401)
+        "GET",
+        "/api/workflows",
+        "/api/workflows",
+        401,
+    )
     assert isinstance(api_line["duration_ms"], float) and api_line["duration_ms"] >= 0
     assert api_line["level"] == "info" and api_line["ts"].endswith("Z") and api_line["pid"]
     (missing,) = lines(err, request_id=r3.headers["X-Request-ID"])
@@ -59,8 +63,12 @@ def test_one_json_line_per_request_with_the_request_id_of_the_response(client, c
 def test_request_lines_name_the_actor_and_the_workflow(api, make_workflow, capsys):
     wf = make_workflow()  # started with the integration's token
     capsys.readouterr()
-    r = api.put(f"/api/workflows/{wf['id']}", {"state_data": {"amount": 5000}}, role="integration",
-                headers={"X-Request-ID": "chat-turn-1"})
+    r = api.put(
+        f"/api/workflows/{wf['id']}",
+        {"state_data": {"amount": 5000}},
+        role="integration",
+        headers={"X-Request-ID": "chat-turn-1"},
+    )
     assert r.status_code == 200 and r.headers["X-Request-ID"] == "chat-turn-1"
     (line,) = lines(capsys.readouterr().err, request_id="chat-turn-1")
     assert line["actor"] == "token:test-integration"
@@ -69,9 +77,16 @@ def test_request_lines_name_the_actor_and_the_workflow(api, make_workflow, capsy
 
     # a start names the workflow it created
     user_template = make_workflow()
-    started = api.post("/api/workflows", {"template_id": user_template["template_id"], "user_id": user_template["user_id"],
-                                          "conversation_id": "conv-logs-2"}, role="integration",
-                       headers={"X-Request-ID": "chat-turn-2"})
+    started = api.post(
+        "/api/workflows",
+        {
+            "template_id": user_template["template_id"],
+            "user_id": user_template["user_id"],
+            "conversation_id": "conv-logs-2",
+        },
+        role="integration",
+        headers={"X-Request-ID": "chat-turn-2"},
+    )
     assert started.status_code == 201, started.json
     (line,) = lines(capsys.readouterr().err, request_id="chat-turn-2")
     assert line["workflow_id"] == started.json["id"] and line["status"] == 201
@@ -86,9 +101,9 @@ def test_lines_logged_while_serving_a_request_carry_its_id(app, client, capsys):
     assert r.status_code == 500
     found = lines(capsys.readouterr().err, request_id="req-boom")
     assert len(found) >= 2  # the error with its traceback, then the request line
-    error_line = next(l for l in found if l.get("exc"))
+    error_line = next(entry for entry in found if entry.get("exc"))
     assert "kaboom" in error_line["exc"] and error_line["level"] == "error"
-    assert next(l for l in found if l.get("event") == "request")["level"] == "error"
+    assert next(entry for entry in found if entry.get("event") == "request")["level"] == "error"
 
 
 def test_no_secret_or_sensitive_value_reaches_the_logs(app, api, db, make_workflow, capsys, monkeypatch):
@@ -96,14 +111,26 @@ def test_no_secret_or_sensitive_value_reaches_the_logs(app, api, db, make_workfl
     monkeypatch.setenv("WFAPP_SECRET_RECEIVER_KEY", RECEIVER_KEY)
     token = api.token("integration")
     with Receiver([500, 200]) as rx:
-        wf = make_workflow(state_schema=SENSITIVE_SCHEMA, end_action_type="api_call", end_action_target={
-            "endpoint": rx.url + "/loans", "method": "POST", "headers": {"X-Api-Key": "${secret:RECEIVER_KEY}"}})
-        r = api.put(f"/api/workflows/{wf['id']}", {"state_data": {
-            "amount": 5000, "purpose": "car", "passport_number": PASSPORT}}, role="integration")
+        wf = make_workflow(
+            state_schema=SENSITIVE_SCHEMA,
+            end_action_type="api_call",
+            end_action_target={
+                "endpoint": rx.url + "/loans",
+                "method": "POST",
+                "headers": {"X-Api-Key": "${secret:RECEIVER_KEY}"},
+            },
+        )
+        r = api.put(
+            f"/api/workflows/{wf['id']}",
+            {"state_data": {"amount": 5000, "purpose": "car", "passport_number": PASSPORT}},
+            role="integration",
+        )
         assert r.status_code == 200, r.json
         # a refused write with the value in it, a search by it, a completion that sends it out
-        assert api.put(f"/api/workflows/{wf['id']}", {"state_data": {"amount": PASSPORT}},
-                       role="integration").status_code == 422
+        assert (
+            api.put(f"/api/workflows/{wf['id']}", {"state_data": {"amount": PASSPORT}}, role="integration").status_code
+            == 422
+        )
         assert api.get(f"/api/workflows?field=passport_number&value={PASSPORT}").status_code in (200, 422)
         assert api.put(f"/api/workflows/{wf['id']}", {"status": "completed"}, role="integration").status_code == 200
         run_due_jobs(app)  # 500: a retry
@@ -123,11 +150,12 @@ def test_no_secret_or_sensitive_value_reaches_the_logs(app, api, db, make_workfl
 
     err = capsys.readouterr().err
     attempts = lines(err, event="job_attempt")
-    assert [(a["outcome"], a["status_code"], a["attempt"]) for a in attempts] == [("retry", 500, 1),
-                                                                                 ("succeeded", 200, 2)]
-    assert all(a["workflow_id"] == wf["id"] and a["kind"] == "end_action" and a["duration_ms"] >= 0
-               for a in attempts)
-    assert any("a failed statement" in l["msg"] for l in lines(err))
+    assert [(a["outcome"], a["status_code"], a["attempt"]) for a in attempts] == [
+        ("retry", 500, 1),
+        ("succeeded", 200, 2),
+    ]
+    assert all(a["workflow_id"] == wf["id"] and a["kind"] == "end_action" and a["duration_ms"] >= 0 for a in attempts)
+    assert any("a failed statement" in entry["msg"] for entry in lines(err))
     for needle in (PASSPORT, RECEIVER_KEY, token, "test-secret", "test-signing-secret"):
         assert needle not in err, needle
 
@@ -145,12 +173,20 @@ def test_configured_secret_values_are_scrubbed_from_any_line(app, capsys, monkey
 def test_plain_format_for_development(tmp_path, fmt, capsys):
     from wfapp import create_app
 
-    app = create_app({"TESTING": True, "SECRET_KEY": "x" * 8, "SIGNING_SECRET": "y" * 8, "DISPATCHER_ENABLED": False,
-                      "LOG_FORMAT": fmt, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'plain.sqlite'}"})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "x" * 8,
+            "SIGNING_SECRET": "y" * 8,
+            "DISPATCHER_ENABLED": False,
+            "LOG_FORMAT": fmt,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'plain.sqlite'}",
+        }
+    )
     try:
         app.test_client().get("/api/workflows", headers={"X-Request-ID": "dev-1"})
         err = capsys.readouterr().err
-        line = next(l for l in err.splitlines() if "dev-1" in l)
+        line = next(ln for ln in err.splitlines() if "dev-1" in ln)
         assert not line.startswith("{")
         assert "wfapp.request GET /api/workflows 401" in line and "request_id=dev-1" in line
     finally:

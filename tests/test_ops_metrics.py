@@ -12,14 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from ops_support import free_port
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
-
 from receivers import FAST, Receiver
+
 from wfapp import create_app
 from wfapp.extensions import db as _db
 from wfapp.outbox.dispatcher import run_due_jobs
-from ops_support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,18 +49,37 @@ def gunicorn(app, tmp_path):
     """gunicorn with two workers and the repository's gunicorn.conf.py, on the test database."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WFAPP_")}
-    env.update({
-        "WFAPP_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "WFAPP_SECRET_KEY": "test-secret",
-        "WFAPP_SIGNING_SECRET": "test-signing-secret", "WFAPP_DISPATCHER_ENABLED": "false",
-        "WFAPP_METRICS_DB_TTL_S": "0", "WFAPP_LOG_HEALTH_REQUESTS": "true",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
-    })
+    env.update(
+        {
+            "WFAPP_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+            "WFAPP_SECRET_KEY": "test-secret",
+            "WFAPP_SIGNING_SECRET": "test-signing-secret",
+            "WFAPP_DISPATCHER_ENABLED": "false",
+            "WFAPP_METRICS_DB_TTL_S": "0",
+            "WFAPP_LOG_HEALTH_REQUESTS": "true",
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+        }
+    )
     log_path = tmp_path / "gunicorn.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--workers", "2",
-             "--bind", f"127.0.0.1:{port}", "app:app"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "gunicorn.conf.py",
+                "--workers",
+                "2",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "app:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -125,10 +144,13 @@ def test_counts_add_up_across_two_gunicorn_workers(gunicorn, make_workflow, make
         assert status == 200
         scraped.append(text)
     for text in scraped:
-        assert value(text, "wfapp_http_requests_total", endpoint="/healthz", method="GET",
-                     status="200") == baseline + sent
-        assert value(text, "wfapp_http_request_duration_seconds_count", endpoint="/healthz",
-                     method="GET") == baseline + sent
+        assert (
+            value(text, "wfapp_http_requests_total", endpoint="/healthz", method="GET", status="200") == baseline + sent
+        )
+        assert (
+            value(text, "wfapp_http_request_duration_seconds_count", endpoint="/healthz", method="GET")
+            == baseline + sent
+        )
         # read from the database once, not once per worker
         assert value(text, "wfapp_workflows", template=template["name"], status="active") == 3
         assert value(text, "wfapp_jobs", status="pending") == 0
@@ -141,18 +163,25 @@ def test_counts_add_up_across_two_gunicorn_workers(gunicorn, make_workflow, make
 
 def test_job_attempts_and_their_latency_are_counted(app, api, make_workflow):
     app.config.update(FAST)
-    before_ok = REGISTRY.get_sample_value("wfapp_job_attempts_total", {"kind": "end_action", "outcome": "succeeded"}) or 0
+    before_ok = (
+        REGISTRY.get_sample_value("wfapp_job_attempts_total", {"kind": "end_action", "outcome": "succeeded"}) or 0
+    )
     before_n = REGISTRY.get_sample_value("wfapp_job_attempt_duration_seconds_count", {"kind": "end_action"}) or 0
     with Receiver([200]) as rx:
         wf = make_workflow(end_action_type="api_call", end_action_target={"endpoint": rx.url + "/apply"})
-        r = api.put(f"/api/workflows/{wf['id']}", {"state_data": {"amount": 5000, "purpose": "car"},
-                                                   "status": "completed"}, role="integration")
+        r = api.put(
+            f"/api/workflows/{wf['id']}",
+            {"state_data": {"amount": 5000, "purpose": "car"}, "status": "completed"},
+            role="integration",
+        )
         assert r.status_code == 200, r.json
-        assert "wfapp_jobs{status=\"pending\"} 1.0" in api.client.get("/metrics").get_data(as_text=True)
+        assert 'wfapp_jobs{status="pending"} 1.0' in api.client.get("/metrics").get_data(as_text=True)
         assert run_due_jobs(app) == 1
         rx.wait_for(1)
-    assert REGISTRY.get_sample_value("wfapp_job_attempts_total",
-                                     {"kind": "end_action", "outcome": "succeeded"}) == before_ok + 1
+    assert (
+        REGISTRY.get_sample_value("wfapp_job_attempts_total", {"kind": "end_action", "outcome": "succeeded"})
+        == before_ok + 1
+    )
     assert REGISTRY.get_sample_value("wfapp_job_attempt_duration_seconds_count", {"kind": "end_action"}) == before_n + 1
 
 
@@ -165,8 +194,12 @@ def test_metrics_are_closed_to_other_addresses_and_open_to_the_token(app, client
     assert client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 403
 
     app.config["METRICS_TOKEN"] = "scrape-token-0123456789"
-    assert client.get("/metrics", environ_base=stranger,
-                      headers={"Authorization": "Bearer scrape-token-0123456789"}).status_code == 200
+    assert (
+        client.get(
+            "/metrics", environ_base=stranger, headers={"Authorization": "Bearer scrape-token-0123456789"}
+        ).status_code
+        == 200
+    )
     assert client.get("/metrics", environ_base=stranger, headers={"Authorization": "Bearer nope"}).status_code == 403
     app.config["METRICS_ALLOW"] = ""  # token only
     assert client.get("/metrics").status_code == 403
@@ -174,10 +207,19 @@ def test_metrics_are_closed_to_other_addresses_and_open_to_the_token(app, client
 
 
 def test_behind_a_trusted_proxy_the_client_address_decides(tmp_path):
-    app = create_app({"TESTING": True, "SECRET_KEY": "test-secret", "SIGNING_SECRET": "test-signing-secret",
-                      "DISPATCHER_ENABLED": False, "PROXY_FIX_X_FOR": 1, "PROXY_FIX_X_PROTO": 1,
-                      "METRICS_ALLOW": "10.1.0.0/16", "METRICS_DB_TTL_S": 0,
-                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'proxy.sqlite'}"})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "SIGNING_SECRET": "test-signing-secret",
+            "DISPATCHER_ENABLED": False,
+            "PROXY_FIX_X_FOR": 1,
+            "PROXY_FIX_X_PROTO": 1,
+            "METRICS_ALLOW": "10.1.0.0/16",
+            "METRICS_DB_TTL_S": 0,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'proxy.sqlite'}",
+        }
+    )
 
     @app.get("/_ops_test/scheme")
     def scheme():

@@ -21,10 +21,14 @@ def history(app, api, make_end_user, make_workflow_template, make_workflow):
     """Three workflow templates (global age 30 days, 7 days, kept forever) with workflows of
     every kind, aged by hand; returns (ids by label, template names)."""
     user = make_end_user()
-    names = {"global": f"wt_global_{uuid.uuid4().hex[:6]}", "short": f"wt_short_{uuid.uuid4().hex[:6]}",
-             "forever": f"wt_forever_{uuid.uuid4().hex[:6]}"}
-    app.config.update(RETENTION_DAYS=30, RETENTION_BATCH_SIZE=2,
-                      RETENTION_DAYS_BY_TEMPLATE={names["short"]: 7, names["forever"]: 0})
+    names = {
+        "global": f"wt_global_{uuid.uuid4().hex[:6]}",
+        "short": f"wt_short_{uuid.uuid4().hex[:6]}",
+        "forever": f"wt_forever_{uuid.uuid4().hex[:6]}",
+    }
+    app.config.update(
+        RETENTION_DAYS=30, RETENTION_BATCH_SIZE=2, RETENTION_DAYS_BY_TEMPLATE={names["short"]: 7, names["forever"]: 0}
+    )
     templates = {k: make_workflow_template(name=n, grant_to=[user["user_type_id"]]) for k, n in names.items()}
 
     def started(kind, status, days):
@@ -37,8 +41,11 @@ def history(app, api, make_end_user, make_workflow_template, make_workflow):
             r = api.put(f"/api/workflows/{wf['id']}", {"state_data": {"purpose": "x"}}, role="integration")
         assert r.status_code == 200, r.json
         with app.app_context():
-            _db.session.execute(sa.update(Workflow).where(Workflow.id == uuid.UUID(wf["id"]))
-                                .values(updated_at=utcnow() - timedelta(days=days)))
+            _db.session.execute(
+                sa.update(Workflow)
+                .where(Workflow.id == uuid.UUID(wf["id"]))
+                .values(updated_at=utcnow() - timedelta(days=days))
+            )
             _db.session.commit()
         return wf["id"]
 
@@ -57,11 +64,25 @@ def history(app, api, make_end_user, make_workflow_template, make_workflow):
         "f_completed_400d": started("forever", "completed", 400),
     }
     with app.app_context():
-        _db.session.add(Job(kind=JobKind.END_ACTION, workflow_id=uuid.UUID(ids["g_completed_50d_job_pending"]),
-                            idempotency_key=uuid.uuid4().hex, payload={}, status=JobStatus.PENDING))
+        _db.session.add(
+            Job(
+                kind=JobKind.END_ACTION,
+                workflow_id=uuid.UUID(ids["g_completed_50d_job_pending"]),
+                idempotency_key=uuid.uuid4().hex,
+                payload={},
+                status=JobStatus.PENDING,
+            )
+        )
         # a finished job of a workflow that goes: purged with it
-        _db.session.add(Job(kind=JobKind.END_ACTION, workflow_id=uuid.UUID(ids["g_completed_40d"]),
-                            idempotency_key=uuid.uuid4().hex, payload={}, status=JobStatus.SUCCEEDED))
+        _db.session.add(
+            Job(
+                kind=JobKind.END_ACTION,
+                workflow_id=uuid.UUID(ids["g_completed_40d"]),
+                idempotency_key=uuid.uuid4().hex,
+                payload={},
+                status=JobStatus.SUCCEEDED,
+            )
+        )
         _db.session.commit()
     return ids, names
 

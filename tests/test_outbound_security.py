@@ -8,8 +8,8 @@ import socket
 
 import pytest
 import sqlalchemy as sa
-
 from receivers import FAST, Answer, Receiver, drain
+
 from wfapp.models import Job, JobStatus
 from wfapp.outbox.dispatcher import run_due_jobs
 from wfapp.outbox.http import Allowlist
@@ -123,10 +123,13 @@ def test_a_secret_header_arrives_and_is_never_shown(api, app, db, make_workflow,
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("WFAPP_SECRET_BANK_KEY", BANK_KEY)
     # a careless receiver that echoes what it got
-    with Receiver(lambda req: Answer(500 if len(rx.requests) == 1 else 200,
-                                     body={"echo": req.headers.get("X-Api-Key")})) as rx:
-        target = {"endpoint": rx.url + "/apply", "headers": {"X-Api-Key": "${secret:BANK_KEY}",
-                                                              "Authorization": "Bearer ${secret:BANK_KEY}"}}
+    with Receiver(
+        lambda req: Answer(500 if len(rx.requests) == 1 else 200, body={"echo": req.headers.get("X-Api-Key")})
+    ) as rx:
+        target = {
+            "endpoint": rx.url + "/apply",
+            "headers": {"X-Api-Key": "${secret:BANK_KEY}", "Authorization": "Bearer ${secret:BANK_KEY}"},
+        }
         wf = complete_with(api, make_workflow, target)
         drain(app, db)
     assert len(rx.requests) == 2
@@ -136,9 +139,14 @@ def test_a_secret_header_arrives_and_is_never_shown(api, app, db, make_workflow,
     assert job.status == JobStatus.SUCCEEDED
     assert job.payload["target"]["headers"]["X-Api-Key"] == "${secret:BANK_KEY}"  # stored as a reference
 
-    seen = [api.get(f"/api/workflows/{wf['id']}"), api.get(f"/api/workflows/{wf['id']}/events"),
-            api.get(f"/api/workflows/{wf['id']}/jobs"), api.get("/api/jobs"),
-            api.get(f"/api/workflow-templates/{wf['template_id']}"), api.get("/api/workflow-templates")]
+    seen = [
+        api.get(f"/api/workflows/{wf['id']}"),
+        api.get(f"/api/workflows/{wf['id']}/events"),
+        api.get(f"/api/workflows/{wf['id']}/jobs"),
+        api.get("/api/jobs"),
+        api.get(f"/api/workflow-templates/{wf['template_id']}"),
+        api.get("/api/workflow-templates"),
+    ]
     for r in seen:
         assert r.status_code == 200
         assert BANK_KEY not in r.get_data(as_text=True)

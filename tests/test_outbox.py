@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-
 from receivers import FAST, Answer, Receiver, drain
+
 from wfapp.extensions import db as _db
 from wfapp.models import Job, JobStatus, Workflow, WorkflowStatus
 from wfapp.models.types import utcnow
@@ -36,8 +36,9 @@ def events_of(api, wf, type_):
 
 def test_500_then_timeout_then_200_arrives_three_times_with_one_key(api, app, db, make_workflow):
     with Receiver([500, "timeout", 200]) as rx:
-        wf = completed_workflow(api, make_workflow, {"endpoint": rx.url + "/loans/apply", "method": "POST",
-                                                     "timeout_s": 0.4})
+        wf = completed_workflow(
+            api, make_workflow, {"endpoint": rx.url + "/loans/apply", "method": "POST", "timeout_s": 0.4}
+        )
         job = db.scalars(sa.select(Job))[0]
         assert job.status == JobStatus.PENDING and job.attempts == 0  # written with the completion
         drain(app, db)
@@ -52,9 +53,15 @@ def test_500_then_timeout_then_200_arrives_three_times_with_one_key(api, app, db
         assert not verify_signature("another-secret", r.body, r.headers["X-Wfapp-Signature"])
     assert [r.headers["X-Wfapp-Attempt"] for r in rx.requests] == ["1", "2", "3"]
     body = rx.requests[0].json()
-    assert body == {"workflow_id": wf["id"], "template": wf["template_name"], "template_version": 1,
-                    "user_id": wf["user_id"], "conversation_id": wf["conversation_id"], "state_data": STATE,
-                    "completed_at": wf["completed_at"]}
+    assert body == {
+        "workflow_id": wf["id"],
+        "template": wf["template_name"],
+        "template_version": 1,
+        "user_id": wf["user_id"],
+        "conversation_id": wf["conversation_id"],
+        "state_data": STATE,
+        "completed_at": wf["completed_at"],
+    }
     assert rx.requests[0].body == rx.requests[2].body  # byte for byte the same on every attempt
 
     attempts = events_of(api, wf, "end_action_attempt")
@@ -82,7 +89,8 @@ def test_400_is_dead_at_once_visible_and_retried_after_the_fix(api, app, db, mak
 
         incidents = api.get("/api/jobs?status=dead", role="viewer").json["items"]
         assert [(i["id"], i["workflow_id"], i["kind"], i["endpoint"]) for i in incidents] == [
-            (job.id, wf["id"], "end_action", rx.url + "/apply")]
+            (job.id, wf["id"], "end_action", rx.url + "/apply")
+        ]
         assert "answered 400" in incidents[0]["last_error"]
         assert "body" not in incidents[0]
         assert api.get(f"/api/workflows/{wf['id']}/jobs").json["items"][0]["status"] == "dead"
@@ -170,17 +178,22 @@ def test_an_expired_lease_is_claimed_again_and_counts_as_an_attempt(api, app, db
     assert wf["id"] != wf2["id"]
 
 
-def test_start_workflow_end_action_starts_the_follow_up(api, app, db, make_workflow, make_workflow_template,
-                                                        make_end_user):
+def test_start_workflow_end_action_starts_the_follow_up(
+    api, app, db, make_workflow, make_workflow_template, make_end_user
+):
     user = make_end_user()
     follow = make_workflow_template(name="loan_documents", grant_to=[user["user_type_id"]])
-    wf = completed_workflow(api, make_workflow, {"template": "loan_documents"}, end_action_type="start_workflow",
-                            user=user)
+    wf = completed_workflow(
+        api, make_workflow, {"template": "loan_documents"}, end_action_type="start_workflow", user=user
+    )
     drain(app, db)
     started = db.scalars(sa.select(Workflow).where(Workflow.template_id == uuid.UUID(follow["id"])))
     assert len(started) == 1
     assert (started[0].user_id, started[0].conversation_id, started[0].status) == (
-        user["id"], wf["conversation_id"], WorkflowStatus.ACTIVE)
+        user["id"],
+        wf["conversation_id"],
+        WorkflowStatus.ACTIVE,
+    )
     attempt = events_of(api, wf, "end_action_attempt")[0]
     assert attempt["outcome"] == "succeeded" and attempt["workflow_id"] == str(started[0].id)
 
@@ -218,8 +231,13 @@ def test_jobs_listing_and_openapi(api, app, make_workflow):
     assert api.get("/api/jobs", role="viewer").json == {"items": [], "next_before": None}
     assert api.get("/api/workflows/00000000-0000-0000-0000-000000000000/jobs").status_code == 404
     doc = api.get("/api/openapi.json").json
-    for path in ("/api/workflows/{workflow_id}/dependencies/{name}", "/api/workflows/{workflow_id}/end-action/retry",
-                 "/api/workflows/{workflow_id}/jobs", "/api/jobs", "/api/jobs/{job_id}/retry"):
+    for path in (
+        "/api/workflows/{workflow_id}/dependencies/{name}",
+        "/api/workflows/{workflow_id}/end-action/retry",
+        "/api/workflows/{workflow_id}/jobs",
+        "/api/jobs",
+        "/api/jobs/{job_id}/retry",
+    ):
         assert path in doc["paths"], path
     assert "Job" in doc["components"]["schemas"]
 

@@ -1,19 +1,17 @@
 """Staff login and logout, the layout, security headers and error pages."""
 
 import pytest
-import sqlalchemy as sa
+from pages_support import HX, PASSWORD, csrf_from, is_fragment, make_staff, text
 
-from pages_support import HX, PASSWORD, admin, csrf_from, is_fragment, make_staff, operator, text, viewer  # noqa: F401
 from wfapp.extensions import db as _db
-from wfapp.models import AuditEntry, StaffUser
+from wfapp.models import AuditEntry
 from wfapp.services.errors import Conflict, ValidationFailed
 from wfapp.services.staff import authenticate, create_staff_user
 
 
 def login(client, username, password):
     page = client.get("/login")
-    return client.post("/login", data={"username": username, "password": password,
-                                       "csrf_token": csrf_from(text(page))})
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": csrf_from(text(page))})
 
 
 def test_anonymous_is_sent_to_login_and_back(app, client):
@@ -21,8 +19,9 @@ def test_anonymous_is_sent_to_login_and_back(app, client):
     r = client.get("/workflow-templates/")
     assert r.status_code == 302 and "/login?next=/workflow-templates/" in r.headers["Location"]
     page = client.get(r.headers["Location"])
-    r = client.post(r.headers["Location"], data={"username": "alice", "password": PASSWORD,
-                                                  "csrf_token": csrf_from(text(page))})
+    r = client.post(
+        r.headers["Location"], data={"username": "alice", "password": PASSWORD, "csrf_token": csrf_from(text(page))}
+    )
     assert r.status_code == 303 and r.headers["Location"] == "/workflow-templates/"
     page = client.get("/workflow-templates/")
     assert page.status_code == 200
@@ -47,8 +46,10 @@ def test_wrong_password_is_refused_and_audited(app, client, db):
 def test_open_redirect_is_refused(app, client):
     make_staff(app, "carol", "viewer")
     page = client.get("/login?next=//evil.example/x")
-    r = client.post("/login?next=//evil.example/x", data={"username": "carol", "password": PASSWORD,
-                                                          "csrf_token": csrf_from(text(page))})
+    r = client.post(
+        "/login?next=//evil.example/x",
+        data={"username": "carol", "password": PASSWORD, "csrf_token": csrf_from(text(page))},
+    )
     assert r.status_code == 303 and "evil" not in r.headers["Location"]
 
 
@@ -82,8 +83,12 @@ def test_passwords_are_scrypt_hashed_and_service_rules(app):
 
 
 def test_security_headers_on_every_response(admin, client):
-    for r in (client.get("/login"), admin.get("/workflow-templates/"), client.get("/static/css/wfapp.css"),
-              client.get("/api/workflow-templates")):
+    for r in (
+        client.get("/login"),
+        admin.get("/workflow-templates/"),
+        client.get("/static/css/wfapp.css"),
+        client.get("/api/workflow-templates"),
+    ):
         csp = r.headers["Content-Security-Policy"]
         assert "script-src 'self'" in csp and "style-src 'self'" in csp and "frame-ancestors 'none'" in csp
         assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
@@ -99,8 +104,12 @@ def test_session_cookie_flags(app, client):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
     client2 = app.test_client()
     page = client2.get("/login", base_url="https://localhost")
-    r = client2.post("/login", base_url="https://localhost", headers={"Referer": "https://localhost/login"},
-                     data={"username": "frank", "password": PASSWORD, "csrf_token": csrf_from(text(page))})
+    r = client2.post(
+        "/login",
+        base_url="https://localhost",
+        headers={"Referer": "https://localhost/login"},
+        data={"username": "frank", "password": PASSWORD, "csrf_token": csrf_from(text(page))},
+    )
     assert r.status_code == 303 and "Secure" in r.headers["Set-Cookie"]
 
 

@@ -5,7 +5,8 @@ import re
 import uuid
 from datetime import timedelta
 
-from pages_support import admin, is_fragment, operator, text, viewer  # noqa: F401
+from pages_support import is_fragment, text
+
 from wfapp.extensions import db as _db
 from wfapp.models import Job, JobKind, JobStatus, Workflow
 from wfapp.models.types import utcnow
@@ -19,15 +20,29 @@ SCHEMA = {
 
 def add_dead_job(app, workflow_id: str, error: str = "HTTP 400 from the bank") -> None:
     with app.app_context():
-        _db.session.add(Job(kind=JobKind.END_ACTION, workflow_id=uuid.UUID(workflow_id), idempotency_key=uuid.uuid4().hex,
-                            payload={"type": "api_call", "target": {"endpoint": "https://bank.example/loans"},
-                                     "body": {"workflow_id": workflow_id}},
-                            status=JobStatus.DEAD, attempts=8, max_attempts=8, last_error=error, finished_at=utcnow()))
+        _db.session.add(
+            Job(
+                kind=JobKind.END_ACTION,
+                workflow_id=uuid.UUID(workflow_id),
+                idempotency_key=uuid.uuid4().hex,
+                payload={
+                    "type": "api_call",
+                    "target": {"endpoint": "https://bank.example/loans"},
+                    "body": {"workflow_id": workflow_id},
+                },
+                status=JobStatus.DEAD,
+                attempts=8,
+                max_attempts=8,
+                last_error=error,
+                finished_at=utcnow(),
+            )
+        )
         _db.session.commit()
 
 
-def test_overview_counts_chart_incidents_and_activity(app, viewer, api, make_workflow, make_workflow_template,
-                                                      make_end_user):
+def test_overview_counts_chart_incidents_and_activity(
+    app, viewer, api, make_workflow, make_workflow_template, make_end_user
+):
     user = make_end_user()
     t = make_workflow_template(name="loan_application", state_schema=SCHEMA, grant_to=[user["user_type_id"]])
     a, b, c = (make_workflow(template=t, user=user) for _ in range(3))
@@ -71,8 +86,9 @@ def test_home_goes_to_the_overview(viewer):
     assert r.status_code == 302 and r.headers["Location"].endswith("/overview/")
 
 
-def test_analytics_fields_funnel_sources_abandonment_and_median(app, operator, api, make_workflow,
-                                                                 make_workflow_template, make_end_user):
+def test_analytics_fields_funnel_sources_abandonment_and_median(
+    app, operator, api, make_workflow, make_workflow_template, make_end_user
+):
     user = make_end_user()
     t = make_workflow_template(name="loan_application", state_schema=SCHEMA, grant_to=[user["user_type_id"]])
     done, quitter, fresh = (make_workflow(template=t, user=user) for _ in range(3))
@@ -85,10 +101,18 @@ def test_analytics_fields_funnel_sources_abandonment_and_median(app, operator, a
     page = text(operator.get(f"/workflows/{fresh['id']}"))
     etag = re.search(r'name="etag" value="([^"]+)"', page).group(1).replace("&#34;", '"')
     seq = re.search(r'name="base_seq" value="(\d+)"', page).group(1)
-    assert operator.post(f"/workflows/{fresh['id']}/state", {"etag": etag, "base_seq": seq, "state-amount": "5"},
-                         htmx=True).status_code == 422
-    assert operator.post(f"/workflows/{fresh['id']}/state", {"etag": etag, "base_seq": seq, "state-purpose": "Roof"},
-                         htmx=True).status_code == 200
+    assert (
+        operator.post(
+            f"/workflows/{fresh['id']}/state", {"etag": etag, "base_seq": seq, "state-amount": "5"}, htmx=True
+        ).status_code
+        == 422
+    )
+    assert (
+        operator.post(
+            f"/workflows/{fresh['id']}/state", {"etag": etag, "base_seq": seq, "state-purpose": "Roof"}, htmx=True
+        ).status_code
+        == 200
+    )
     with app.app_context():  # completed one minute and a half after it started
         wf = _db.session.get(Workflow, uuid.UUID(done["id"]))
         wf.completed_at = wf.started_at + timedelta(seconds=90)

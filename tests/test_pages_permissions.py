@@ -3,8 +3,7 @@
 import re
 
 import pytest
-
-from pages_support import admin, is_fragment, operator, text, viewer  # noqa: F401
+from pages_support import is_fragment, text
 
 
 @pytest.fixture
@@ -16,8 +15,11 @@ def setup(make_user_type, make_workflow_template):
 
 
 def grant(staff, template_id, user_type_id, want=True, **kw):
-    return staff.post("/permissions/grant", {"user_type_id": user_type_id, "workflow_template_id": template_id,
-                                             "grant": "1" if want else "0"}, **kw)
+    return staff.post(
+        "/permissions/grant",
+        {"user_type_id": user_type_id, "workflow_template_id": template_id, "grant": "1" if want else "0"},
+        **kw,
+    )
 
 
 def test_page_full_and_fragment(admin, setup):
@@ -83,10 +85,12 @@ def test_read_only_for_operator_and_viewer(request, admin, api, setup, who):
     body = text(staff.get("/permissions/"))
     assert "✓ granted" in body
     assert '<button type="submit" class="grant' not in body and "New user type" not in body and "Delete" not in body
-    for path, data in (("/permissions/grant", {"user_type_id": "basic_users", "workflow_template_id": setup["id"], "grant": "1"}),
-                       ("/permissions/user-types", {"id": "sneaky"}),
-                       ("/permissions/user-types/basic_users", {"name": "Renamed"}),
-                       ("/permissions/user-types/basic_users/delete", {})):
+    for path, data in (
+        ("/permissions/grant", {"user_type_id": "basic_users", "workflow_template_id": setup["id"], "grant": "1"}),
+        ("/permissions/user-types", {"id": "sneaky"}),
+        ("/permissions/user-types/basic_users", {"name": "Renamed"}),
+        ("/permissions/user-types/basic_users/delete", {}),
+    ):
         assert staff.post(path, data, htmx=True).status_code == 403, path
     assert api.get("/api/user-types/sneaky").status_code == 404
     assert api.get("/api/user-types/basic_users").json["name"] == "Basic users"
@@ -95,10 +99,12 @@ def test_read_only_for_operator_and_viewer(request, admin, api, setup, who):
 
 
 def test_every_form_refused_without_csrf(admin, api, setup):
-    for path, data in (("/permissions/grant", {"user_type_id": "basic_users", "workflow_template_id": setup["id"], "grant": "1"}),
-                       ("/permissions/user-types", {"id": "sneaky"}),
-                       ("/permissions/user-types/basic_users", {"name": "Renamed"}),
-                       ("/permissions/user-types/basic_users/delete", {})):
+    for path, data in (
+        ("/permissions/grant", {"user_type_id": "basic_users", "workflow_template_id": setup["id"], "grant": "1"}),
+        ("/permissions/user-types", {"id": "sneaky"}),
+        ("/permissions/user-types/basic_users", {"name": "Renamed"}),
+        ("/permissions/user-types/basic_users/delete", {}),
+    ):
         assert admin.post(path, data, csrf=False, htmx=True).status_code == 400, path
     assert api.get("/api/user-types/basic_users").json["name"] == "Basic users"
     items = api.get("/api/permissions").json

@@ -6,8 +6,8 @@ audit log (its polls and fragments add nothing)."""
 import uuid
 
 import sqlalchemy as sa
+from pages_support import text
 
-from pages_support import operator, text, viewer  # noqa: F401
 from wfapp.extensions import db as _db
 from wfapp.models import AuditEntry, Job, Workflow
 from wfapp.services import privacy
@@ -15,8 +15,13 @@ from wfapp.services.events import record_event
 
 SCHEMA = {
     "amount": {"type": "number", "required": True, "title": "Loan amount"},
-    "national_id": {"type": "string", "sensitive": True, "required": True, "title": "National id",
-                    "pattern": "^[A-Z]{2}[0-9]+$"},
+    "national_id": {
+        "type": "string",
+        "sensitive": True,
+        "required": True,
+        "title": "National id",
+        "pattern": "^[A-Z]{2}[0-9]+$",
+    },
 }
 SECRET = "ZZ47110815"
 SECRET_INVALID = "ZZ-4711-0815"  # does not match the pattern: a validation message would quote it
@@ -32,8 +37,13 @@ def _sensitive_workflow(app, api, make_workflow, complete=False, secret=SECRET):
         row = _db.session.get(Workflow, uuid.UUID(wf["id"]))
         row.state_data = {**row.state_data, "national_id": secret}
         row.pending_dependencies = {"kyc": {"state": "succeeded", "result": {"holder": SECRET_ANSWER}}}
-        record_event(_db.session, row, "state_updated", "integration",
-                     {"diff": {"set": {"national_id": secret}, "before": {}}, "source": "integration"})
+        record_event(
+            _db.session,
+            row,
+            "state_updated",
+            "integration",
+            {"diff": {"set": {"national_id": secret}, "before": {}}, "source": "integration"},
+        )
         _db.session.commit()
     if complete:
         assert api.put(f"/api/workflows/{wf['id']}", {"status": "completed"}).status_code == 200
@@ -41,9 +51,20 @@ def _sensitive_workflow(app, api, make_workflow, complete=False, secret=SECRET):
             row = _db.session.get(Workflow, uuid.UUID(wf["id"]))
             job = _db.session.scalar(sa.select(Job).where(Job.workflow_id == row.id))
             assert job.payload["body"]["state_data"]["national_id"] == SECRET
-            record_event(_db.session, row, "end_action_attempt", "dispatcher",
-                         {"job_id": job.id, "attempt": 1, "outcome": "failed", "status_code": 422,
-                          "excerpt": f'{{"error": "unknown holder {SECRET_ANSWER}"}}', "request": {"method": "POST"}})
+            record_event(
+                _db.session,
+                row,
+                "end_action_attempt",
+                "dispatcher",
+                {
+                    "job_id": job.id,
+                    "attempt": 1,
+                    "outcome": "failed",
+                    "status_code": 422,
+                    "excerpt": f'{{"error": "unknown holder {SECRET_ANSWER}"}}',
+                    "request": {"method": "POST"},
+                },
+            )
             _db.session.commit()
     return wf
 
@@ -60,10 +81,12 @@ def _reveals(app, workflow_id=None) -> list[AuditEntry]:
 
 def _views(staff, wid: str) -> dict[str, str]:
     """Every page and fragment of the detail page, as this staff user gets them."""
-    views = {"detail": text(staff.get(f"/workflows/{wid}")),
-             "detail fragment": text(staff.get(f"/workflows/{wid}", htmx=True)),
-             "state panel": text(staff.get(f"/workflows/{wid}/form", htmx=True)),
-             "live poll": text(staff.get(f"/workflows/{wid}/live?since=", htmx=True))}
+    views = {
+        "detail": text(staff.get(f"/workflows/{wid}")),
+        "detail fragment": text(staff.get(f"/workflows/{wid}", htmx=True)),
+        "state panel": text(staff.get(f"/workflows/{wid}/form", htmx=True)),
+        "live poll": text(staff.get(f"/workflows/{wid}/live?since=", htmx=True)),
+    }
     timeline = staff.get(f"/workflows/{wid}/timeline", htmx=True)
     steps = int(text(timeline).split('max="', 1)[1].split('"', 1)[0])
     for n in range(1, steps + 1):
@@ -100,8 +123,13 @@ def test_operators_see_them_and_each_page_view_is_audited_once(app, api, make_wo
     assert SECRET not in str(entry.changes)
 
     # the polls and fragments of the open page show the same values without another entry
-    for path in (f"/workflows/{wid}/live?since=", f"/workflows/{wid}/live?since=", f"/workflows/{wid}/form",
-                 f"/workflows/{wid}/timeline", f"/workflows/{wid}/timeline?step=3"):
+    for path in (
+        f"/workflows/{wid}/live?since=",
+        f"/workflows/{wid}/live?since=",
+        f"/workflows/{wid}/form",
+        f"/workflows/{wid}/timeline",
+        f"/workflows/{wid}/timeline?step=3",
+    ):
         r = operator.get(path, htmx=True)
         assert r.status_code in (200, 286), path
         assert SECRET in text(r), path
@@ -123,8 +151,11 @@ def test_a_fragment_opened_on_its_own_is_audited(app, api, make_workflow, operat
 def test_monitor_filter_by_a_sensitive_field_is_refused_for_viewers(app, api, make_workflow, viewer, operator):
     wf = _sensitive_workflow(app, api, make_workflow)
     short = wf["id"][:8]
-    for path in (f"/workflows/?field=national_id&value={SECRET}", "/workflows/?field=national_id&value=ZZ&match=contains",
-                 f"/workflows/live?field=national_id&value={SECRET}"):
+    for path in (
+        f"/workflows/?field=national_id&value={SECRET}",
+        "/workflows/?field=national_id&value=ZZ&match=contains",
+        f"/workflows/live?field=national_id&value={SECRET}",
+    ):
         r = viewer.get(path, htmx="live" in path)
         body = text(r)
         assert r.status_code == 200, path

@@ -4,11 +4,18 @@ LLM tool; every page as full load and HTMX fragment; CSRF and roles."""
 import json
 
 import pytest
+from pages_support import is_fragment, text
 
-from pages_support import HX, admin, is_fragment, operator, text, viewer  # noqa: F401
-
-BASE = {"name": "", "category": "fintech", "description": "Personal loan", "guidelines": "Be kind.",
-        "schema_mode": "builder", "deps_mode": "builder", "ea_mode": "builder", "end_action_type": "none"}
+BASE = {
+    "name": "",
+    "category": "fintech",
+    "description": "Personal loan",
+    "guidelines": "Be kind.",
+    "schema_mode": "builder",
+    "deps_mode": "builder",
+    "ea_mode": "builder",
+    "end_action_type": "none",
+}
 
 
 def builder_form(name="loan_application", fields=(), **extra):
@@ -38,11 +45,20 @@ def create_loan(admin, name="loan_application"):
 
 # ------------------------------------------------------------------ full pages and fragments
 
-PAGES = ["/workflow-templates/", "/workflow-templates/loan_application", "/workflow-templates/loan_application/versions",
-         "/workflow-templates/loan_application/diff?a=1&b=1", "/workflow-templates/loan_application/tool",
-         "/workflow-templates/loan_application/versions/1"]
-ADMIN_PAGES = ["/workflow-templates/-/new", "/workflow-templates/loan_application/edit",
-               "/workflow-templates/loan_application/clone", "/workflow-templates/-/import"]
+PAGES = [
+    "/workflow-templates/",
+    "/workflow-templates/loan_application",
+    "/workflow-templates/loan_application/versions",
+    "/workflow-templates/loan_application/diff?a=1&b=1",
+    "/workflow-templates/loan_application/tool",
+    "/workflow-templates/loan_application/versions/1",
+]
+ADMIN_PAGES = [
+    "/workflow-templates/-/new",
+    "/workflow-templates/loan_application/edit",
+    "/workflow-templates/loan_application/clone",
+    "/workflow-templates/-/import",
+]
 
 
 @pytest.mark.parametrize("path", PAGES + ADMIN_PAGES)
@@ -72,6 +88,7 @@ def test_read_pages_for_operator_and_viewer_without_controls(request, admin, who
 
 # ------------------------------------------------------------------ list
 
+
 def test_list_search_filters_and_counts(admin, api, make_workflow_template, make_workflow):
     t = make_workflow_template(name="loan_application", category="fintech", description="Personal loan")
     make_workflow_template(name="address_change", category="admin", description="Move house", is_active=False)
@@ -92,13 +109,19 @@ def test_list_search_filters_and_counts(admin, api, make_workflow_template, make
 
 # ------------------------------------------------------------------ builder
 
+
 def test_create_from_builder_then_api_sees_it(admin, api):
     create_loan(admin)
     r = api.get("/api/workflow-templates/loan_application")
     assert r.status_code == 200
     assert r.json["version"] == 1 and r.json["category"] == "fintech"
     assert list(r.json["state_schema"]) == ["amount", "purpose", "full_name", "email"]
-    assert r.json["state_schema"]["amount"] == {"type": "number", "title": "Loan amount", "required": True, "minimum": 1000}
+    assert r.json["state_schema"]["amount"] == {
+        "type": "number",
+        "title": "Loan amount",
+        "required": True,
+        "minimum": 1000,
+    }
     assert r.json["state_schema"]["purpose"]["choices"] == ["home", "car", "study"]
     assert "required" not in r.json["state_schema"]["email"]
 
@@ -116,6 +139,7 @@ def test_preview_renders_form_and_schema_from_the_rows(admin):
 
 def test_ops_add_remove_reorder_without_saving(admin, db):
     from wfapp.models import WorkflowTemplate
+
     data = builder_form("x", LOAN_FIELDS[:2])
     r = admin.post("/workflow-templates/-/new/op", dict(data, op="add_field"), htmx=True)
     assert is_fragment(r) and 'id="f-2-key"' in text(r)
@@ -127,15 +151,19 @@ def test_ops_add_remove_reorder_without_saving(admin, db):
     assert db.count(WorkflowTemplate) == 0
 
 
-@pytest.mark.parametrize("fields,slot,message", [
-    (({"key": "amount", "type": "number"}, {"key": "amount", "type": "string"}), "f-1-errors", "duplicate key"),
-    (({"key": "code", "type": "string", "pattern": "(a)\\1"},), "f-0-errors", "pattern"),
-    (({"key": "amount", "type": "number", "minimum": "5000", "maximum": "100"},), "f-0-errors", "above maximum"),
-    (({"key": "amount", "type": "number", "minimum": "lots"},), "f-0-errors", "must be a number"),
-    (({"key": "purpose", "type": "enum"},), "f-0-errors", "choice"),
-])
+@pytest.mark.parametrize(
+    "fields,slot,message",
+    [
+        (({"key": "amount", "type": "number"}, {"key": "amount", "type": "string"}), "f-1-errors", "duplicate key"),
+        (({"key": "code", "type": "string", "pattern": "(a)\\1"},), "f-0-errors", "pattern"),
+        (({"key": "amount", "type": "number", "minimum": "5000", "maximum": "100"},), "f-0-errors", "above maximum"),
+        (({"key": "amount", "type": "number", "minimum": "lots"},), "f-0-errors", "must be a number"),
+        (({"key": "purpose", "type": "enum"},), "f-0-errors", "choice"),
+    ],
+)
 def test_builder_mistakes_show_beside_the_field_and_save_nothing(admin, db, fields, slot, message):
     from wfapp.models import WorkflowTemplate
+
     data = builder_form("bad_one", fields)
     preview = admin.post("/workflow-templates/-/new/preview", data, htmx=True)
     assert message in _slot(text(preview), slot)
@@ -148,11 +176,12 @@ def test_builder_mistakes_show_beside_the_field_and_save_nothing(admin, db, fiel
 
 def _slot(html: str, slot_id: str) -> str:
     start = html.index(f'id="{slot_id}"')
-    return html[start:html.index("</div>", start)]
+    return html[start : html.index("</div>", start)]
 
 
 def test_raw_json_mode(admin, api, db):
     from wfapp.models import WorkflowTemplate
+
     data = builder_form("raw_one", schema_mode="raw", state_schema_json='{"amount": {"type": "number",')
     r = admin.post("/workflow-templates/-/new", data, htmx=True)
     assert r.status_code == 422 and "invalid JSON at line 1" in _slot(text(r), "schema-errors")
@@ -165,7 +194,9 @@ def test_raw_json_mode(admin, api, db):
     assert db.count(WorkflowTemplate) == 0
     data["state_schema_json"] = '{"amount": {"type": "number", "minimum": 5}}'
     assert admin.post("/workflow-templates/-/new", data, htmx=True).status_code == 204
-    assert api.get("/api/workflow-templates/raw_one").json["state_schema"] == {"amount": {"type": "number", "minimum": 5}}
+    assert api.get("/api/workflow-templates/raw_one").json["state_schema"] == {
+        "amount": {"type": "number", "minimum": 5}
+    }
 
 
 def test_switching_modes_keeps_the_fields(admin):
@@ -173,8 +204,11 @@ def test_switching_modes_keeps_the_fields(admin):
     body = text(r)
     assert 'id="state_schema_json"' in body and "&#34;minimum&#34;: 1000" in body
     raw = json.dumps({"amount": {"type": "number", "minimum": 7}})
-    r = admin.post("/workflow-templates/-/new/op", dict(BASE, name="x", schema_mode="raw", state_schema_json=raw,
-                                                        op="schema_mode:builder"), htmx=True)
+    r = admin.post(
+        "/workflow-templates/-/new/op",
+        dict(BASE, name="x", schema_mode="raw", state_schema_json=raw, op="schema_mode:builder"),
+        htmx=True,
+    )
     assert 'id="f-0-minimum"' in text(r) and 'value="7"' in text(r)
 
 
@@ -185,23 +219,45 @@ def test_name_clash_is_reported_beside_the_name(admin):
 
 
 def test_dependencies_and_end_action_forms_are_validated_like_the_api(admin, api):
-    data = builder_form("with_deps", LOAN_FIELDS, **{
-        "d-0-name": "kyc", "d-0-type": "api", "d-0-when": "on_start", "d-0-endpoint": "not a url",
-        "d-0-method": "POST", "d-0-body": "{bad", "d-0-failure_action": "retry", "d-0-max_attempts": "3",
-        "end_action_type": "api_call", "ea-endpoint": "", "ea-method": "POST"})
+    data = builder_form(
+        "with_deps",
+        LOAN_FIELDS,
+        **{
+            "d-0-name": "kyc",
+            "d-0-type": "api",
+            "d-0-when": "on_start",
+            "d-0-endpoint": "not a url",
+            "d-0-method": "POST",
+            "d-0-body": "{bad",
+            "d-0-failure_action": "retry",
+            "d-0-max_attempts": "3",
+            "end_action_type": "api_call",
+            "ea-endpoint": "",
+            "ea-method": "POST",
+        },
+    )
     r = admin.post("/workflow-templates/-/new", data, htmx=True)
     assert r.status_code == 422
     assert "not valid JSON" in _slot(text(r), "d-0-errors")
     assert "endpoint" in _slot(text(r), "ea-errors").lower()
-    data.update({"d-0-endpoint": "https://kyc.example.com/check", "d-0-body": '{"name": "{{state.full_name}}"}',
-                 "ea-endpoint": "https://api.bank.com/loans/apply", "ea-headers": "X-Key: ${secret:BANK}"})
+    data.update(
+        {
+            "d-0-endpoint": "https://kyc.example.com/check",
+            "d-0-body": '{"name": "{{state.full_name}}"}',
+            "ea-endpoint": "https://api.bank.com/loans/apply",
+            "ea-headers": "X-Key: ${secret:BANK}",
+        }
+    )
     r = admin.post("/workflow-templates/-/new", data, htmx=True)
     assert r.status_code == 204, text(r)
     t = api.get("/api/workflow-templates/with_deps").json
     assert t["workflow_dependencies"][0]["api"]["endpoint"] == "https://kyc.example.com/check"
     assert t["workflow_dependencies"][0]["on_failure"]["action"] == "retry"
-    assert t["end_action_target"] == {"endpoint": "https://api.bank.com/loans/apply", "method": "POST",
-                                      "headers": {"X-Key": "${secret:BANK}"}}
+    assert t["end_action_target"] == {
+        "endpoint": "https://api.bank.com/loans/apply",
+        "method": "POST",
+        "headers": {"X-Key": "${secret:BANK}"},
+    }
     # the edit page loads them back into the forms
     body = text(admin.get("/workflow-templates/with_deps/edit"))
     assert 'value="https://kyc.example.com/check"' in body and 'value="https://api.bank.com/loans/apply"' in body
@@ -209,12 +265,16 @@ def test_dependencies_and_end_action_forms_are_validated_like_the_api(admin, api
 
 # ------------------------------------------------------------------ versions
 
+
 def test_edit_makes_a_new_version_with_note_and_diff(admin, api):
     create_loan(admin)
     fields = [dict(f) for f in LOAN_FIELDS]
     fields[0]["minimum"] = "2000"
-    r = admin.post("/workflow-templates/loan_application/edit",
-                   builder_form("loan_application", fields, change_note="raise the minimum"), htmx=True)
+    r = admin.post(
+        "/workflow-templates/loan_application/edit",
+        builder_form("loan_application", fields, change_note="raise the minimum"),
+        htmx=True,
+    )
     assert r.status_code == 204, text(r)
     assert api.get("/api/workflow-templates/loan_application").json["version"] == 2
     body = text(admin.get("/workflow-templates/loan_application/versions"))
@@ -233,8 +293,8 @@ def test_live_workflows_per_version(admin, make_workflow, api):
     t = api.get("/api/workflow-templates/loan_application").json
     make_workflow(template=t)
     body = text(admin.get("/workflow-templates/loan_application/versions"))
-    row = body[body.index('id="version-1"'):]
-    assert '<td class="num">1</td>' in row[:row.index("</tr>")]
+    row = body[body.index('id="version-1"') :]
+    assert '<td class="num">1</td>' in row[: row.index("</tr>")]
 
 
 def test_activate_deactivate(admin, api):
@@ -289,8 +349,14 @@ ADMIN_POSTS = [
     ("/workflow-templates/-/new", lambda: builder_form("csrf_one", LOAN_FIELDS)),
     ("/workflow-templates/-/new/op", lambda: builder_form("csrf_one", LOAN_FIELDS, op="add_field")),
     ("/workflow-templates/-/new/preview", lambda: builder_form("csrf_one", LOAN_FIELDS)),
-    ("/workflow-templates/loan_application/edit", lambda: builder_form("loan_application", LOAN_FIELDS, change_note="x")),
-    ("/workflow-templates/loan_application/edit/op", lambda: builder_form("loan_application", LOAN_FIELDS, op="add_field")),
+    (
+        "/workflow-templates/loan_application/edit",
+        lambda: builder_form("loan_application", LOAN_FIELDS, change_note="x"),
+    ),
+    (
+        "/workflow-templates/loan_application/edit/op",
+        lambda: builder_form("loan_application", LOAN_FIELDS, op="add_field"),
+    ),
     ("/workflow-templates/loan_application/edit/preview", lambda: builder_form("loan_application", LOAN_FIELDS)),
     ("/workflow-templates/loan_application/active", lambda: {"is_active": "false"}),
     ("/workflow-templates/loan_application/clone", lambda: {"name": "csrf_clone"}),

@@ -4,8 +4,8 @@ polls (204 / 286), the operator's form with If-Match conflicts, the timeline ste
 import re
 
 import sqlalchemy as sa
+from pages_support import HX, Staff, is_fragment, text
 
-from pages_support import HX, Staff, admin, is_fragment, operator, text, viewer  # noqa: F401
 from wfapp.models import AuditEntry
 
 SCHEMA = {
@@ -42,8 +42,9 @@ def test_monitor_full_page_and_fragment(operator, make_workflow):
     assert "HX-Request" in r.headers["Vary"]
 
 
-def test_monitor_filters_use_the_api_names_and_stay_in_the_url(operator, api, make_workflow, make_workflow_template,
-                                                               make_end_user):
+def test_monitor_filters_use_the_api_names_and_stay_in_the_url(
+    operator, api, make_workflow, make_workflow_template, make_end_user
+):
     user = make_end_user()
     t1 = make_workflow_template(state_schema=SCHEMA, grant_to=[user["user_type_id"]])
     t2 = make_workflow_template(state_schema=SCHEMA, grant_to=[user["user_type_id"]])
@@ -107,8 +108,18 @@ def test_detail_page_full_and_fragment(operator, make_workflow):
     r = operator.get(f"/workflows/{wf['id']}")
     assert r.status_code == 200 and not is_fragment(r)
     body = text(r)
-    for expected in ("Loan amount", "Purpose", 'name="etag"', "Required fields", "Timeline", "Dependencies",
-                     "End action", wf["conversation_id"], wf["user_id"], "step-slider"):
+    for expected in (
+        "Loan amount",
+        "Purpose",
+        'name="etag"',
+        "Required fields",
+        "Timeline",
+        "Dependencies",
+        "End action",
+        wf["conversation_id"],
+        wf["user_id"],
+        "step-slider",
+    ):
         assert expected in body, expected
     r = operator.get(f"/workflows/{wf['id']}", htmx=True)
     assert r.status_code == 200 and is_fragment(r) and 'id="workflow-detail"' in text(r)
@@ -144,8 +155,9 @@ def test_two_operators_conflict_changed_meanwhile_and_nobody_loses_data(app, api
     make_staff(app, "operator2", "operator")
     second.app, second.client = app, app.test_client()
     login = second.client.get("/login")
-    second.client.post("/login", data={"username": "operator2", "password": PASSWORD,
-                                       "csrf_token": csrf_from(text(login))})
+    second.client.post(
+        "/login", data={"username": "operator2", "password": PASSWORD, "csrf_token": csrf_from(text(login))}
+    )
     second.token = csrf_from(text(second.client.get("/workflows/")))
 
     page1 = text(first.get(f"/workflows/{wf['id']}"))
@@ -248,9 +260,11 @@ def test_viewer_reads_only_and_the_server_refuses(viewer, api, make_workflow):
     assert "AB123456" not in body and "••••" in body  # personal data masked for viewers
     assert "Cancel workflow" not in body and "Cancel selected" not in text(viewer.get("/workflows/"))
     page_etag = etag_of(body)
-    for path, data in ((f"/workflows/{wf['id']}/state", {"etag": page_etag, "state-purpose": "x"}),
-                       (f"/workflows/{wf['id']}/status", {"status": "cancelled"}),
-                       ("/workflows/bulk", {"action": "cancel", "ids": wf["id"]})):
+    for path, data in (
+        (f"/workflows/{wf['id']}/state", {"etag": page_etag, "state-purpose": "x"}),
+        (f"/workflows/{wf['id']}/status", {"status": "cancelled"}),
+        ("/workflows/bulk", {"action": "cancel", "ids": wf["id"]}),
+    ):
         assert viewer.post(path, data).status_code == 403, path
         assert viewer.post(path, data, htmx=True).status_code == 403, path
     got = api.get(f"/api/workflows/{wf['id']}").json
@@ -270,19 +284,28 @@ def test_post_without_csrf_is_refused(operator, api, make_workflow):
     assert api.get(f"/api/workflows/{wf['id']}").json["status"] == "active"
 
 
-def test_operator_resolves_a_dependency_by_hand(operator, viewer, api, make_workflow, make_workflow_template,
-                                                make_end_user):
+def test_operator_resolves_a_dependency_by_hand(
+    operator, viewer, api, make_workflow, make_workflow_template, make_end_user
+):
     user = make_end_user()
     prior = make_workflow_template(state_schema=SCHEMA, grant_to=[user["user_type_id"]])
-    t = make_workflow_template(state_schema=SCHEMA, grant_to=[user["user_type_id"]], workflow_dependencies=[
-        {"name": "prior_application", "type": "workflow", "template": prior["name"], "when": "on_start"}])
+    t = make_workflow_template(
+        state_schema=SCHEMA,
+        grant_to=[user["user_type_id"]],
+        workflow_dependencies=[
+            {"name": "prior_application", "type": "workflow", "template": prior["name"], "when": "on_start"}
+        ],
+    )
     wf = make_workflow(template=t, user=user)
     assert api.get(f"/api/workflows/{wf['id']}").json["status"] == "waiting"
     body = text(operator.get(f"/workflows/{wf['id']}"))
     assert 'id="wf-waiting"><strong>prior_application</strong>' in body and "Resolve</button>" in body
     assert "waiting" in text(operator.get("/workflows/?waiting_for=prior_application"))
     assert "Resolve</button>" not in text(viewer.get(f"/workflows/{wf['id']}"))
-    assert viewer.post(f"/workflows/{wf['id']}/dependencies/prior_application", {"outcome": "succeeded"}).status_code == 403
+    assert (
+        viewer.post(f"/workflows/{wf['id']}/dependencies/prior_application", {"outcome": "succeeded"}).status_code
+        == 403
+    )
     r = operator.post(f"/workflows/{wf['id']}/dependencies/prior_application", {"outcome": "succeeded"}, htmx=True)
     assert r.status_code == 204 and r.headers["HX-Redirect"] == f"/workflows/{wf['id']}"
     got = api.get(f"/api/workflows/{wf['id']}").json
@@ -299,8 +322,11 @@ def test_operator_retries_a_dead_end_action(app, operator, viewer, api, make_wor
     from wfapp.extensions import db as _db
     from wfapp.models import Job, JobStatus
 
-    wf = make_workflow(state_schema=SCHEMA, end_action_type="api_call",
-                       end_action_target={"endpoint": "https://bank.example/loans", "method": "POST"})
+    wf = make_workflow(
+        state_schema=SCHEMA,
+        end_action_type="api_call",
+        end_action_target={"endpoint": "https://bank.example/loans", "method": "POST"},
+    )
     api.put(f"/api/workflows/{wf['id']}", {"state_data": {"amount": 2000, "purpose": "Car"}, "status": "completed"})
     body = text(operator.get(f"/workflows/{wf['id']}"))
     assert "https://bank.example/loans" in body and "pending" in body

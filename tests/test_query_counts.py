@@ -2,13 +2,13 @@
 shows 10 rows or 100 (counted with SQLAlchemy's before_cursor_execute on the app's engine)."""
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-
 from pages_support import Staff
 from sqlcount import counting
+
 from wfapp.extensions import db as _db
 from wfapp.models import Workflow, WorkflowTemplate
 
@@ -24,23 +24,39 @@ def statements_of(app, client, path, headers=None) -> list[str]:
 def add_workflows(app, templates: list[dict], users: list[dict], n: int) -> None:
     """n more workflows spread over the given templates and end users (several statuses), written
     straight into the table: what the list shows is the point here, not how they started."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     statuses = ["active", "waiting", "completed", "failed", "cancelled"]
     with app.app_context():
-        versions = {t["id"]: _db.session.scalar(sa.select(WorkflowTemplate.current_version_id).where(
-            WorkflowTemplate.id == uuid.UUID(t["id"]))) for t in templates}
+        versions = {
+            t["id"]: _db.session.scalar(
+                sa.select(WorkflowTemplate.current_version_id).where(WorkflowTemplate.id == uuid.UUID(t["id"]))
+            )
+            for t in templates
+        }
         rows = []
         for i in range(n):
             t, u, status = templates[i % len(templates)], users[i % len(users)], statuses[i % len(statuses)]
             ts = now - timedelta(minutes=i + 1)
-            rows.append({
-                "id": uuid.uuid4(), "template_id": uuid.UUID(t["id"]), "template_version_id": versions[t["id"]],
-                "conversation_id": f"qc-{uuid.uuid4().hex[:10]}", "user_id": u["id"], "status": status,
-                "state_data": {"amount": 1000 + i, "purpose": "counted"}, "pending_dependencies": {},
-                "waiting_for": {"name": "kyc", "type": "api"} if status == "waiting" else None,
-                "row_version": 1, "event_seq": 0, "status_reason": "", "started_at": ts,
-                "completed_at": ts if status == "completed" else None, "last_interaction_at": ts, "updated_at": ts,
-            })
+            rows.append(
+                {
+                    "id": uuid.uuid4(),
+                    "template_id": uuid.UUID(t["id"]),
+                    "template_version_id": versions[t["id"]],
+                    "conversation_id": f"qc-{uuid.uuid4().hex[:10]}",
+                    "user_id": u["id"],
+                    "status": status,
+                    "state_data": {"amount": 1000 + i, "purpose": "counted"},
+                    "pending_dependencies": {},
+                    "waiting_for": {"name": "kyc", "type": "api"} if status == "waiting" else None,
+                    "row_version": 1,
+                    "event_seq": 0,
+                    "status_reason": "",
+                    "started_at": ts,
+                    "completed_at": ts if status == "completed" else None,
+                    "last_interaction_at": ts,
+                    "updated_at": ts,
+                }
+            )
         with _db.engine.begin() as conn:
             conn.execute(Workflow.__table__.insert(), rows)
 
@@ -54,8 +70,11 @@ def world(app, api, make_user_type, make_end_user, make_workflow_template):
 
 
 WORKFLOW_LISTS_API = ["/api/workflows", "/api/workflows?status=active,waiting,completed,failed,cancelled&limit=200"]
-WORKFLOW_LISTS_PAGES = ["/workflows/", "/workflows/?status=active&status=waiting&status=completed&limit=200",
-                        "/overview/"]
+WORKFLOW_LISTS_PAGES = [
+    "/workflows/",
+    "/workflows/?status=active&status=waiting&status=completed&limit=200",
+    "/overview/",
+]
 
 
 def test_workflow_lists_cost_the_same_for_10_and_100_rows(app, api, world):

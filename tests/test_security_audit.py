@@ -2,9 +2,9 @@
 login, with who, when, from where and what changed; admins read and filter it on a page."""
 
 import sqlalchemy as sa
-
 from pages_support import Staff, csrf_from, make_staff, text
 from test_pages_workflows import SCHEMA, form_data
+
 from wfapp.models import AuditEntry
 from wfapp.services.privacy import ERASE_ACTION
 
@@ -21,8 +21,9 @@ def _staff(app, role):
     return staff
 
 
-def test_every_kind_of_staff_action_is_recorded(app, api, db, make_workflow, make_workflow_template,
-                                                make_user_type, make_end_user):
+def test_every_kind_of_staff_action_is_recorded(
+    app, api, db, make_workflow, make_workflow_template, make_user_type, make_end_user
+):
     admin, operator = _staff(app, "admin"), _staff(app, "operator")
 
     # workflow template saved (dashboard builder) and activated/deactivated
@@ -42,19 +43,24 @@ def test_every_kind_of_staff_action_is_recorded(app, api, db, make_workflow, mak
     # workflow filled, cancelled
     wf = make_workflow(state_schema=SCHEMA)
     page = text(operator.get(f"/workflows/{wf['id']}"))
-    assert operator.post(f"/workflows/{wf['id']}/state", form_data(page, amount="5000", purpose="Roof"),
-                         htmx=True).status_code in (200, 204)
-    assert operator.post(f"/workflows/{wf['id']}/status", {"status": "cancelled", "reason": "duplicate"},
-                         htmx=True).status_code in (200, 204)
+    assert operator.post(
+        f"/workflows/{wf['id']}/state", form_data(page, amount="5000", purpose="Roof"), htmx=True
+    ).status_code in (200, 204)
+    assert operator.post(
+        f"/workflows/{wf['id']}/status", {"status": "cancelled", "reason": "duplicate"}, htmx=True
+    ).status_code in (200, 204)
 
     # dependency resolved by an operator
     user = make_end_user()
     make_workflow_template(name="kyc_check", grant_to=[user["user_type_id"]])
-    waiting = make_workflow(user=user, workflow_dependencies=[{"name": "kyc", "type": "workflow",
-                                                               "template": "kyc_check"}])
+    waiting = make_workflow(
+        user=user, workflow_dependencies=[{"name": "kyc", "type": "workflow", "template": "kyc_check"}]
+    )
     assert waiting["status"] == "waiting"
-    assert operator.post(f"/workflows/{waiting['id']}/dependencies/kyc", {"outcome": "succeeded"},
-                         htmx=True).status_code == 204
+    assert (
+        operator.post(f"/workflows/{waiting['id']}/dependencies/kyc", {"outcome": "succeeded"}, htmx=True).status_code
+        == 204
+    )
 
     # tokens created and revoked on the admin page
     r = admin.post("/admin/tokens", {"name": "bank-bot", "role": "integration"})
@@ -68,8 +74,11 @@ def test_every_kind_of_staff_action_is_recorded(app, api, db, make_workflow, mak
     # login failure
     make_staff(app, "someone", "viewer")
     c = app.test_client()
-    c.post("/login", data={"username": "someone", "password": "wrong",
-                           "csrf_token": csrf_from(text(c.get("/login")))}, environ_base={"REMOTE_ADDR": ADDR})
+    c.post(
+        "/login",
+        data={"username": "someone", "password": "wrong", "csrf_token": csrf_from(text(c.get("/login")))},
+        environ_base={"REMOTE_ADDR": ADDR},
+    )
 
     expected = {
         "workflow_template_created": ("staff:admin1", "workflow_template"),
@@ -109,8 +118,11 @@ def test_end_action_retry_is_recorded(app, api, db, make_workflow):
     from wfapp.models import Job, JobStatus
 
     operator = _staff(app, "operator")
-    wf = make_workflow(state_schema=SCHEMA, end_action_type="api_call",
-                       end_action_target={"endpoint": "https://bank.example/loans", "method": "POST"})
+    wf = make_workflow(
+        state_schema=SCHEMA,
+        end_action_type="api_call",
+        end_action_target={"endpoint": "https://bank.example/loans", "method": "POST"},
+    )
     api.put(f"/api/workflows/{wf['id']}", {"state_data": {"amount": 2000, "purpose": "Car"}, "status": "completed"})
     with app.app_context():
         job = _db.session.scalar(sa.select(Job).where(Job.workflow_id == uuid.UUID(wf["id"])))
@@ -142,8 +154,9 @@ def test_a_token_revoked_from_the_cli_is_refused_at_once(app, api):
     secret = api.token("operator")
     assert api.get("/api/workflows", role="operator").status_code == 200
     runner = app.test_cli_runner()
-    token_id = [line.split()[0] for line in runner.invoke(args=["list-tokens"]).output.splitlines()
-                if "test-operator" in line][0]
+    token_id = [
+        line.split()[0] for line in runner.invoke(args=["list-tokens"]).output.splitlines() if "test-operator" in line
+    ][0]
     assert runner.invoke(args=["revoke-token", token_id]).exit_code == 0
     r = api.client.get("/api/workflows", headers={"Authorization": f"Bearer {secret}"})
     assert r.status_code == 401
@@ -155,8 +168,7 @@ def test_audit_page_filters_and_is_for_admins_only(app, db):
         assert Staff(app, role).get("/admin/audit").status_code == 403
     c = app.test_client()
     for name in ("mallory", "trent"):
-        c.post("/login", data={"username": name, "password": "x" * 9,
-                               "csrf_token": csrf_from(text(c.get("/login")))})
+        c.post("/login", data={"username": name, "password": "x" * 9, "csrf_token": csrf_from(text(c.get("/login")))})
     page = text(admin.get("/admin/audit"))
     assert "mallory" in page and "trent" in page and "login_failed" in page
     page = text(admin.get("/admin/audit?actor=mallory"))
@@ -180,8 +192,11 @@ def test_erasure_is_recorded(api, db, make_end_user):
 def test_admin_actions_need_the_csrf_token(app, api, db):
     admin = _staff(app, "admin")
     api.token("viewer")
-    token_id = [line.split()[0] for line in app.test_cli_runner().invoke(args=["list-tokens"]).output.splitlines()
-                if "test-viewer" in line][0]
+    token_id = [
+        line.split()[0]
+        for line in app.test_cli_runner().invoke(args=["list-tokens"]).output.splitlines()
+        if "test-viewer" in line
+    ][0]
     assert admin.post(f"/admin/tokens/{token_id}/revoke", csrf=False).status_code == 400
     assert admin.post("/admin/tokens", {"name": "x", "role": "admin"}, csrf=False).status_code == 400
     assert admin.post("/admin/privacy/erase", {"user_id": "x"}, csrf=False).status_code == 400

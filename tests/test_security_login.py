@@ -5,17 +5,19 @@ session on the server (a copied cookie is worth nothing afterwards)."""
 from datetime import timedelta
 
 import sqlalchemy as sa
-
 from pages_support import PASSWORD, csrf_from, make_staff, text
+
 from wfapp.extensions import db as _db
 from wfapp.models import AuditEntry, StaffSession
 
 
 def attempt(client, username, password, addr="10.0.0.1"):
     page = client.get("/login", environ_base={"REMOTE_ADDR": addr})
-    return client.post("/login", data={"username": username, "password": password,
-                                       "csrf_token": csrf_from(text(page))},
-                       environ_base={"REMOTE_ADDR": addr})
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": csrf_from(text(page))},
+        environ_base={"REMOTE_ADDR": addr},
+    )
 
 
 def _age_audit(app, seconds: float) -> None:
@@ -38,7 +40,9 @@ def test_unknown_user_and_wrong_password_get_the_same_answer(app, client):
     assert wrong.status_code == unknown.status_code == 401
     strip = lambda r: text(r).replace("alice", "").replace("nobody-here", "")  # noqa: E731
     assert "Wrong username or password." in text(wrong)
-    assert strip(wrong).split("<main")[1].split("csrf_token")[0] == strip(unknown).split("<main")[1].split("csrf_token")[0]
+    assert (
+        strip(wrong).split("<main")[1].split("csrf_token")[0] == strip(unknown).split("<main")[1].split("csrf_token")[0]
+    )
 
 
 def test_account_lockout_and_it_ends_by_itself(app):
@@ -158,9 +162,16 @@ def test_idle_limit_is_configurable_from_the_environment(monkeypatch, tmp_path):
     from wfapp import create_app
 
     monkeypatch.setenv("WFAPP_SESSION_IDLE_MINUTES", "5")
-    app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "i"), "SECRET_KEY": "x",
-                      "SIGNING_SECRET": "x", "DISPATCHER_ENABLED": False,
-                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite'}"})
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path / "i"),
+            "SECRET_KEY": "x",
+            "SIGNING_SECRET": "x",
+            "DISPATCHER_ENABLED": False,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite'}",
+        }
+    )
     assert app.config["SESSION_IDLE_MINUTES"] == 5
     with app.app_context():
         _db.engine.dispose()

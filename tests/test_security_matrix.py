@@ -13,8 +13,8 @@ import fnmatch
 import re
 
 import pytest
+from pages_support import PASSWORD, Staff, csrf_from, text
 
-from pages_support import PASSWORD, Staff, csrf_from, text  # noqa: F401
 from wfapp.api.auth import create_token
 from wfapp.extensions import db as _db
 
@@ -115,14 +115,28 @@ def world(app, api, make_workflow):
         spare_id = spare.id
     user = api.get(f"/api/users/{wf['user_id']}").json
     values = {
-        "workflow_id": wf["id"], "name": template["name"], "ref": template["name"], "number": 1,
-        "user_type_id": user["user_type_id"], "user_id": wf["user_id"], "permission_id": perm["id"],
-        "job_id": 1, "token_id": spare_id, "filename": "css/wfapp.css",
+        "workflow_id": wf["id"],
+        "name": template["name"],
+        "ref": template["name"],
+        "number": 1,
+        "user_type_id": user["user_type_id"],
+        "user_id": wf["user_id"],
+        "permission_id": perm["id"],
+        "job_id": 1,
+        "token_id": spare_id,
+        "filename": "css/wfapp.css",
     }
     missing = {
-        "workflow_id": "00000000-0000-4000-8000-000000000000", "name": "no_such_thing", "ref": "no_such_thing",
-        "number": 99, "user_type_id": "no_such_type", "user_id": "no_such_user", "permission_id": 999999,
-        "job_id": 999999, "token_id": 999999, "filename": "no/such/file.css",
+        "workflow_id": "00000000-0000-4000-8000-000000000000",
+        "name": "no_such_thing",
+        "ref": "no_such_thing",
+        "number": 99,
+        "user_type_id": "no_such_type",
+        "user_id": "no_such_user",
+        "permission_id": 999999,
+        "job_id": 999999,
+        "token_id": 999999,
+        "filename": "no/such/file.css",
     }
     sessions = {role: Staff(app, role) for role in STAFF}
     tokens = {role: api.token(role) for role in ("integration",) + STAFF}
@@ -157,8 +171,9 @@ def _fresh_login(app, role):
     staff = Staff.__new__(Staff)
     staff.app, staff.client = app, app.test_client()
     page = staff.client.get("/login")
-    r = staff.client.post("/login", data={"username": f"{role}1", "password": PASSWORD,
-                                          "csrf_token": csrf_from(text(page))})
+    r = staff.client.post(
+        "/login", data={"username": f"{role}1", "password": PASSWORD, "csrf_token": csrf_from(text(page))}
+    )
     assert r.status_code == 303
     staff.token = csrf_from(text(staff.client.get("/workflow-templates/")))
     return staff

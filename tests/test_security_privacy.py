@@ -6,8 +6,8 @@ time."""
 import json
 
 import sqlalchemy as sa
-
 from pages_support import Staff, text
+
 from wfapp.extensions import db as _db
 from wfapp.models import AuditEntry, EndUser, Workflow, WorkflowEvent, WorkflowTemplate
 from wfapp.schemas.state_schema import build_compiled, compile_state_schema
@@ -24,8 +24,11 @@ SECRET_NAME, SECRET_IBAN = "Jane Q. Public", "DE89370400440532013000"
 
 def _kyc_workflow(api, make_workflow, **kw):
     wf = make_workflow(state_schema=KYC_SCHEMA, **kw)
-    r = api.put(f"/api/workflows/{wf['id']}", {"state_data": {"full_name": SECRET_NAME, "iban": SECRET_IBAN,
-                                                              "amount": 5000}}, role="integration")
+    r = api.put(
+        f"/api/workflows/{wf['id']}",
+        {"state_data": {"full_name": SECRET_NAME, "iban": SECRET_IBAN, "amount": 5000}},
+        role="integration",
+    )
     assert r.status_code == 200
     return r.json
 
@@ -38,8 +41,11 @@ def test_mask_state_and_diff_per_role():
         assert privacy.mask_state(state, compiled, role) == state
     diff = {"set": {"full_name": SECRET_NAME, "amount": 5}, "before": {"full_name": "old"}, "removed": ["iban"]}
     masked = privacy.mask_diff(diff, compiled, "viewer")
-    assert masked == {"set": {"full_name": privacy.MASK, "amount": 5}, "before": {"full_name": privacy.MASK},
-                      "removed": ["iban"]}
+    assert masked == {
+        "set": {"full_name": privacy.MASK, "amount": 5},
+        "before": {"full_name": privacy.MASK},
+        "removed": ["iban"],
+    }
     assert diff["set"]["full_name"] == SECRET_NAME  # the input is not changed
     assert privacy.mask_state(state, compiled, "") == privacy.mask_state(state, compiled, "viewer")
     assert privacy.sensitive_present(state, compiled) == ["full_name"]
@@ -47,8 +53,12 @@ def test_mask_state_and_diff_per_role():
 
 def test_api_masks_sensitive_values_for_viewer_tokens(api, make_workflow):
     wf = _kyc_workflow(api, make_workflow)
-    for path in (f"/api/workflows/{wf['id']}", "/api/workflows", f"/api/workflows/{wf['id']}/events",
-                 f"/api/workflows/{wf['id']}/context"):
+    for path in (
+        f"/api/workflows/{wf['id']}",
+        "/api/workflows",
+        f"/api/workflows/{wf['id']}/events",
+        f"/api/workflows/{wf['id']}/context",
+    ):
         seen = api.get(path, role="viewer")
         assert seen.status_code == 200
         body = json.dumps(seen.json, ensure_ascii=False)
@@ -89,8 +99,9 @@ def test_erasure_keeps_skeletons_and_is_idempotent(app, api, make_workflow, make
     first = _kyc_workflow(api, make_workflow, user=user)
     template = api.get(f"/api/workflow-templates/{first['template_id']}").json
     second = make_workflow(template=template, user=user)
-    api.put(f"/api/workflows/{second['id']}", {"state_data": {"full_name": SECRET_NAME, "amount": 2000}},
-            role="integration")
+    api.put(
+        f"/api/workflows/{second['id']}", {"state_data": {"full_name": SECRET_NAME, "amount": 2000}}, role="integration"
+    )
     done = api.put(f"/api/workflows/{first['id']}", {"status": "completed"}, role="integration")
     assert done.status_code == 200
     other = _kyc_workflow(api, make_workflow, template=template)  # another end user: untouched
@@ -99,11 +110,17 @@ def test_erasure_keeps_skeletons_and_is_idempotent(app, api, make_workflow, make
         with app.app_context():
             t = _db.session.get(WorkflowTemplate, __import__("uuid").UUID(first["template_id"]))
             a = template_analytics(_db.session, t)
-            return {"total": a.total, "statuses": a.statuses, "completed": a.completed,
-                    "by_integration": {f.key: f.by_integration for f in a.fields},
-                    "started": a.funnel[0][1]}
+            return {
+                "total": a.total,
+                "statuses": a.statuses,
+                "completed": a.completed,
+                "by_integration": {f.key: f.by_integration for f in a.fields},
+                "started": a.funnel[0][1],
+            }
 
-    before_events = [(e.workflow_id, e.seq, e.type, e.actor) for e in db.scalars(sa.select(WorkflowEvent).order_by(WorkflowEvent.id))]
+    before_events = [
+        (e.workflow_id, e.seq, e.type, e.actor) for e in db.scalars(sa.select(WorkflowEvent).order_by(WorkflowEvent.id))
+    ]
     before_analytics = analytics()
     r = api.delete(f"/api/users/{user['id']}")
     assert r.status_code == 200
@@ -117,10 +134,15 @@ def test_erasure_keeps_skeletons_and_is_idempotent(app, api, make_workflow, make
         assert SECRET_NAME not in events and SECRET_IBAN not in events
     assert api.get(f"/api/workflows/{first['id']}").json["status"] == "completed"
     # the skeleton stays: the same events in the same order, with which fields changed
-    after_events = [(e.workflow_id, e.seq, e.type, e.actor) for e in db.scalars(sa.select(WorkflowEvent).order_by(WorkflowEvent.id))]
+    after_events = [
+        (e.workflow_id, e.seq, e.type, e.actor) for e in db.scalars(sa.select(WorkflowEvent).order_by(WorkflowEvent.id))
+    ]
     assert after_events == before_events
-    updated = [e for e in db.scalars(sa.select(WorkflowEvent).where(WorkflowEvent.type == "state_updated"))
-               if str(e.workflow_id) == first["id"]][0]
+    updated = [
+        e
+        for e in db.scalars(sa.select(WorkflowEvent).where(WorkflowEvent.type == "state_updated"))
+        if str(e.workflow_id) == first["id"]
+    ][0]
     assert set(updated.data["diff"]["set"]) == {"full_name", "iban", "amount"} and updated.data["erased"] is True
     assert db.get(EndUser, user["id"]).display_name == ""
     assert api.get(f"/api/workflows/{other['id']}").json["state_data"]["iban"] == SECRET_IBAN
@@ -189,14 +211,18 @@ def test_state_for_staff_masks_viewers_and_audits_operator_reveals(app, db):
     with app.app_context():
         shown = privacy.state_for_staff(_db.session, state, compiled, "viewer", "staff:v", "wf-9", "10.0.0.5")
         assert shown == {"full_name": privacy.MASK, "amount": 5}
-        shown = privacy.state_for_staff(_db.session, state, compiled, "operator", "staff:o", "wf-9", "10.0.0.5",
-                                        where="workflow detail")
+        shown = privacy.state_for_staff(
+            _db.session, state, compiled, "operator", "staff:o", "wf-9", "10.0.0.5", where="workflow detail"
+        )
         assert shown == state
-        privacy.state_for_staff(_db.session, {"amount": 5}, compiled, "operator", "staff:o", "wf-9")  # nothing to reveal
+        privacy.state_for_staff(
+            _db.session, {"amount": 5}, compiled, "operator", "staff:o", "wf-9"
+        )  # nothing to reveal
         _db.session.commit()
     entries = db.scalars(sa.select(AuditEntry).where(AuditEntry.action == privacy.REVEAL_ACTION))
     assert [(e.actor, e.target_id, e.changes) for e in entries] == [
-        ("staff:o", "wf-9", {"fields": ["full_name"], "where": "workflow detail"})]
+        ("staff:o", "wf-9", {"fields": ["full_name"], "where": "workflow detail"})
+    ]
 
 
 def test_answers_of_outside_services_are_masked_for_viewers_and_erased(app, api, make_workflow, db):
@@ -209,8 +235,13 @@ def test_answers_of_outside_services_are_masked_for_viewers_and_erased(app, api,
     with app.app_context():
         row = _db.session.get(Workflow, uuid.UUID(wf["id"]))
         row.pending_dependencies = {"kyc": {"state": "succeeded", "result": {"name_match": SECRET_NAME}}}
-        record_event(_db.session, row, "dependency_attempt", "dispatcher",
-                     {"status_code": 200, "excerpt": f'{{"holder": "{SECRET_NAME}"}}'})
+        record_event(
+            _db.session,
+            row,
+            "dependency_attempt",
+            "dispatcher",
+            {"status_code": 200, "excerpt": f'{{"holder": "{SECRET_NAME}"}}'},
+        )
         _db.session.commit()
     for path in (f"/api/workflows/{wf['id']}", f"/api/workflows/{wf['id']}/events"):
         assert SECRET_NAME not in json.dumps(api.get(path, role="viewer").json, ensure_ascii=False), path

@@ -2,7 +2,6 @@
 beyond what the database stores reached the SQLite driver and overflowed (500)."""
 
 import pytest
-
 from pages_support import Staff
 
 HUGE = "99999999999999999999999"  # > 2**63
@@ -30,11 +29,14 @@ def test_huge_version_filter_is_refused(api, make_workflow_template):
     assert _is_problem(r, 422) and r.json["errors"][0]["path"] == "/query/version"
 
 
-@pytest.mark.parametrize("method,path", [
-    ("GET", "/api/workflow-templates/{name}/versions/" + HUGE),
-    ("DELETE", "/api/permissions/" + HUGE),
-    ("POST", "/api/jobs/" + HUGE + "/retry"),
-])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/api/workflow-templates/{name}/versions/" + HUGE),
+        ("DELETE", "/api/permissions/" + HUGE),
+        ("POST", "/api/jobs/" + HUGE + "/retry"),
+    ],
+)
 def test_huge_numeric_ids_in_paths_are_not_found(api, make_workflow_template, method, path):
     t = make_workflow_template()
     r = api.call(method, path.format(name=t["name"]))
@@ -53,13 +55,14 @@ def test_limits_within_range_are_still_clamped(api):
     assert api.get("/api/users?limit=100000").status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/api/user-types/%C2%B3", "/api/permissions/%C2%B3", "/api/jobs/%C2%B3/retry",
-                                  "/api/users/%C2%B3"])
+@pytest.mark.parametrize(
+    "path", ["/api/user-types/%C2%B3", "/api/permissions/%C2%B3", "/api/jobs/%C2%B3/retry", "/api/users/%C2%B3"]
+)
 def test_non_ascii_digits_in_paths_are_not_numbers(api, path):
     # '³'.isdigit() is True in Python, but int('³') raises: the guard against huge ids crashed on it
     method = "POST" if path.endswith("/retry") else "DELETE"
     assert _is_problem(api.call(method, path), 404)
-    assert api.get(f"/api/workflows?limit=%C2%B3").status_code == 200
+    assert api.get("/api/workflows?limit=%C2%B3").status_code == 200
 
 
 # Deeply nested JSON reached Python's recursion limit in the parser, the request-schema
@@ -74,7 +77,11 @@ def test_deeply_nested_bodies_are_refused(api, make_workflow):
     wf = make_workflow()
     for method, path, body in [
         ("POST", "/api/workflow-templates", DEEP_ARRAY),
-        ("POST", "/api/workflow-templates", '{"name": "x", "state_schema": ' + '{"a":' * 3000 + "{}" + "}" * 3000 + "}"),
+        (
+            "POST",
+            "/api/workflow-templates",
+            '{"name": "x", "state_schema": ' + '{"a":' * 3000 + "{}" + "}" * 3000 + "}",
+        ),
         ("PUT", f"/api/workflows/{wf['id']}", '{"state_data": {"amount": ' + "[" * 3000 + "]" * 3000 + "}}"),
         ("PUT", f"/api/workflows/{wf['id']}", '{"state_data": {"purpose": ' + "[" * 70 + "]" * 70 + "}}"),
     ]:
@@ -84,10 +91,13 @@ def test_deeply_nested_bodies_are_refused(api, make_workflow):
 
 
 def test_unresolvable_and_endless_refs_are_refused_when_saved(api):
-    for name, prop in [("remote_ref", {"$ref": "http://169.254.169.254/latest/meta-data"}),
-                       ("endless_ref", {"$ref": "#/properties/a"})]:
-        r = api.post("/api/workflow-templates", {"name": name, "state_schema": {
-            "type": "object", "properties": {"a": prop}}})
+    for name, prop in [
+        ("remote_ref", {"$ref": "http://169.254.169.254/latest/meta-data"}),
+        ("endless_ref", {"$ref": "#/properties/a"}),
+    ]:
+        r = api.post(
+            "/api/workflow-templates", {"name": name, "state_schema": {"type": "object", "properties": {"a": prop}}}
+        )
         assert _is_problem(r, 422), name
         assert r.json["errors"][0]["path"] == "/state_schema/properties/a"
 
@@ -114,8 +124,11 @@ def test_dashboard_refuses_deep_json_with_a_message(app):
     doc = '{"name": "deep_import", "state_schema": ' + '{"a":' * 200 + "{}" + "}" * 200 + "}"
     r = admin.post("/workflow-templates/-/import", {"document": doc})
     assert r.status_code == 422 and "nests deeper than 64" in r.get_data(as_text=True)
-    r = admin.post("/workflow-templates/-/new", {"name": "deep_raw", "schema_mode": "raw",
-                                                 "state_schema_json": DEEP_ARRAY}, htmx=True)
+    r = admin.post(
+        "/workflow-templates/-/new",
+        {"name": "deep_raw", "schema_mode": "raw", "state_schema_json": DEEP_ARRAY},
+        htmx=True,
+    )
     assert r.status_code == 422
 
 
@@ -137,7 +150,10 @@ def test_operator_form_refuses_non_finite_numbers(app, api, make_workflow):
     etag = _re.search(r'name="etag" value="([^"]+)"', page).group(1).replace("&#34;", '"')
     seq = _re.search(r'name="base_seq" value="([^"]+)"', page).group(1)
     for raw in ("nan", "inf", "-Infinity"):
-        r = operator.post(f"/workflows/{wf['id']}/state", {"etag": etag, "base_seq": seq, "state-amount": raw,
-                                                           "state-purpose": "Roof"}, htmx=True)
+        r = operator.post(
+            f"/workflows/{wf['id']}/state",
+            {"etag": etag, "base_seq": seq, "state-amount": raw, "state-purpose": "Roof"},
+            htmx=True,
+        )
         assert r.status_code == 422, raw
     assert api.get(f"/api/workflows/{wf['id']}").json["state_data"] == {}

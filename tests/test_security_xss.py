@@ -8,7 +8,6 @@ import re
 import shutil
 
 import pytest
-
 from pages_support import PASSWORD, Staff, make_staff, text
 
 SCRIPT = "<script>window.__xss=1</script>"
@@ -26,30 +25,48 @@ def hostile(app, api, make_end_user):
     ut = api.post("/api/user-types", {"id": "hostile_type", "name": PAYLOAD, "description": PAYLOAD}).json
     user = make_end_user(id="hostile_user", user_type_id=ut["id"], display_name=PAYLOAD)
     schema = {
-        "applicant": {"type": "string", "title": PAYLOAD, "description": PAYLOAD, "required": True,
-                      "examples": [PAYLOAD]},
+        "applicant": {
+            "type": "string",
+            "title": PAYLOAD,
+            "description": PAYLOAD,
+            "required": True,
+            "examples": [PAYLOAD],
+        },
         "secret": {"type": "string", "sensitive": True, "title": PAYLOAD},
         "choice": {"type": "enum", "choices": [PAYLOAD, "plain"], "title": PAYLOAD},
         "homepage": {"type": "string", "default": JS_URL},
     }
-    t = api.post("/api/workflow-templates", {
-        "name": "hostile_template", "description": PAYLOAD, "guidelines": PAYLOAD, "category": SCRIPT + TEMPLATE,
-        "state_schema": schema, "change_note": PAYLOAD,
-        "end_action_type": "api_call",
-        "end_action_target": {"endpoint": "https://bank.example/apply?x=" + PAYLOAD, "method": "POST"},
-    }).json
+    t = api.post(
+        "/api/workflow-templates",
+        {
+            "name": "hostile_template",
+            "description": PAYLOAD,
+            "guidelines": PAYLOAD,
+            "category": SCRIPT + TEMPLATE,
+            "state_schema": schema,
+            "change_note": PAYLOAD,
+            "end_action_type": "api_call",
+            "end_action_target": {"endpoint": "https://bank.example/apply?x=" + PAYLOAD, "method": "POST"},
+        },
+    ).json
     assert "id" in t, t
     api.put(f"/api/workflow-templates/{t['id']}", {"description": PAYLOAD + " v2", "change_note": PAYLOAD})
     api.post("/api/permissions", {"user_type_id": ut["id"], "workflow_template_id": t["id"]})
-    wf = api.post("/api/workflows", {"template_id": t["id"], "user_id": user["id"], "conversation_id": PAYLOAD},
-                  role="integration").json
+    wf = api.post(
+        "/api/workflows",
+        {"template_id": t["id"], "user_id": user["id"], "conversation_id": PAYLOAD},
+        role="integration",
+    ).json
     assert "id" in wf, wf
-    r = api.put(f"/api/workflows/{wf['id']}", {"state_data": {"applicant": PAYLOAD, "secret": PAYLOAD,
-                                                               "choice": PAYLOAD, "homepage": JS_URL}},
-                role="integration")
+    r = api.put(
+        f"/api/workflows/{wf['id']}",
+        {"state_data": {"applicant": PAYLOAD, "secret": PAYLOAD, "choice": PAYLOAD, "homepage": JS_URL}},
+        role="integration",
+    )
     assert r.status_code == 200, r.json
-    second = api.post("/api/workflows", {"template_id": t["id"], "user_id": user["id"], "conversation_id": "c2"},
-                      role="integration").json
+    second = api.post(
+        "/api/workflows", {"template_id": t["id"], "user_id": user["id"], "conversation_id": "c2"}, role="integration"
+    ).json
     api.put(f"/api/workflows/{second['id']}", {"status": "cancelled", "reason": PAYLOAD})
     admin = Staff(app, "admin")
     admin.post("/admin/tokens", {"name": PAYLOAD[:100], "role": "viewer"})
@@ -59,15 +76,29 @@ def hostile(app, api, make_end_user):
 def pages(h):
     name, wid = h["template"]["name"], h["workflow"]["id"]
     return [
-        "/overview/", "/overview/live", "/analytics/", f"/analytics/{name}",
-        "/workflow-templates/", f"/workflow-templates/{name}", f"/workflow-templates/{name}/versions",
-        f"/workflow-templates/{name}/versions/1", f"/workflow-templates/{name}/diff?from=1&to=2",
-        f"/workflow-templates/{name}/edit", f"/workflow-templates/{name}/tool",
+        "/overview/",
+        "/overview/live",
+        "/analytics/",
+        f"/analytics/{name}",
+        "/workflow-templates/",
+        f"/workflow-templates/{name}",
+        f"/workflow-templates/{name}/versions",
+        f"/workflow-templates/{name}/versions/1",
+        f"/workflow-templates/{name}/diff?from=1&to=2",
+        f"/workflow-templates/{name}/edit",
+        f"/workflow-templates/{name}/tool",
         f"/workflow-templates/{name}/clone",
-        "/permissions/", "/workflows/", "/workflows/live", f"/workflows/{wid}", f"/workflows/{wid}/timeline",
-        f"/workflows/{wid}/form", f"/workflows/{wid}/live", f"/workflows/{h['cancelled']['id']}",
+        "/permissions/",
+        "/workflows/",
+        "/workflows/live",
+        f"/workflows/{wid}",
+        f"/workflows/{wid}/timeline",
+        f"/workflows/{wid}/form",
+        f"/workflows/{wid}/live",
+        f"/workflows/{h['cancelled']['id']}",
         f"/workflows/?field=applicant&value={SCRIPT}&match=contains",
-        "/admin/audit", "/admin/tokens",
+        "/admin/audit",
+        "/admin/tokens",
     ]
 
 
@@ -76,7 +107,7 @@ def assert_inert(body: str, where: str) -> None:
     assert "<script>window.__xss" not in low, where
     assert "<img src=x" not in low, where
     assert not re.search(r"""(href|src|action|formaction|hx-get|hx-post)\s*=\s*["']?\s*javascript:""", low), where
-    assert " onmouseover=\"window.__xss" not in low and "onerror=\"window.__xss" not in low, where
+    assert ' onmouseover="window.__xss' not in low and 'onerror="window.__xss' not in low, where
     assert '<b hx-get="/logout"' not in low, where
     assert "42042" not in body.replace("% print 42042 %", ""), where  # template syntax was not run
 
@@ -105,9 +136,19 @@ def test_previews_and_exports_keep_payloads_as_data(hostile):
     assert exported["guidelines"] == PAYLOAD  # exported as the very text, not altered and not run
     assert "sensitive" in json.dumps(exported) and PAYLOAD not in json.dumps(exported.get("workflows", []))
     # the builder's live preview of a form carrying the payloads
-    r = admin.post("/workflow-templates/-/new/preview", {
-        "name": "preview_me", "description": PAYLOAD, "guidelines": PAYLOAD, "f-0-key": "x", "f-0-type": "string",
-        "f-0-title": PAYLOAD, "f-0-description": PAYLOAD}, htmx=True)
+    r = admin.post(
+        "/workflow-templates/-/new/preview",
+        {
+            "name": "preview_me",
+            "description": PAYLOAD,
+            "guidelines": PAYLOAD,
+            "f-0-key": "x",
+            "f-0-type": "string",
+            "f-0-title": PAYLOAD,
+            "f-0-description": PAYLOAD,
+        },
+        htmx=True,
+    )
     assert r.status_code in (200, 422)
     assert_inert(text(r), "preview")
     # the API answers JSON, never HTML
@@ -133,9 +174,17 @@ def test_no_payload_script_runs_in_chromium(app, hostile, live_server):
     make_staff(app, "xss_admin", "admin")
     ran, dialogs = [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         context = browser.new_context(base_url=live_server.url)
         page = context.new_page()
         page.set_default_timeout(10_000)
@@ -165,10 +214,12 @@ def test_no_payload_script_runs_in_chromium(app, hostile, live_server):
 
 def test_payloads_in_urls_are_inert_on_error_pages(app):
     admin = Staff(app, "admin")
-    for path in ("/workflows/%3Cscript%3Ewindow.__xss=1%3C%2Fscript%3E",
-                 "/workflow-templates/%3Cscript%3Ewindow.__xss=1%3C%2Fscript%3E",
-                 "/analytics/%3Cimg%20src=x%20onerror=window.__xss=2%3E",
-                 "/login?next=javascript:window.__xss=3"):
+    for path in (
+        "/workflows/%3Cscript%3Ewindow.__xss=1%3C%2Fscript%3E",
+        "/workflow-templates/%3Cscript%3Ewindow.__xss=1%3C%2Fscript%3E",
+        "/analytics/%3Cimg%20src=x%20onerror=window.__xss=2%3E",
+        "/login?next=javascript:window.__xss=3",
+    ):
         for htmx in (False, True):
             r = admin.get(path, htmx=htmx)
             assert r.status_code in (200, 302, 404), (path, r.status_code)

@@ -15,16 +15,19 @@ def test_lifecycle_example(api, app, db):
     register(api, "premium_users", "user_456")
 
     # 1. Create Template (One Time)
-    r = api.post("/api/workflow-templates", {
-        "name": "loan_application",
-        "state_schema": {
-            "amount": {"type": "number", "required": True},
-            "purpose": {"type": "string", "required": True},
+    r = api.post(
+        "/api/workflow-templates",
+        {
+            "name": "loan_application",
+            "state_schema": {
+                "amount": {"type": "number", "required": True},
+                "purpose": {"type": "string", "required": True},
+            },
+            "guidelines": "Guide the applicant...",
+            "end_action_type": "api_call",
+            "end_action_target": {"endpoint": "https://api.bank.com/loans/apply", "method": "POST"},
         },
-        "guidelines": "Guide the applicant...",
-        "end_action_type": "api_call",
-        "end_action_target": {"endpoint": "https://api.bank.com/loans/apply", "method": "POST"},
-    })
+    )
     assert r.status_code == 201, r.json
     template_id = r.json["id"]
     assert r.json["name"] == "loan_application" and r.json["version"] == 1
@@ -34,8 +37,11 @@ def test_lifecycle_example(api, app, db):
     assert r.status_code == 201, r.json
 
     # 3. Create Instance
-    r = api.post("/api/workflows", {"template_id": template_id, "conversation_id": "conv_123", "user_id": "user_456"},
-                 role="integration")
+    r = api.post(
+        "/api/workflows",
+        {"template_id": template_id, "conversation_id": "conv_123", "user_id": "user_456"},
+        role="integration",
+    )
     assert r.status_code == 201, r.json
     workflow = r.json
     assert workflow["status"] == "active"
@@ -44,8 +50,11 @@ def test_lifecycle_example(api, app, db):
     assert workflow["state_data"] == {} and workflow["completed_at"] is None
 
     # 4. Update Instance
-    r = api.put(f"/api/workflows/{workflow['id']}", {"state_data": {"amount": 50000, "purpose": "Home improvement"}},
-                role="integration")
+    r = api.put(
+        f"/api/workflows/{workflow['id']}",
+        {"state_data": {"amount": 50000, "purpose": "Home improvement"}},
+        role="integration",
+    )
     assert r.status_code == 200, r.json
     assert r.json["state_data"] == {"amount": 50000, "purpose": "Home improvement"}
 
@@ -72,50 +81,64 @@ def test_example_scenario(api, app, db):
     """Loan Application System: the KYC dependency is checked by a KYC service and the completed
     application is submitted to the bank's API, both real HTTP servers on 127.0.0.1."""
     from receivers import FAST, Receiver, drain
+
     from wfapp.outbox.http import verify_signature
 
     app.config.update(FAST)
     register(api, "verified_users", "john_doe")
     with Receiver([{"decision": "approved"}]) as kyc_service, Receiver([201]) as bank:
         # Step 1: Create Template (Admin)
-        r = api.post("/api/workflow-templates", {
-            "name": "loan_application",
-            "state_schema": {
-                "amount": {"type": "number", "required": True},
-                "purpose": {"type": "string", "required": True},
+        r = api.post(
+            "/api/workflow-templates",
+            {
+                "name": "loan_application",
+                "state_schema": {
+                    "amount": {"type": "number", "required": True},
+                    "purpose": {"type": "string", "required": True},
+                },
+                "workflow_dependencies": [
+                    {
+                        "name": "kyc_verification",
+                        "api": {
+                            "endpoint": f"{kyc_service.url}/kyc/check",
+                            "method": "POST",
+                            "body": {"user": "{{workflow.user_id}}"},
+                        },
+                        "on_failure": {"action": "fail", "message": "identity could not be verified"},
+                    }
+                ],
+                "end_action_type": "api_call",
+                "end_action_target": {
+                    "endpoint": f"{bank.url}/loans/apply",
+                    "method": "POST",
+                },
             },
-            "workflow_dependencies": [
-                {
-                    "name": "kyc_verification",
-                    "api": {"endpoint": f"{kyc_service.url}/kyc/check", "method": "POST",
-                            "body": {"user": "{{workflow.user_id}}"}},
-                    "on_failure": {"action": "fail", "message": "identity could not be verified"},
-                }
-            ],
-            "end_action_type": "api_call",
-            "end_action_target": {
-                "endpoint": f"{bank.url}/loans/apply",
-                "method": "POST",
-            },
-        })
+        )
         assert r.status_code == 201, r.json
         loan_application_template_id = r.json["id"]
 
         # Step 2: Assign Permission (Admin)
-        r = api.post("/api/permissions", {"user_type_id": "verified_users",
-                                          "workflow_template_id": loan_application_template_id})
+        r = api.post(
+            "/api/permissions", {"user_type_id": "verified_users", "workflow_template_id": loan_application_template_id}
+        )
         assert r.status_code == 201, r.json
 
         # Step 3: User Starts Workflow
-        r = api.post("/api/workflows", {"template_id": loan_application_template_id,
-                                        "conversation_id": "conv_123", "user_id": "john_doe"}, role="integration")
+        r = api.post(
+            "/api/workflows",
+            {"template_id": loan_application_template_id, "conversation_id": "conv_123", "user_id": "john_doe"},
+            role="integration",
+        )
         assert r.status_code == 201, r.json
         workflow_id = r.json["id"]
         assert r.json["status"] == "waiting" and r.json["waiting_for"]["name"] == "kyc_verification"
 
         # Step 4: User Provides Data (while the KYC check runs)
-        r = api.put(f"/api/workflows/{workflow_id}",
-                    {"state_data": {"amount": 50000, "purpose": "Home improvement"}}, role="integration")
+        r = api.put(
+            f"/api/workflows/{workflow_id}",
+            {"state_data": {"amount": 50000, "purpose": "Home improvement"}},
+            role="integration",
+        )
         assert r.status_code == 200, r.json
         drain(app, db)  # the KYC service approves: the workflow resumes
         assert api.get(f"/api/workflows/{workflow_id}").json["status"] == "active"

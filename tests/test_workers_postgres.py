@@ -14,28 +14,42 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
 from conftest import PG_URL
 from receivers import Answer, Receiver
+
 from wfapp.models import Job, JobStatus
 from wfapp.outbox.http import verify_signature
 
-pytestmark = pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL: set WFAPP_TEST_DATABASE_URL "
-                                                   "(workers claim with FOR UPDATE SKIP LOCKED)")
+pytestmark = pytest.mark.skipif(
+    not PG_URL, reason="needs PostgreSQL: set WFAPP_TEST_DATABASE_URL (workers claim with FOR UPDATE SKIP LOCKED)"
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = 300
 
 
 def start_worker(tmp_path, n: int, concurrency: int = 2) -> subprocess.Popen:
-    env = {**os.environ,
-           "WFAPP_DATABASE_URL": PG_URL, "WFAPP_SECRET_KEY": "worker-test", "WFAPP_SIGNING_SECRET": "test-signing-secret",
-           "WFAPP_OUTBOUND_ALLOW": "127.0.0.1", "WFAPP_JOB_LEASE_S": "1", "WFAPP_OUTBOUND_CONNECT_TIMEOUT_S": "1",
-           "WFAPP_DISPATCHER_POLL_S": "0.1", "WFAPP_JOB_BACKOFF_BASE_S": "0.1", "WFAPP_JOB_BACKOFF_CAP_S": "1"}
-    log = open(tmp_path / f"worker{n}.log", "wb")
+    env = {
+        **os.environ,
+        "WFAPP_DATABASE_URL": PG_URL,
+        "WFAPP_SECRET_KEY": "worker-test",
+        "WFAPP_SIGNING_SECRET": "test-signing-secret",
+        "WFAPP_OUTBOUND_ALLOW": "127.0.0.1",
+        "WFAPP_JOB_LEASE_S": "1",
+        "WFAPP_OUTBOUND_CONNECT_TIMEOUT_S": "1",
+        "WFAPP_DISPATCHER_POLL_S": "0.1",
+        "WFAPP_JOB_BACKOFF_BASE_S": "0.1",
+        "WFAPP_JOB_BACKOFF_CAP_S": "1",
+    }
+    log = open(tmp_path / f"worker{n}.log", "wb")  # noqa: SIM115 (handed to the child process)
     try:
-        return subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker", "--concurrency",
-                                 str(concurrency)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "app", "worker", "--concurrency", str(concurrency)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     finally:
         log.close()
 
@@ -48,8 +62,9 @@ def wait_until(predicate, timeout: float, what: str):
         time.sleep(0.1)
 
 
-def test_three_workers_deliver_every_end_action_once_and_survive_a_sigkill(api, app, db, tmp_path, make_end_user,
-                                                                          make_workflow_template):
+def test_three_workers_deliver_every_end_action_once_and_survive_a_sigkill(
+    api, app, db, tmp_path, make_end_user, make_workflow_template
+):
     hold = threading.Event()
     hang_count = Counter()
 
@@ -65,17 +80,26 @@ def test_three_workers_deliver_every_end_action_once_and_survive_a_sigkill(api, 
         user = make_end_user()
         grant = [user["user_type_id"]]
         target = {"endpoint": rx.url + "/loans", "method": "POST", "timeout_s": 2}
-        loan = make_workflow_template(name="loan_application", grant_to=grant, end_action_type="api_call",
-                                      end_action_target=target)
-        slow = make_workflow_template(name="slow_bank", grant_to=grant, end_action_type="api_call",
-                                      end_action_target={**target, "endpoint": rx.url + "/hang"})
+        loan = make_workflow_template(
+            name="loan_application", grant_to=grant, end_action_type="api_call", end_action_target=target
+        )
+        slow = make_workflow_template(
+            name="slow_bank",
+            grant_to=grant,
+            end_action_type="api_call",
+            end_action_target={**target, "endpoint": rx.url + "/hang"},
+        )
         try:
             workers = [start_worker(tmp_path, i) for i in range(3)]
 
             # a call in flight when its worker is killed
-            r = api.post("/api/workflows", {"template_id": slow["id"], "user_id": user["id"], "conversation_id": "c-hang"})
+            r = api.post(
+                "/api/workflows", {"template_id": slow["id"], "user_id": user["id"], "conversation_id": "c-hang"}
+            )
             hang_id = r.json["id"]
-            r = api.put(f"/api/workflows/{hang_id}", {"state_data": {"amount": 5000, "purpose": "x"}, "status": "completed"})
+            r = api.put(
+                f"/api/workflows/{hang_id}", {"state_data": {"amount": 5000, "purpose": "x"}, "status": "completed"}
+            )
             assert r.status_code == 200, r.json
             wait_until(lambda: len(rx.requests) >= 1, 30, "the first call of the slow end action")
             hang_job = db.scalar(sa.select(Job).where(Job.workflow_id == uuid.UUID(hang_id)))
@@ -88,12 +112,17 @@ def test_three_workers_deliver_every_end_action_once_and_survive_a_sigkill(api, 
             # 300 workflows completed through the API while the other two workers send
             started = time.monotonic()
             for i in range(WORKFLOWS):
-                r = api.post("/api/workflows", {"template_id": loan["id"], "user_id": user["id"],
-                                                "conversation_id": f"conv-{i}"}, role="integration")
+                r = api.post(
+                    "/api/workflows",
+                    {"template_id": loan["id"], "user_id": user["id"], "conversation_id": f"conv-{i}"},
+                    role="integration",
+                )
                 assert r.status_code == 201, r.json
-                r = api.put(f"/api/workflows/{r.json['id']}",
-                            {"state_data": {"amount": 1000 + i, "purpose": "load"}, "status": "completed"},
-                            role="integration")
+                r = api.put(
+                    f"/api/workflows/{r.json['id']}",
+                    {"state_data": {"amount": 1000 + i, "purpose": "load"}, "status": "completed"},
+                    role="integration",
+                )
                 assert r.status_code == 200, r.json
 
             def all_done():

@@ -51,5 +51,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from wfapp.outbox import dispatcher
 
     dispatcher.init_app(app)
-    from wfapp import ops; ops.init_app(app)
+    from wfapp import ops
+
+    ops.init_app(app)
     return app

@@ -8,7 +8,9 @@ from wfapp.extensions import db
 
 def init_app(app: Flask) -> None:
     init_quickstart(app)
-    from wfapp import security_cli; security_cli.init_app(app)  # noqa: E702
+    from wfapp import security_cli
+
+    security_cli.init_app(app)  # noqa: E702
 
     @app.cli.command("create-user")
     @click.argument("username")
@@ -28,8 +30,12 @@ def init_app(app: Flask) -> None:
 
     @app.cli.command("create-token")
     @click.argument("name")
-    @click.option("--role", type=click.Choice(["admin", "operator", "viewer", "integration"]), default="integration",
-                  show_default=True)
+    @click.option(
+        "--role",
+        type=click.Choice(["admin", "operator", "viewer", "integration"]),
+        default="integration",
+        show_default=True,
+    )
     def create_token_command(name: str, role: str) -> None:
         """Create an API token; the token is printed alone on the last line."""
         from wfapp.services.tokens import create_api_token
@@ -76,8 +82,10 @@ def init_quickstart(app: Flask) -> None:
             db.session.commit()
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
-                f.write(f"dashboard:  http://127.0.0.1:5000/  user admin  password {password}\n"
-                        f"API token (integration role):  {token}\n")
+                f.write(
+                    f"dashboard:  http://127.0.0.1:5000/  user admin  password {password}\n"
+                    f"API token (integration role):  {token}\n"
+                )
         if path.exists():
             click.echo("\n" + path.read_text())
         else:

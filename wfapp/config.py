@@ -64,9 +64,9 @@ def finish_config(app) -> None:
     if not cfg.get("SQLALCHEMY_DATABASE_URI"):
         url = cfg.get("DATABASE_URL") or f"sqlite:///{instance / 'wfapp.sqlite'}"
         if url.startswith("postgres://"):
-            url = "postgresql+psycopg://" + url[len("postgres://"):]
+            url = "postgresql+psycopg://" + url[len("postgres://") :]
         elif url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
         cfg["SQLALCHEMY_DATABASE_URI"] = url
     if not cfg.get("SECRET_KEY"):
         cfg["SECRET_KEY"] = _instance_secret(instance / "secret_key")

@@ -52,6 +52,7 @@ def configure_engine(engine: sa.Engine, busy_timeout_s: float) -> None:
             conn.exec_driver_sql("BEGIN")
 
     if queue is not None:
+
         @event.listens_for(engine, "checkin")
         def _on_checkin(_dbapi_conn, record):
             # The transaction has ended (the session returns its connection when it does).
@@ -124,8 +125,10 @@ def check_wal(engine: sa.Engine) -> None:
         mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
         conn.rollback()
     if str(mode).lower() != "wal":
-        raise RuntimeError(f"SQLite journal_mode is {mode!r}, not 'wal': the database file's filesystem "
-                           "must support shared memory (not a network share)")
+        raise RuntimeError(
+            f"SQLite journal_mode is {mode!r}, not 'wal': the database file's filesystem "
+            "must support shared memory (not a network share)"
+        )
 
 
 def init_app(app: Flask) -> None:

@@ -16,13 +16,23 @@ KYC_VERIFICATION = {
     "category": "compliance",
     "description": "Know-your-customer identity check",
     "guidelines": "Ask for the customer's full legal name, date of birth and national id number, one at a time. "
-                  "Explain that the bank is required by law to verify identity.",
+    "Explain that the bank is required by law to verify identity.",
     "state_schema": {
-        "full_name": {"type": "string", "required": True, "title": "Full legal name", "minLength": 2,
-                      "description": "as written on the identity document"},
+        "full_name": {
+            "type": "string",
+            "required": True,
+            "title": "Full legal name",
+            "minLength": 2,
+            "description": "as written on the identity document",
+        },
         "date_of_birth": {"type": "date", "required": True, "title": "Date of birth"},
-        "national_id": {"type": "string", "required": True, "title": "National id number",
-                        "pattern": "^[A-Z0-9]{6,12}$", "sensitive": True},
+        "national_id": {
+            "type": "string",
+            "required": True,
+            "title": "National id number",
+            "pattern": "^[A-Z0-9]{6,12}$",
+            "sensitive": True,
+        },
         "email": {"type": "email", "title": "Email address"},
     },
     "end_action_type": "none",
@@ -33,14 +43,23 @@ LOAN_APPLICATION = {
     "category": "fintech",
     "description": "Personal loan application",
     "guidelines": "Guide the applicant through the loan application. Ask for the amount first, then the "
-                  "purpose and the term. Be concise and never promise approval.",
+    "purpose and the term. Be concise and never promise approval.",
     "state_schema": {
-        "amount": {"type": "number", "required": True, "minimum": 1000, "maximum": 500000, "title": "Loan amount",
-                   "description": "in euros"},
+        "amount": {
+            "type": "number",
+            "required": True,
+            "minimum": 1000,
+            "maximum": 500000,
+            "title": "Loan amount",
+            "description": "in euros",
+        },
         "purpose": {"type": "string", "required": True, "title": "Purpose", "maxLength": 500},
         "term_months": {"type": "enum", "choices": [12, 24, 36, 48, 60], "title": "Term (months)", "default": 36},
-        "employment": {"type": "enum", "choices": ["employed", "self-employed", "retired", "student", "other"],
-                       "title": "Employment status"},
+        "employment": {
+            "type": "enum",
+            "choices": ["employed", "self-employed", "retired", "student", "other"],
+            "title": "Employment status",
+        },
         "phone": {"type": "phone", "title": "Phone number"},
     },
     "end_action_type": "none",
@@ -52,13 +71,22 @@ CREDIT_CARD_APPLICATION = {
     "description": "Credit card application; needs a completed identity check first",
     "guidelines": "Ask for the credit limit the customer wants and their monthly income.",
     "state_schema": {
-        "credit_limit": {"type": "integer", "required": True, "minimum": 500, "maximum": 20000,
-                         "title": "Credit limit"},
+        "credit_limit": {
+            "type": "integer",
+            "required": True,
+            "minimum": 500,
+            "maximum": 20000,
+            "title": "Credit limit",
+        },
         "monthly_income": {"type": "number", "required": True, "minimum": 0, "title": "Monthly income"},
     },
     "workflow_dependencies": [
-        {"name": "identity_check", "type": "workflow", "template": "kyc_verification",
-         "description": "the customer's kyc_verification workflow must be completed"},
+        {
+            "name": "identity_check",
+            "type": "workflow",
+            "template": "kyc_verification",
+            "description": "the customer's kyc_verification workflow must be completed",
+        },
     ],
     "end_action_type": "none",
 }
@@ -102,8 +130,9 @@ def seed_demo(session) -> bool:
     workflows.merge_state(session, wf.id, {"amount": 50000, "purpose": "Home improvement"}, ACTOR)
     # completed
     wf = start(session, "kyc_verification", "conv_100", "john_doe", ACTOR)
-    workflows.merge_state(session, wf.id, {"full_name": "John Doe", "date_of_birth": "1985-04-12",
-                                           "national_id": "AB123456"}, ACTOR)
+    workflows.merge_state(
+        session, wf.id, {"full_name": "John Doe", "date_of_birth": "1985-04-12", "national_id": "AB123456"}, ACTOR
+    )
     workflows.change_status(session, wf.id, "completed", ACTOR)
     # cancelled
     wf = start(session, "loan_application", "conv_200", "user456", ACTOR)
@@ -132,8 +161,11 @@ def _seed_history(session, days: int = 14) -> None:
     for i in range(40):
         user = rng.choice(users)
         wf = workflows.start_workflow(session, "loan_application", f"conv_hist_{i}", user, ACTOR)
-        steps = [{"amount": rng.randrange(2, 80) * 1000}, {"purpose": rng.choice(purposes)},
-                 {"employment": rng.choice(["employed", "self-employed", "retired"])}]
+        steps = [
+            {"amount": rng.randrange(2, 80) * 1000},
+            {"purpose": rng.choice(purposes)},
+            {"employment": rng.choice(["employed", "self-employed", "retired"])},
+        ]
         filled = rng.randint(1, 3)
         for step in steps[:filled]:
             workflows.merge_state(session, wf.id, step, ACTOR)

@@ -16,8 +16,10 @@ def init_app(app: Flask) -> None:
         tokens = list_api_tokens(db.session, include_revoked=show_all)
         click.echo(f"{'ID':>4}  {'NAME':<30} {'ROLE':<12} {'CREATED':<20} {'LAST USED':<20} REVOKED")
         for t in tokens:
-            click.echo(f"{t.id:>4}  {t.name[:30]:<30} {str(t.role):<12} {_when(t.created_at):<20} "
-                       f"{_when(t.last_used_at):<20} {_when(t.revoked_at)}")
+            click.echo(
+                f"{t.id:>4}  {t.name[:30]:<30} {str(t.role):<12} {_when(t.created_at):<20} "
+                f"{_when(t.last_used_at):<20} {_when(t.revoked_at)}"
+            )
 
     @app.cli.command("revoke-token")
     @click.argument("token_id")
@@ -31,8 +33,11 @@ def init_app(app: Flask) -> None:
         except Problem as exc:
             raise click.ClickException(exc.detail) from None
         db.session.commit()
-        click.echo(f"revoked token {token.id} {token.name!r}" if changed else
-                   f"token {token.id} {token.name!r} was revoked already")
+        click.echo(
+            f"revoked token {token.id} {token.name!r}"
+            if changed
+            else f"token {token.id} {token.name!r} was revoked already"
+        )
 
 
 def _when(ts) -> str:

@@ -24,6 +24,10 @@ Interface for dashboard blueprints (stable; other page groups build on it):
 - ``hx_redirect(url)``: after a POST. HTMX requests get 204 + ``HX-Redirect``; others a 303.
 - ``add_trigger(response, event, detail=None)``: adds an event to ``HX-Trigger``, merging with
   events already set (the header becomes a JSON object).
+- ``commit_action(action, failure=None, audit=None)``: a dashboard action in one call. It runs
+  ``action()`` (one service call), then ``audit(result)``, then commits and returns the result. A
+  ``Problem`` from either rolls the session back and ends the request with ``failure(problem)``
+  (default: the problem's message flashed, and a redirect back to the page the request came from).
 - ``HTMX_STOP_POLLING`` (286): answer a poll with it to make htmx stop polling;
   ``HTMX_NO_CHANGE`` (204): an unchanged poll (htmx keeps the content). Never a raw 304.
 - ``base.html`` blocks: ``title``, ``content`` (main), ``head`` (extra CSS/JS files: only files
@@ -42,11 +46,13 @@ Interface for dashboard blueprints (stable; other page groups build on it):
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from flask import (
     Flask,
     Response,
+    flash,
     get_flashed_messages,
     make_response,
     redirect,
@@ -55,6 +61,12 @@ from flask import (
     url_for,
 )
 from flask.sessions import SecureCookieSessionInterface
+from werkzeug.exceptions import HTTPException
+
+from wfapp.extensions import db
+from wfapp.services.errors import Problem
+
+T = TypeVar("T")
 
 HTMX_STOP_POLLING = 286
 HTMX_NO_CHANGE = 204
@@ -130,6 +142,31 @@ def add_trigger(response: Response, event: str, detail: Any = None, header: str 
     return response
 
 
+def commit_action(
+    action: Callable[[], T],
+    failure: Callable[[Problem], Response] | None = None,
+    audit: Callable[[T], Any] | None = None,
+) -> T:
+    """Run a dashboard action: the service call, its audit entry, the commit. On a Problem the
+    session is rolled back and the request ends with ``failure(problem)``; without ``failure``
+    the problem's message is flashed and the browser goes back to the page it came from."""
+    try:
+        result = action()
+        if audit is not None:
+            audit(result)
+    except Problem as exc:
+        db.session.rollback()
+        if failure is None:
+            flash(exc.detail, "error")
+            back = request.referrer or ""
+            response = hx_redirect(back if back.startswith(request.host_url) else url_for("overview.index"))
+        else:
+            response = failure(exc)
+        raise HTTPException(response=response) from exc
+    db.session.commit()
+    return result
+
+
 def errors_by_field(errors: Iterable[dict[str, Any]], prefix: str = "/state_data/") -> dict[str, list[str]]:
     """Service errors [{"path": "/state_data/amount", "message"}] -> {"amount": [messages]};
     errors that name no field are collected under ""."""
@@ -138,7 +175,7 @@ def errors_by_field(errors: Iterable[dict[str, Any]], prefix: str = "/state_data
         path = err.get("path", "")
         key = ""
         if path.startswith(prefix):
-            key = path[len(prefix):].split("/", 1)[0].replace("~1", "/").replace("~0", "~")
+            key = path[len(prefix) :].split("/", 1)[0].replace("~1", "/").replace("~0", "~")
         out.setdefault(key, []).append(err["message"])
     return out
 
@@ -238,4 +275,3 @@ def init_app(app: Flask) -> None:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
-

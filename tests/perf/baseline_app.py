@@ -17,7 +17,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = sa.MetaData()
 docs = sa.Table(
-    "bench_baseline_docs", metadata,
+    "bench_baseline_docs",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("doc", sa.JSON().with_variant(JSONB(), "postgresql"), nullable=False),
     sa.Column("version", sa.Integer, nullable=False, default=1),
@@ -26,7 +27,7 @@ docs = sa.Table(
 
 def make_engine(url: str) -> sa.Engine:
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":
         # The settings wfapp uses (wfapp/db_setup.py): WAL, synchronous=NORMAL, a busy timeout,
@@ -44,6 +45,7 @@ def make_engine(url: str) -> sa.Engine:
         @event.listens_for(engine, "begin")
         def _on_begin(conn):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+
     return engine
 
 
@@ -62,7 +64,9 @@ def create_app() -> Flask:
     def update_doc(doc_id: int):
         patch = (request.get_json() or {}).get("state_data") or {}
         with engine.begin() as conn:
-            row = conn.execute(sa.select(docs.c.doc, docs.c.version).where(docs.c.id == doc_id).with_for_update()).first()
+            row = conn.execute(
+                sa.select(docs.c.doc, docs.c.version).where(docs.c.id == doc_id).with_for_update()
+            ).first()
             if row is None:
                 return jsonify({"error": "not found"}), 404
             doc = {**row.doc, **patch}

@@ -18,18 +18,18 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
 import urllib.request
-from urllib.parse import urlencode
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from urllib.parse import urlencode
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -37,9 +37,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))  # tests/: the shared statement counter
 
-import sqlalchemy as sa  # noqa: E402
-
 import seed  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
 from sqlcount import counting  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
@@ -61,7 +60,7 @@ class Mode:
     dispatch_jobs: int
 
     @classmethod
-    def make(cls, quick: bool) -> "Mode":
+    def make(cls, quick: bool) -> Mode:
         if quick:
             return cls(True, 3, 1, (10_000, 100_000), (10_000, 100_000), 20, 150)
         return cls(False, 15, 2, (10_000, 100_000), (10_000, 100_000, 1_000_000), 80, 1000)
@@ -72,6 +71,7 @@ def log(msg: str) -> None:
 
 
 # --------------------------------------------------------------------------- the table
+
 
 @dataclass
 class Row:
@@ -111,6 +111,7 @@ def verdict(ok: bool | None) -> str:
 
 # --------------------------------------------------------------------------- processes
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -145,10 +146,15 @@ def stop(proc: subprocess.Popen | None, sig=signal.SIGTERM) -> None:
 
 def wfapp_env(db_url: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "WFAPP_DATABASE_URL": db_url, "WFAPP_SECRET_KEY": SECRET_KEY, "WFAPP_SIGNING_SECRET": SIGNING_SECRET,
-        "WFAPP_OUTBOUND_ALLOW": "127.0.0.1", "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "WFAPP_DATABASE_URL": db_url,
+            "WFAPP_SECRET_KEY": SECRET_KEY,
+            "WFAPP_SIGNING_SECRET": SIGNING_SECRET,
+            "WFAPP_OUTBOUND_ALLOW": "127.0.0.1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(extra)
     return env
 
@@ -159,11 +165,27 @@ class Gunicorn:
     def __init__(self, app_spec: str, env: dict[str, str], probe_path: str = "/"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.logfile = tempfile.NamedTemporaryFile("w+", prefix="wfapp-bench-gunicorn-", suffix=".log", delete=False)
+        self.logfile = tempfile.NamedTemporaryFile("w+", prefix="wfapp-bench-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115 (kept open for the server's lifetime)
         self.proc = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "-w", str(GUNICORN_WORKERS), "-b", f"127.0.0.1:{self.port}",
-             "--backlog", "256", "--timeout", "60", "--log-level", "warning", app_spec],
-            cwd=ROOT, env=env, stdout=self.logfile, stderr=subprocess.STDOUT)
+            [
+                str(VENV_BIN / "gunicorn"),
+                "-w",
+                str(GUNICORN_WORKERS),
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "--backlog",
+                "256",
+                "--timeout",
+                "60",
+                "--log-level",
+                "warning",
+                app_spec,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.logfile,
+            stderr=subprocess.STDOUT,
+        )
         wait_http(self.url + probe_path, proc=self.proc)
 
     def worker_pids(self) -> list[int]:
@@ -195,8 +217,12 @@ class Receiver:
     def __init__(self):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([sys.executable, str(HERE / "receiver.py"), str(self.port)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "receiver.py"), str(self.port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.proc.stdout.readline()
         wait_http(self.url + "/stats")
 
@@ -207,14 +233,28 @@ class Receiver:
         stop(self.proc)
 
 
-def run_wrk(script: str, url: str, connections: int, threads: int, duration: int, env: dict[str, str]) -> dict[str, Any]:
+def run_wrk(
+    script: str, url: str, connections: int, threads: int, duration: int, env: dict[str, str]
+) -> dict[str, Any]:
     full_env = dict(os.environ, BENCH_LUA_DIR=str(HERE / "lua"), **env)
-    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--timeout", "10s",
-           "-s", str(HERE / "lua" / script), url]
+    cmd = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{duration}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(HERE / "lua" / script),
+        url,
+    ]
     out = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=duration + 60)
     for line in out.stdout.splitlines():
         if line.startswith("BENCH_JSON "):
-            r = json.loads(line[len("BENCH_JSON "):])
+            r = json.loads(line[len("BENCH_JSON ") :])
             r["rps"] = r["requests"] / (r["duration_us"] / 1e6) if r["duration_us"] else 0.0
             r["errors"] = sum(v for k, v in r.items() if k.startswith("errors_"))
             return r
@@ -222,8 +262,10 @@ def run_wrk(script: str, url: str, connections: int, threads: int, duration: int
 
 
 def fmt_wrk(r: dict[str, Any]) -> str:
-    s = (f"{r['rps']:.0f} req/s, p50 {r['p50_us'] / 1000:.1f} / p95 {r['p95_us'] / 1000:.1f} / "
-         f"p99 {r['p99_us'] / 1000:.1f} ms")
+    s = (
+        f"{r['rps']:.0f} req/s, p50 {r['p50_us'] / 1000:.1f} / p95 {r['p95_us'] / 1000:.1f} / "
+        f"p99 {r['p99_us'] / 1000:.1f} ms"
+    )
     if r["errors"]:
         s += f", {r['errors']} errors"
     return s
@@ -231,13 +273,22 @@ def fmt_wrk(r: dict[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- in-process measuring
 
+
 def make_app(db_url: str, **config):
     import logging
 
     from wfapp import create_app
 
-    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": SECRET_KEY, "SIGNING_SECRET": SIGNING_SECRET,
-                      "DISPATCHER_ENABLED": False, "OUTBOUND_ALLOW": "127.0.0.1", **config})
+    app = create_app(
+        {
+            "DATABASE_URL": db_url,
+            "SECRET_KEY": SECRET_KEY,
+            "SIGNING_SECRET": SIGNING_SECRET,
+            "DISPATCHER_ENABLED": False,
+            "OUTBOUND_ALLOW": "127.0.0.1",
+            **config,
+        }
+    )
     # the app's request and job logs of the in-process measurements would drown the progress
     for name in ("wfapp", "wfapp.request", "wfapp.jobs"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -282,8 +333,10 @@ def staff_client(app):
     client = app.test_client()
     page = client.get("/login").get_data(as_text=True)
     m = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-    r = client.post("/login", data={"username": seed.STAFF_USER, "password": seed.STAFF_PASSWORD,
-                                    "csrf_token": m.group(1) if m else ""})
+    r = client.post(
+        "/login",
+        data={"username": seed.STAFF_USER, "password": seed.STAFF_PASSWORD, "csrf_token": m.group(1) if m else ""},
+    )
     if r.status_code not in (302, 303):
         raise RuntimeError(f"staff login failed: {r.status_code}")
     return client
@@ -337,11 +390,17 @@ def validation_row(table: Table, n: int) -> None:
 
     c = per_call_us(cached, n * 20)
     r = per_call_us(rebuilt, n)
-    table.add("4", "validation: merge 2 fields into a 20-field schema",
-              f"cached validator {c:.0f} µs; built on every call {r:.0f} µs ({r / c:.0f}× slower)", "", "")
+    table.add(
+        "4",
+        "validation: merge 2 fields into a 20-field schema",
+        f"cached validator {c:.0f} µs; built on every call {r:.0f} µs ({r / c:.0f}× slower)",
+        "",
+        "",
+    )
 
 
 # --------------------------------------------------------------------------- one database
+
 
 class Bench:
     def __init__(self, name: str, db_url: str, mode: Mode, tmpdir: Path):
@@ -375,8 +434,13 @@ class Bench:
             self.step("dispatcher throughput", self.dispatcher, "5")
             self.step("validation", lambda: validation_row(self.table, 200), "4")
             self.step("list cost as data grows", self.list_cost, "2")
-            self.table.add("6", "memory: peak RSS of a gunicorn worker during the load",
-                           f"{max(self.peak_rss):.0f} MiB" if self.peak_rss else "n/a", "", "")
+            self.table.add(
+                "6",
+                "memory: peak RSS of a gunicorn worker during the load",
+                f"{max(self.peak_rss):.0f} MiB" if self.peak_rss else "n/a",
+                "",
+                "",
+            )
         finally:
             self.receiver.close()
         order = {k: i for i, k in enumerate("1234567")}
@@ -405,8 +469,9 @@ class Bench:
         engine.dispose()
         m = self.mode
 
-        server = Gunicorn("tests.perf.baseline_app:app", dict(self.env(), BENCH_DATABASE_URL=self.db_url),
-                          probe_path="/docs/0")
+        server = Gunicorn(
+            "tests.perf.baseline_app:app", dict(self.env(), BENCH_DATABASE_URL=self.db_url), probe_path="/docs/0"
+        )
         try:
             env = {"BENCH_IDS": str(docs_file), "BENCH_PREFIX": "/docs/"}
             run_wrk("put.lua", server.url, CLIENTS, 2, m.warm_s, env)
@@ -420,8 +485,12 @@ class Bench:
             env = {"BENCH_IDS": str(ids_file), "BENCH_PREFIX": "/api/workflows/", "BENCH_TOKEN": self.base.token}
             run_wrk("put.lua", server.url, CLIENTS, 2, m.warm_s, env)
             put = run_wrk("put.lua", server.url, CLIENTS, 2, m.wrk_s, env)
-            env = {"BENCH_TOKEN": self.base.token, "BENCH_TEMPLATE": seed.TEMPLATE, "BENCH_USER": "bench_user_1",
-                   "BENCH_RUN": uuid.uuid4().hex[:8]}
+            env = {
+                "BENCH_TOKEN": self.base.token,
+                "BENCH_TEMPLATE": seed.TEMPLATE,
+                "BENCH_USER": "bench_user_1",
+                "BENCH_RUN": uuid.uuid4().hex[:8],
+            }
             run_wrk("post.lua", server.url, CLIENTS, 2, m.warm_s, env)
             env["BENCH_RUN"] = uuid.uuid4().hex[:8]
             post = run_wrk("post.lua", server.url, CLIENTS, 2, m.wrk_s, env)
@@ -429,8 +498,10 @@ class Bench:
         finally:
             server.close()
         base_rps = self.baseline["rps"] or 1
-        for label, r in (("API: PUT /api/workflows/{id} (merge + validation + event)", put),
-                         ("API: POST /api/workflows (start)", post)):
+        for label, r in (
+            ("API: PUT /api/workflows/{id} (merge + validation + event)", put),
+            ("API: POST /api/workflows (start)", post),
+        ):
             ratio = r["rps"] / base_rps
             ok = ratio >= 0.5 and not r["errors"]
             self.table.add("1", label, f"{fmt_wrk(r)}; {ratio:.2f}× baseline", "≥ 0.5× baseline", verdict(ok))
@@ -445,8 +516,15 @@ class Bench:
         h = {"Authorization": f"Bearer {self.base.token}"}
 
         def one(stmts: list[str] | None = None) -> None:
-            r = client.post("/api/workflows", json={"template_id": seed.TEMPLATE, "user_id": "bench_user_2",
-                                                    "conversation_id": f"count-{uuid.uuid4().hex}"}, headers=h)
+            r = client.post(
+                "/api/workflows",
+                json={
+                    "template_id": seed.TEMPLATE,
+                    "user_id": "bench_user_2",
+                    "conversation_id": f"count-{uuid.uuid4().hex}",
+                },
+                headers=h,
+            )
             assert r.status_code == 201, r.get_data(as_text=True)
             wid = r.json["id"]
             r = client.put(f"/api/workflows/{wid}", json={"state_data": {"amount": 5000, "purpose": "car"}}, headers=h)
@@ -467,8 +545,10 @@ class Bench:
     def lifecycle_breakdown(self) -> str:
         control = sum(1 for s in self.lifecycle_sql if s.split(None, 1)[0].upper() in ("BEGIN", "SAVEPOINT", "RELEASE"))
         api = self.lifecycle_api_statements
-        return (f"{len(self.lifecycle_sql)} (3 API calls {api}, delivery {len(self.lifecycle_sql) - api}; "
-                f"{control} of them BEGIN/SAVEPOINT/RELEASE)")
+        return (
+            f"{len(self.lifecycle_sql)} (3 API calls {api}, delivery {len(self.lifecycle_sql) - api}; "
+            f"{control} of them BEGIN/SAVEPOINT/RELEASE)"
+        )
 
     def lifecycles(self) -> None:
         n_stmts = self.lifecycle_statements()
@@ -477,8 +557,12 @@ class Bench:
         try:
             for clients in (1, CLIENTS):
                 self.receiver.stats(reset=True)
-                env = {"BENCH_TOKEN": self.base.token, "BENCH_TEMPLATE": seed.TEMPLATE,
-                       "BENCH_USER": "bench_user_3", "BENCH_RUN": uuid.uuid4().hex[:8]}
+                env = {
+                    "BENCH_TOKEN": self.base.token,
+                    "BENCH_TEMPLATE": seed.TEMPLATE,
+                    "BENCH_USER": "bench_user_3",
+                    "BENCH_RUN": uuid.uuid4().hex[:8],
+                }
                 t0 = time.time()
                 r = run_wrk("lifecycle.lua", server.url, clients, clients, self.mode.wrk_s, env)
                 stats = self.drain()
@@ -491,12 +575,22 @@ class Bench:
         rate1, r1, d1 = results[1]
         rate8, r8, d8 = results[CLIENTS]
         fail = r1["lifecycle_failures"] + r8["lifecycle_failures"] + r1["errors"] + r8["errors"]
-        self.table.add("7", "whole lifecycles/s (start, merge 2 fields, complete, end action delivered)",
-                       f"1 client {rate1:.0f}/s; {CLIENTS} clients {rate8:.0f}/s ({d1} + {d8} delivered"
-                       + (f", {fail} failed requests" if fail else "") + ")",
-                       f"≥ 100/s with {CLIENTS} clients", verdict(rate8 >= 100 and not fail))
-        self.table.add("7", "SQL statements of one lifecycle (3 API calls + delivery)", self.lifecycle_breakdown(), "≤ 20",
-                       verdict(n_stmts <= 20))
+        self.table.add(
+            "7",
+            "whole lifecycles/s (start, merge 2 fields, complete, end action delivered)",
+            f"1 client {rate1:.0f}/s; {CLIENTS} clients {rate8:.0f}/s ({d1} + {d8} delivered"
+            + (f", {fail} failed requests" if fail else "")
+            + ")",
+            f"≥ 100/s with {CLIENTS} clients",
+            verdict(rate8 >= 100 and not fail),
+        )
+        self.table.add(
+            "7",
+            "SQL statements of one lifecycle (3 API calls + delivery)",
+            self.lifecycle_breakdown(),
+            "≤ 20",
+            verdict(n_stmts <= 20),
+        )
 
     def drain(self, timeout: float = 60.0) -> dict[str, Any]:
         """Wait until the outbox has nothing pending or running, then the receiver's stats."""
@@ -506,8 +600,9 @@ class Bench:
         deadline = time.time() + timeout
         with self.app.app_context():
             while time.time() < deadline:
-                open_jobs = db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(
-                    Job.status.in_(["pending", "running"])))
+                open_jobs = db.session.scalar(
+                    sa.select(sa.func.count()).select_from(Job).where(Job.status.in_(["pending", "running"]))
+                )
                 db.session.rollback()
                 if not open_jobs:
                     break
@@ -524,11 +619,19 @@ class Bench:
         for workers in (1, 3):
             n = self.mode.dispatch_jobs
             self.receiver.stats(reset=True)
-            seed.completed_with_jobs(self.app, self.base, self.receiver.url + "/end-action", n,
-                                     f"dispatch-{workers}-{uuid.uuid4().hex[:6]}")
-            procs = [subprocess.Popen([str(VENV_BIN / "flask"), "--app", "app", "worker"], cwd=ROOT,
-                                      env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                     for _ in range(workers)]
+            seed.completed_with_jobs(
+                self.app, self.base, self.receiver.url + "/end-action", n, f"dispatch-{workers}-{uuid.uuid4().hex[:6]}"
+            )
+            procs = [
+                subprocess.Popen(
+                    [str(VENV_BIN / "flask"), "--app", "app", "worker"],
+                    cwd=ROOT,
+                    env=self.env(),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for _ in range(workers)
+            ]
             try:
                 deadline = time.time() + 120
                 stats = self.receiver.stats()
@@ -544,10 +647,17 @@ class Bench:
                 rates[workers] = ((stats["count"] - 1) / (stats["last"] - stats["first"]), stats["count"], n)
         parts = []
         for w, v in rates.items():
-            parts.append(f"{w} worker{'s' if w > 1 else ''}: " + ("nothing delivered" if v is None else
-                         f"{v[0]:.0f}/s ({v[1]} of {v[2]})"))
-        self.table.add("5", "dispatcher: end actions delivered/s to a loopback receiver (worker processes)",
-                       "; ".join(parts), "", "")
+            parts.append(
+                f"{w} worker{'s' if w > 1 else ''}: "
+                + ("nothing delivered" if v is None else f"{v[0]:.0f}/s ({v[1]} of {v[2]})")
+            )
+        self.table.add(
+            "5",
+            "dispatcher: end actions delivered/s to a loopback receiver (worker processes)",
+            "; ".join(parts),
+            "",
+            "",
+        )
 
     # -- 2 and 3
     def list_cost(self) -> None:
@@ -574,8 +684,12 @@ class Bench:
                 where = sa.and_(Workflow.status == "active", Workflow.template_id == tid)
                 count = db.session.scalar(sa.select(sa.func.count()).select_from(Workflow).where(where))
                 deep_at, deep_id = db.session.execute(
-                    sa.select(Workflow.started_at, Workflow.id).where(where)
-                    .order_by(Workflow.started_at.desc(), Workflow.id.desc()).offset(int(count * 0.9)).limit(1)).one()
+                    sa.select(Workflow.started_at, Workflow.id)
+                    .where(where)
+                    .order_by(Workflow.started_at.desc(), Workflow.id.desc())
+                    .offset(int(count * 0.9))
+                    .limit(1)
+                ).one()
                 cursor = encode_cursor(deep_at, deep_id)
                 token = monitor_token(db.session)
                 db.session.rollback()
@@ -590,8 +704,14 @@ class Bench:
             for label, (c, path, headers) in cases.items():
                 series.setdefault(label, []).append((size, time_get(self.app, c, path, n, headers)))
             if has_monitor and "workflows.monitor_live" in self.app.view_functions:
-                poll = time_get(self.app, staff, f"/workflows/live?{urlencode({'since': token})}", n * 4, {"HX-Request": "true"},
-                                expect=(204,))
+                poll = time_get(
+                    self.app,
+                    staff,
+                    f"/workflows/live?{urlencode({'since': token})}",
+                    n * 4,
+                    {"HX-Request": "true"},
+                    expect=(204,),
+                )
         for label, points in series.items():
             first, last = points[0][1], points[-1][1]
             ratio = last.p50 / first.p50 if first.p50 else float("inf")
@@ -606,12 +726,17 @@ class Bench:
             self.table.add("3", "unchanged live poll", "n/a (not built)", "1 statement, < 2 ms", "n/a")
         else:
             ok = poll.statements == 1 and poll.p50 < 2
-            self.table.add("3", f"unchanged live poll (204) at {sizes[-1] // 1000}k workflows",
-                           f"p50 {poll.p50:.2f} / p95 {poll.p95:.2f} ms, {poll.statements} statement(s)",
-                           "1 statement, < 2 ms", verdict(ok))
+            self.table.add(
+                "3",
+                f"unchanged live poll (204) at {sizes[-1] // 1000}k workflows",
+                f"p50 {poll.p50:.2f} / p95 {poll.p95:.2f} ms, {poll.statements} statement(s)",
+                "1 statement, < 2 ms",
+                verdict(ok),
+            )
 
 
 # --------------------------------------------------------------------------- PostgreSQL
+
 
 def ensure_postgres(url: str) -> str | None:
     """None when the database is reachable (created if missing), else the reason it is not."""
@@ -632,8 +757,11 @@ def ensure_postgres(url: str) -> str | None:
     if why is None:
         return None
     if os.geteuid() == 0 and shutil.which("pg_ctlcluster"):
-        subprocess.run("pg_lsclusters -h | awk '{print $1, $2}' | while read v c; do pg_ctlcluster $v $c start; done",
-                       shell=True, capture_output=True)
+        subprocess.run(
+            "pg_lsclusters -h | awk '{print $1, $2}' | while read v c; do pg_ctlcluster $v $c start; done",
+            shell=True,
+            capture_output=True,
+        )
         user = sa.engine.make_url(engine_url).username
         subprocess.run(["su", "postgres", "-c", f"createdb -O {user} {name}"], capture_output=True)
         why = reachable()
@@ -642,11 +770,24 @@ def ensure_postgres(url: str) -> str | None:
 
 # --------------------------------------------------------------------------- main
 
+
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown CPU")
-    mem = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal:")), 0)
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
+    mem = next(
+        (
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal:")
+        ),
+        0,
+    )
     return f"{os.cpu_count()} CPUs ({cpu}), {mem / 1024 / 1024:.0f} GiB RAM, Python {sys.version.split()[0]}"
 
 
@@ -657,8 +798,11 @@ def main() -> int:
     parser.add_argument("--pg-url", default=os.environ.get("WFAPP_BENCH_PG_URL", DEFAULT_PG_URL))
     args = parser.parse_args()
     if not shutil.which("wrk"):
-        print("wrk is not installed: the HTTP load comes from it. Install it with `apt-get install -y wrk` "
-              "(Debian/Ubuntu) or `brew install wrk`, then run this again.", file=sys.stderr)
+        print(
+            "wrk is not installed: the HTTP load comes from it. Install it with `apt-get install -y wrk` "
+            "(Debian/Ubuntu) or `brew install wrk`, then run this again.",
+            file=sys.stderr,
+        )
         return 2
     os.chdir(ROOT)
     mode = Mode.make(args.quick)
@@ -677,9 +821,11 @@ def main() -> int:
                 tables.append(t)
             else:
                 tables.append(Bench("PostgreSQL", args.pg_url, mode, tmpdir).run())
-    print(f"wfapp benchmarks, {'quick' if mode.quick else 'full'} run: {machine()}; "
-          f"gunicorn {GUNICORN_WORKERS} sync workers, {CLIENTS} concurrent clients (wrk) on loopback; "
-          f"took {time.time() - started:.0f}s\n")
+    print(
+        f"wfapp benchmarks, {'quick' if mode.quick else 'full'} run: {machine()}; "
+        f"gunicorn {GUNICORN_WORKERS} sync workers, {CLIENTS} concurrent clients (wrk) on loopback; "
+        f"took {time.time() - started:.0f}s\n"
+    )
     for t in tables:
         print(t.render())
         print()

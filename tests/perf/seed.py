@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +21,7 @@ N_USERS = 100
 TEMPLATE = "bench_loan"
 OTHER_TEMPLATES = ("bench_kyc", "bench_card", "bench_mortgage")
 STAFF_USER, STAFF_PASSWORD = "bench_operator", "bench operator password"
-SEED_BASE = datetime(2024, 1, 1, tzinfo=timezone.utc)
+SEED_BASE = datetime(2024, 1, 1, tzinfo=UTC)
 LOAN_SCHEMA = {
     "amount": {"type": "number", "required": True, "minimum": 1000, "title": "Loan amount"},
     "purpose": {"type": "string", "required": True, "maxLength": 200},
@@ -63,11 +63,17 @@ def create_base(app, receiver_url: str) -> Base:
         for i in range(N_USERS):
             directory.create_end_user(s, f"bench_user_{i}", USER_TYPE)
         for name in (TEMPLATE,) + OTHER_TEMPLATES:
-            body: dict[str, Any] = {"name": name, "category": "bench", "state_schema": LOAN_SCHEMA,
-                                    "guidelines": "Ask for the amount, then the purpose."}
+            body: dict[str, Any] = {
+                "name": name,
+                "category": "bench",
+                "state_schema": LOAN_SCHEMA,
+                "guidelines": "Ask for the amount, then the purpose.",
+            }
             if name == TEMPLATE:
-                body.update(end_action_type="api_call",
-                            end_action_target={"endpoint": receiver_url, "method": "POST", "timeout_s": 5})
+                body.update(
+                    end_action_type="api_call",
+                    end_action_target={"endpoint": receiver_url, "method": "POST", "timeout_s": 5},
+                )
             workflow_templates.create_workflow_template(s, body, "bench")
             directory.grant_permission(s, USER_TYPE, name)
         _t, token = create_token(s, "bench-integration", "integration")
@@ -92,20 +98,30 @@ def _rows(base: Base, start: int, stop: int, rng: random.Random) -> list[dict[st
         name = names[i % 4]
         status = STATUS_CYCLE[(i // 7) % 20]
         ts = SEED_BASE + timedelta(seconds=i)
-        rows.append({
-            "id": uuid.UUID(int=rng.getrandbits(128), version=4),
-            "template_id": base.templates[name], "template_version_id": base.versions[name],
-            "conversation_id": f"seed-{i}", "user_id": f"bench_user_{i % N_USERS}", "status": status,
-            "state_data": {"amount": 1000 + i, "purpose": "seeded"}, "pending_dependencies": {},
-            "waiting_for": {"name": "kyc", "type": "api"} if status == "waiting" else None,
-            "row_version": 1, "event_seq": 1, "status_reason": "",
-            "started_at": ts, "completed_at": ts + timedelta(minutes=5) if status == "completed" else None,
-            "last_interaction_at": ts, "updated_at": ts,
-        })
+        rows.append(
+            {
+                "id": uuid.UUID(int=rng.getrandbits(128), version=4),
+                "template_id": base.templates[name],
+                "template_version_id": base.versions[name],
+                "conversation_id": f"seed-{i}",
+                "user_id": f"bench_user_{i % N_USERS}",
+                "status": status,
+                "state_data": {"amount": 1000 + i, "purpose": "seeded"},
+                "pending_dependencies": {},
+                "waiting_for": {"name": "kyc", "type": "api"} if status == "waiting" else None,
+                "row_version": 1,
+                "event_seq": 1,
+                "status_reason": "",
+                "started_at": ts,
+                "completed_at": ts + timedelta(minutes=5) if status == "completed" else None,
+                "last_interaction_at": ts,
+                "updated_at": ts,
+            }
+        )
     return rows
 
 
-PG_SEED = """
+PG_SEED = f"""
 INSERT INTO workflows (id, template_id, template_version_id, conversation_id, user_id, status, state_data,
     pending_dependencies, waiting_for, row_version, event_seq, status_reason, started_at, completed_at,
     last_interaction_at, updated_at)
@@ -113,7 +129,7 @@ SELECT gen_random_uuid(),
        (%(tids)s::uuid[])[1 + i %% 4],
        (%(vids)s::int[])[1 + i %% 4],
        'seed-' || i,
-       'bench_user_' || (i %% {n_users}),
+       'bench_user_' || (i %% {N_USERS}),
        (%(statuses)s::text[])[1 + (i / 7) %% 20],
        jsonb_build_object('amount', 1000 + i, 'purpose', 'seeded'),
        '{{}}'::jsonb,
@@ -126,7 +142,7 @@ SELECT gen_random_uuid(),
        %(base)s::timestamptz + i * interval '1 second',
        %(base)s::timestamptz + i * interval '1 second'
 FROM generate_series(%(start)s, %(stop)s - 1) AS i
-""".format(n_users=N_USERS)
+"""
 
 
 def seed_workflows(app, base: Base, total: int) -> int:
@@ -140,10 +156,17 @@ def seed_workflows(app, base: Base, total: int) -> int:
         if engine.dialect.name == "postgresql":
             names = _template_order(base)
             with engine.begin() as conn:
-                conn.exec_driver_sql(PG_SEED, {
-                    "tids": [str(base.templates[n]) for n in names], "vids": [base.versions[n] for n in names],
-                    "statuses": STATUS_CYCLE, "base": SEED_BASE, "start": start, "stop": stop,
-                })
+                conn.exec_driver_sql(
+                    PG_SEED,
+                    {
+                        "tids": [str(base.templates[n]) for n in names],
+                        "vids": [base.versions[n] for n in names],
+                        "statuses": STATUS_CYCLE,
+                        "base": SEED_BASE,
+                        "start": start,
+                        "stop": stop,
+                    },
+                )
                 # what autovacuum would do soon after a bulk load
                 conn.exec_driver_sql("ANALYZE workflows")
         else:
@@ -159,55 +182,99 @@ def seed_workflows(app, base: Base, total: int) -> int:
 
 def delete_workflows(app) -> None:
     """Remove every workflow (and its events and jobs)."""
-    with app.app_context():
-        with db.engine.begin() as conn:
-            conn.execute(sa.delete(Job.__table__))
-            conn.execute(sa.delete(WorkflowEvent.__table__))
-            conn.execute(sa.delete(Workflow.__table__))
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(sa.delete(Job.__table__))
+        conn.execute(sa.delete(WorkflowEvent.__table__))
+        conn.execute(sa.delete(Workflow.__table__))
 
 
 def open_workflow_ids(app, base: Base, n: int) -> list[str]:
     """n active bench_loan workflows, inserted directly, for the PUT benchmark."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = []
     for i in range(n):
-        rows.append({
-            "id": uuid.uuid4(), "template_id": base.templates[TEMPLATE], "template_version_id": base.versions[TEMPLATE],
-            "conversation_id": f"put-{i}", "user_id": f"bench_user_{i % N_USERS}", "status": "active",
-            "state_data": {}, "pending_dependencies": {}, "waiting_for": None, "row_version": 1, "event_seq": 0,
-            "status_reason": "", "started_at": now, "completed_at": None, "last_interaction_at": now,
-            "updated_at": now,
-        })
-    with app.app_context():
-        with db.engine.begin() as conn:
-            conn.execute(Workflow.__table__.insert(), rows)
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "template_id": base.templates[TEMPLATE],
+                "template_version_id": base.versions[TEMPLATE],
+                "conversation_id": f"put-{i}",
+                "user_id": f"bench_user_{i % N_USERS}",
+                "status": "active",
+                "state_data": {},
+                "pending_dependencies": {},
+                "waiting_for": None,
+                "row_version": 1,
+                "event_seq": 0,
+                "status_reason": "",
+                "started_at": now,
+                "completed_at": None,
+                "last_interaction_at": now,
+                "updated_at": now,
+            }
+        )
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(Workflow.__table__.insert(), rows)
     return [str(r["id"]) for r in rows]
 
 
 def completed_with_jobs(app, base: Base, receiver_url: str, n: int, tag: str) -> None:
     """n completed bench_loan workflows, each with its end action due in the outbox (the rows
     that completing writes, as enqueue_end_action builds them)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     wf_rows, job_rows = [], []
     for i in range(n):
         wid = uuid.uuid4()
         state = {"amount": 5000 + i, "purpose": "dispatch"}
-        wf_rows.append({
-            "id": wid, "template_id": base.templates[TEMPLATE], "template_version_id": base.versions[TEMPLATE],
-            "conversation_id": f"{tag}-{i}", "user_id": f"bench_user_{i % N_USERS}", "status": "completed",
-            "state_data": state, "pending_dependencies": {}, "waiting_for": None, "row_version": 3, "event_seq": 2,
-            "status_reason": "", "started_at": now, "completed_at": now, "last_interaction_at": now, "updated_at": now,
-        })
-        job_rows.append({
-            "kind": "end_action", "workflow_id": wid, "idempotency_key": str(uuid.uuid4()),
-            "payload": {"type": "api_call", "target": {"endpoint": receiver_url, "method": "POST", "timeout_s": 5},
-                        "body": {"workflow_id": str(wid), "template": TEMPLATE, "template_version": 1,
-                                 "user_id": f"bench_user_{i % N_USERS}", "conversation_id": f"{tag}-{i}",
-                                 "state_data": state, "completed_at": now.isoformat().replace("+00:00", "Z")}},
-            "status": "pending", "attempts": 0, "max_attempts": 8, "next_attempt_at": now, "locked_until": None,
-            "locked_by": "", "last_error": "", "created_at": now, "finished_at": None,
-        })
-    with app.app_context():
-        with db.engine.begin() as conn:
-            conn.execute(Workflow.__table__.insert(), wf_rows)
-            conn.execute(Job.__table__.insert(), job_rows)
+        wf_rows.append(
+            {
+                "id": wid,
+                "template_id": base.templates[TEMPLATE],
+                "template_version_id": base.versions[TEMPLATE],
+                "conversation_id": f"{tag}-{i}",
+                "user_id": f"bench_user_{i % N_USERS}",
+                "status": "completed",
+                "state_data": state,
+                "pending_dependencies": {},
+                "waiting_for": None,
+                "row_version": 3,
+                "event_seq": 2,
+                "status_reason": "",
+                "started_at": now,
+                "completed_at": now,
+                "last_interaction_at": now,
+                "updated_at": now,
+            }
+        )
+        job_rows.append(
+            {
+                "kind": "end_action",
+                "workflow_id": wid,
+                "idempotency_key": str(uuid.uuid4()),
+                "payload": {
+                    "type": "api_call",
+                    "target": {"endpoint": receiver_url, "method": "POST", "timeout_s": 5},
+                    "body": {
+                        "workflow_id": str(wid),
+                        "template": TEMPLATE,
+                        "template_version": 1,
+                        "user_id": f"bench_user_{i % N_USERS}",
+                        "conversation_id": f"{tag}-{i}",
+                        "state_data": state,
+                        "completed_at": now.isoformat().replace("+00:00", "Z"),
+                    },
+                },
+                "status": "pending",
+                "attempts": 0,
+                "max_attempts": 8,
+                "next_attempt_at": now,
+                "locked_until": None,
+                "locked_by": "",
+                "last_error": "",
+                "created_at": now,
+                "finished_at": None,
+            }
+        )
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(Workflow.__table__.insert(), wf_rows)
+        conn.execute(Job.__table__.insert(), job_rows)

@@ -44,8 +44,9 @@ def authenticate(roles: frozenset) -> sa.Row:
         raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
     # the columns alone (no ORM entity to build and track): this runs on every API request
     token = db.session.execute(
-        sa.select(ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.revoked_at, ApiToken.last_used_at)
-        .where(ApiToken.token_hash == hash_token(secret.strip()))
+        sa.select(ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.revoked_at, ApiToken.last_used_at).where(
+            ApiToken.token_hash == hash_token(secret.strip())
+        )
     ).first()
     if token is None or token.revoked_at is not None:
         raise Unauthorized("the API token is unknown or revoked")

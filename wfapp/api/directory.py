@@ -18,22 +18,51 @@ def list_user_types():
     return jsonify({"items": [user_type_json(u) for u in svc.list_user_types(db.session)]})
 
 
-@operation(bp, "/user-types", "POST", summary="Create a user type", roles=ADMIN, body=USER_TYPE_CREATE,
-           body_name="UserTypeCreate", response="UserType", status=201, errors=(409,), tag="user types")
+@operation(
+    bp,
+    "/user-types",
+    "POST",
+    summary="Create a user type",
+    roles=ADMIN,
+    body=USER_TYPE_CREATE,
+    body_name="UserTypeCreate",
+    response="UserType",
+    status=201,
+    errors=(409,),
+    tag="user types",
+)
 def create_user_type(body):
     user_type = svc.create_user_type(db.session, body["id"], body.get("name", ""), body.get("description", ""))
     db.session.commit()
     return jsonify(user_type_json(user_type)), 201
 
 
-@operation(bp, "/user-types/<user_type_id>", "GET", summary="A user type", roles=READ, response="UserType",
-           errors=(404,), tag="user types")
+@operation(
+    bp,
+    "/user-types/<user_type_id>",
+    "GET",
+    summary="A user type",
+    roles=READ,
+    response="UserType",
+    errors=(404,),
+    tag="user types",
+)
 def get_user_type(user_type_id):
     return jsonify(user_type_json(svc.get_user_type(db.session, user_type_id)))
 
 
-@operation(bp, "/user-types/<user_type_id>", "PATCH", summary="Rename a user type", roles=ADMIN,
-           body=USER_TYPE_UPDATE, body_name="UserTypeUpdate", response="UserType", errors=(404,), tag="user types")
+@operation(
+    bp,
+    "/user-types/<user_type_id>",
+    "PATCH",
+    summary="Rename a user type",
+    roles=ADMIN,
+    body=USER_TYPE_UPDATE,
+    body_name="UserTypeUpdate",
+    response="UserType",
+    errors=(404,),
+    tag="user types",
+)
 def update_user_type(user_type_id, body):
     user_type = svc.get_user_type(db.session, user_type_id)
     svc.update_user_type(db.session, user_type, body.get("name"), body.get("description"))
@@ -41,41 +70,89 @@ def update_user_type(user_type_id, body):
     return jsonify(user_type_json(user_type))
 
 
-@operation(bp, "/user-types/<user_type_id>", "DELETE", summary="Delete an unused user type", roles=ADMIN,
-           status=204, errors=(404, 409), tag="user types")
+@operation(
+    bp,
+    "/user-types/<user_type_id>",
+    "DELETE",
+    summary="Delete an unused user type",
+    roles=ADMIN,
+    status=204,
+    errors=(404, 409),
+    tag="user types",
+)
 def delete_user_type(user_type_id):
     svc.delete_user_type(db.session, svc.get_user_type(db.session, user_type_id))
     db.session.commit()
     return "", 204
 
 
-@operation(bp, "/users", "GET", summary="List end users", roles=READ, response="EndUserList", tag="end users",
-           query=[{"name": "user_type_id", "schema": {"type": "string"}},
-                  {"name": "after", "schema": {"type": "string"}, "description": "the last id of the previous page"},
-                  {"name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}])
+@operation(
+    bp,
+    "/users",
+    "GET",
+    summary="List end users",
+    roles=READ,
+    response="EndUserList",
+    tag="end users",
+    query=[
+        {"name": "user_type_id", "schema": {"type": "string"}},
+        {"name": "after", "schema": {"type": "string"}, "description": "the last id of the previous page"},
+        {"name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+    ],
+)
 def list_end_users():
     limit = min(max(request.args.get("limit", 100, type=int) or 100, 1), 500)
     users = svc.list_end_users(db.session, request.args.get("user_type_id"), limit, request.args.get("after"))
-    return jsonify({"items": [end_user_json(u) for u in users],
-                    "next_after": users[-1].id if len(users) == limit else None})
+    return jsonify(
+        {"items": [end_user_json(u) for u in users], "next_after": users[-1].id if len(users) == limit else None}
+    )
 
 
-@operation(bp, "/users", "POST", summary="Register an end user", roles=USER_WRITE, body=END_USER_CREATE,
-           body_name="EndUserCreate", response="EndUser", status=201, errors=(409,), tag="end users")
+@operation(
+    bp,
+    "/users",
+    "POST",
+    summary="Register an end user",
+    roles=USER_WRITE,
+    body=END_USER_CREATE,
+    body_name="EndUserCreate",
+    response="EndUser",
+    status=201,
+    errors=(409,),
+    tag="end users",
+)
 def create_end_user(body):
     user = svc.create_end_user(db.session, body["id"], body["user_type_id"], body.get("display_name", ""))
     db.session.commit()
     return jsonify(end_user_json(user)), 201
 
 
-@operation(bp, "/users/<path:user_id>", "GET", summary="An end user", roles=READ, response="EndUser",
-           errors=(404,), tag="end users")
+@operation(
+    bp,
+    "/users/<path:user_id>",
+    "GET",
+    summary="An end user",
+    roles=READ,
+    response="EndUser",
+    errors=(404,),
+    tag="end users",
+)
 def get_end_user(user_id):
     return jsonify(end_user_json(svc.get_end_user(db.session, user_id)))
 
 
-@operation(bp, "/users/<path:user_id>", "PATCH", summary="Change an end user's type or name", roles=USER_WRITE,
-           body=END_USER_UPDATE, body_name="EndUserUpdate", response="EndUser", errors=(404,), tag="end users")
+@operation(
+    bp,
+    "/users/<path:user_id>",
+    "PATCH",
+    summary="Change an end user's type or name",
+    roles=USER_WRITE,
+    body=END_USER_UPDATE,
+    body_name="EndUserUpdate",
+    response="EndUser",
+    errors=(404,),
+    tag="end users",
+)
 def update_end_user(user_id, body):
     user = svc.get_end_user(db.session, user_id)
     svc.update_end_user(db.session, user, body)
@@ -83,9 +160,19 @@ def update_end_user(user_id, body):
     return jsonify(end_user_json(user))
 
 
-@operation(bp, "/permissions", "GET", summary="List permissions", roles=READ, response="PermissionList",
-           tag="permissions", query=[{"name": "user_type_id", "schema": {"type": "string"}},
-                                     {"name": "workflow_template_id", "schema": {"type": "string"}}])
+@operation(
+    bp,
+    "/permissions",
+    "GET",
+    summary="List permissions",
+    roles=READ,
+    response="PermissionList",
+    tag="permissions",
+    query=[
+        {"name": "user_type_id", "schema": {"type": "string"}},
+        {"name": "workflow_template_id", "schema": {"type": "string"}},
+    ],
+)
 def list_permissions():
     template_id = None
     if request.args.get("workflow_template_id"):
@@ -97,17 +184,35 @@ def list_permissions():
     return jsonify({"items": [permission_json(p) for p in items]})
 
 
-@operation(bp, "/permissions", "POST", summary="Grant a workflow template to a user type", roles=ADMIN,
-           body=PERMISSION_CREATE, body_name="PermissionCreate", response="Permission", status=201, errors=(409,),
-           tag="permissions")
+@operation(
+    bp,
+    "/permissions",
+    "POST",
+    summary="Grant a workflow template to a user type",
+    roles=ADMIN,
+    body=PERMISSION_CREATE,
+    body_name="PermissionCreate",
+    response="Permission",
+    status=201,
+    errors=(409,),
+    tag="permissions",
+)
 def grant_permission(body):
     permission = svc.grant_permission(db.session, body["user_type_id"], body["workflow_template_id"])
     db.session.commit()
     return jsonify(permission_json(permission)), 201
 
 
-@operation(bp, "/permissions/<permission_id>", "DELETE", summary="Revoke a permission", roles=ADMIN, status=204,
-           errors=(404,), tag="permissions")
+@operation(
+    bp,
+    "/permissions/<permission_id>",
+    "DELETE",
+    summary="Revoke a permission",
+    roles=ADMIN,
+    status=204,
+    errors=(404,),
+    tag="permissions",
+)
 def revoke_permission(permission_id):
     try:
         pid = int(permission_id)

@@ -12,8 +12,9 @@ log = logging.getLogger(__name__)
 PROBLEM_MIMETYPE = "application/problem+json"
 
 
-def problem_response(status: int, title: str, detail: str = "", errors: list[dict[str, Any]] | None = None,
-                     **extra: Any) -> Response:
+def problem_response(
+    status: int, title: str, detail: str = "", errors: list[dict[str, Any]] | None = None, **extra: Any
+) -> Response:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail or title}
     if errors:
         body["errors"] = errors
@@ -56,6 +57,8 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
+        if exc.response is not None:  # an answer made in full by the view (wfapp.web.commit_action)
+            return exc.response
         if is_api_request():
             return from_http_exception(exc)
         return _page_error(exc.code or 500, exc)

@@ -11,82 +11,159 @@ from wfapp.api.operations import OPERATIONS, openapi_path
 from wfapp.schemas.api import REQUEST_SCHEMAS
 from wfapp.schemas.definitions import DEPENDENCY
 
-STATUS_TITLES = {200: "OK", 201: "Created", 204: "No content", 304: "Not modified", 400: "Malformed JSON",
-                 401: "No or bad token", 403: "Not allowed for this token's role or user type", 404: "Not found",
-                 409: "Conflict with the current state", 412: "If-Match does not match the current ETag",
-                 413: "Body over the configured limit", 415: "Body is not JSON", 422: "Validation failed"}
+STATUS_TITLES = {
+    200: "OK",
+    201: "Created",
+    204: "No content",
+    304: "Not modified",
+    400: "Malformed JSON",
+    401: "No or bad token",
+    403: "Not allowed for this token's role or user type",
+    404: "Not found",
+    409: "Conflict with the current state",
+    412: "If-Match does not match the current ETag",
+    413: "Body over the configured limit",
+    415: "Body is not JSON",
+    422: "Validation failed",
+}
 
 TS = {"type": ["string", "null"], "format": "date-time"}
 RESPONSE_SCHEMAS: dict[str, Any] = {
     "Problem": {
         "type": "object",
         "properties": {
-            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
             "detail": {"type": "string"},
-            "errors": {"type": "array", "items": {"type": "object", "properties": {
-                "path": {"type": "string"}, "message": {"type": "string"}}, "required": ["path", "message"]}},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
+                    "required": ["path", "message"],
+                },
+            },
         },
         "required": ["type", "title", "status", "detail"],
     },
     "WorkflowTemplate": {
         "type": "object",
         "properties": {
-            "id": {"type": "string", "format": "uuid"}, "name": {"type": "string"}, "category": {"type": "string"},
-            "is_active": {"type": "boolean"}, "version": {"type": "integer"}, "description": {"type": "string"},
-            "guidelines": {"type": "string"}, "state_schema": {"type": "object"},
+            "id": {"type": "string", "format": "uuid"},
+            "name": {"type": "string"},
+            "category": {"type": "string"},
+            "is_active": {"type": "boolean"},
+            "version": {"type": "integer"},
+            "description": {"type": "string"},
+            "guidelines": {"type": "string"},
+            "state_schema": {"type": "object"},
             "workflow_dependencies": {"type": "array", "items": DEPENDENCY},
-            "end_action_type": {"type": "string"}, "end_action_target": {"type": ["object", "null"]},
-            "created_at": TS, "updated_at": TS,
+            "end_action_type": {"type": "string"},
+            "end_action_target": {"type": ["object", "null"]},
+            "created_at": TS,
+            "updated_at": TS,
         },
         "required": ["id", "name", "version", "state_schema", "is_active"],
     },
     "TemplateVersion": {
         "type": "object",
-        "properties": {"template_id": {"type": "string"}, "template": {"type": "string"}, "number": {"type": "integer"},
-                       "is_current": {"type": "boolean"}, "state_schema": {"type": "object"},
-                       "change_note": {"type": "string"}, "created_by": {"type": "string"}, "created_at": TS},
+        "properties": {
+            "template_id": {"type": "string"},
+            "template": {"type": "string"},
+            "number": {"type": "integer"},
+            "is_current": {"type": "boolean"},
+            "state_schema": {"type": "object"},
+            "change_note": {"type": "string"},
+            "created_by": {"type": "string"},
+            "created_at": TS,
+        },
         "required": ["number", "state_schema"],
     },
-    "UserType": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"},
-                                                  "description": {"type": "string"}, "created_at": TS},
-                 "required": ["id", "name"]},
-    "EndUser": {"type": "object", "properties": {"id": {"type": "string"}, "user_type_id": {"type": "string"},
-                                                 "display_name": {"type": "string"}, "created_at": TS},
-                "required": ["id", "user_type_id"]},
-    "Permission": {"type": "object", "properties": {"id": {"type": "integer"}, "user_type_id": {"type": "string"},
-                                                    "workflow_template_id": {"type": "string"}, "created_at": TS},
-                   "required": ["id", "user_type_id", "workflow_template_id"]},
+    "UserType": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "created_at": TS,
+        },
+        "required": ["id", "name"],
+    },
+    "EndUser": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "user_type_id": {"type": "string"},
+            "display_name": {"type": "string"},
+            "created_at": TS,
+        },
+        "required": ["id", "user_type_id"],
+    },
+    "Permission": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "user_type_id": {"type": "string"},
+            "workflow_template_id": {"type": "string"},
+            "created_at": TS,
+        },
+        "required": ["id", "user_type_id", "workflow_template_id"],
+    },
     "Workflow": {
         "type": "object",
         "properties": {
-            "id": {"type": "string", "format": "uuid"}, "template_id": {"type": "string"},
-            "template_name": {"type": "string"}, "template_version": {"type": "integer"},
-            "conversation_id": {"type": "string"}, "user_id": {"type": "string"},
+            "id": {"type": "string", "format": "uuid"},
+            "template_id": {"type": "string"},
+            "template_name": {"type": "string"},
+            "template_version": {"type": "integer"},
+            "conversation_id": {"type": "string"},
+            "user_id": {"type": "string"},
             "status": {"type": "string", "enum": ["active", "waiting", "completed", "failed", "cancelled"]},
             "status_reason": {"type": ["string", "null"]},
-            "state_data": {"type": "object"}, "pending_dependencies": {"type": "object"},
-            "waiting_for": {"type": ["object", "null"]}, "started_at": TS, "completed_at": TS,
-            "last_interaction_at": TS, "updated_at": TS, "etag": {"type": "string"},
+            "state_data": {"type": "object"},
+            "pending_dependencies": {"type": "object"},
+            "waiting_for": {"type": ["object", "null"]},
+            "started_at": TS,
+            "completed_at": TS,
+            "last_interaction_at": TS,
+            "updated_at": TS,
+            "etag": {"type": "string"},
         },
         "required": ["id", "template_id", "conversation_id", "user_id", "status", "state_data"],
     },
-    "Event": {"type": "object", "properties": {"seq": {"type": "integer"}, "type": {"type": "string"},
-                                               "actor": {"type": "string"}, "data": {"type": "object"},
-                                               "created_at": TS},
-              "required": ["seq", "type", "actor", "data"]},
+    "Event": {
+        "type": "object",
+        "properties": {
+            "seq": {"type": "integer"},
+            "type": {"type": "string"},
+            "actor": {"type": "string"},
+            "data": {"type": "object"},
+            "created_at": TS,
+        },
+        "required": ["seq", "type", "actor", "data"],
+    },
     "WorkflowContext": {
         "type": "object",
-        "properties": {"workflow_id": {"type": "string"}, "guidelines": {"type": "string"},
-                       "collected": {"type": "object"}, "missing_fields": {"type": "array"},
-                       "next_field": {"type": ["string", "null"]}, "tool": {"type": "object"}},
+        "properties": {
+            "workflow_id": {"type": "string"},
+            "guidelines": {"type": "string"},
+            "collected": {"type": "object"},
+            "missing_fields": {"type": "array"},
+            "next_field": {"type": ["string", "null"]},
+            "tool": {"type": "object"},
+        },
         "required": ["workflow_id", "guidelines", "collected", "missing_fields", "tool"],
     },
 }
 
 
 def _list_of(name: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": f"#/components/schemas/{name}"}},
-                                             **(extra or {})}, "required": ["items"]}
+    return {
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": {"$ref": f"#/components/schemas/{name}"}}, **(extra or {})},
+        "required": ["items"],
+    }
 
 
 LISTS = {
@@ -104,8 +181,10 @@ def build_openapi() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for op in OPERATIONS:
         path = openapi_path(op.rule)
-        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                  for n in re.findall(r"{([a-z_]+)}", path)]
+        params = [
+            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+            for n in re.findall(r"{([a-z_]+)}", path)
+        ]
         for p in params:
             if p["name"] == "number":
                 p["schema"] = {"type": "integer", "minimum": 1}
@@ -116,21 +195,31 @@ def build_openapi() -> dict[str, Any]:
             ok["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.response}"}}}
         responses[str(op.status)] = ok
         for code in op.errors:
-            responses[str(code)] = {"description": STATUS_TITLES.get(code, "Error"), "content": {
-                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+            responses[str(code)] = {
+                "description": STATUS_TITLES.get(code, "Error"),
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }
         entry: dict[str, Any] = {
-            "operationId": op.endpoint.split(".", 1)[1], "summary": op.summary, "tags": [op.tag] if op.tag else [],
-            "parameters": params, "responses": responses,
+            "operationId": op.endpoint.split(".", 1)[1],
+            "summary": op.summary,
+            "tags": [op.tag] if op.tag else [],
+            "parameters": params,
+            "responses": responses,
             "x-roles": sorted(str(r) for r in op.roles),
         }
         if op.body is not None:
-            entry["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{op.body_name}"}}}}
+            entry["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.body_name}"}}},
+            }
         paths.setdefault(path, {})[op.method.lower()] = entry
     return {
         "openapi": "3.1.0",
-        "info": {"title": "wfapp API", "version": "1",
-                 "description": "LLM-guided data-collection workflows: workflow templates, permissions, workflows."},
+        "info": {
+            "title": "wfapp API",
+            "version": "1",
+            "description": "LLM-guided data-collection workflows: workflow templates, permissions, workflows.",
+        },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": paths,

@@ -3,9 +3,10 @@ with, and what it answers. The OpenAPI document is generated from the same decla
 
 import json as _json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 from flask import Blueprint, request
 from werkzeug.routing import IntegerConverter
@@ -78,10 +79,21 @@ def parse_json_body(schema: dict[str, Any]) -> Any:
     return data
 
 
-def operation(bp: Blueprint, rule: str, method: str, *, summary: str, roles: frozenset,
-              body: dict[str, Any] | None = None, body_name: str | None = None, response: str | None = None,
-              status: int = 200, errors: tuple[int, ...] = (), query: list[dict[str, Any]] | None = None,
-              tag: str = "") -> Callable:
+def operation(
+    bp: Blueprint,
+    rule: str,
+    method: str,
+    *,
+    summary: str,
+    roles: frozenset,
+    body: dict[str, Any] | None = None,
+    body_name: str | None = None,
+    response: str | None = None,
+    status: int = 200,
+    errors: tuple[int, ...] = (),
+    query: list[dict[str, Any]] | None = None,
+    tag: str = "",
+) -> Callable:
     def decorator(fn: Callable) -> Callable:
         @wraps(fn)
         def view(**kwargs):
@@ -104,17 +116,28 @@ def operation(bp: Blueprint, rule: str, method: str, *, summary: str, roles: fro
         default_errors = (401, 403) + ((400, 413, 415, 422) if body is not None else ())
         if any((q.get("schema") or {}).get("type") == "integer" for q in query or []):
             default_errors += (422,)
-        OPERATIONS.append(Operation(
-            rule=bp.url_prefix + rule, method=method, endpoint=f"{bp.name}.{fn.__name__}", summary=summary,
-            roles=roles, body=body, body_name=body_name, response=response, status=status,
-            errors=tuple(sorted(set(default_errors + errors))), query=query or [], tag=tag,
-        ))
+        OPERATIONS.append(
+            Operation(
+                rule=bp.url_prefix + rule,
+                method=method,
+                endpoint=f"{bp.name}.{fn.__name__}",
+                summary=summary,
+                roles=roles,
+                body=body,
+                body_name=body_name,
+                response=response,
+                status=status,
+                errors=tuple(sorted(set(default_errors + errors))),
+                query=query or [],
+                tag=tag,
+            )
+        )
         return fn
 
     return decorator
 
 
-DB_INT_RANGE = (-(2 ** 63), 2 ** 63 - 1)
+DB_INT_RANGE = (-(2**63), 2**63 - 1)
 
 
 def check_integer_query(query: list[dict[str, Any]]) -> None:
@@ -126,8 +149,11 @@ def check_integer_query(query: list[dict[str, Any]]) -> None:
             continue
         value = request.args.get(q["name"], "").strip()
         digits = value[1:] if value[:1] in "+-" else value
-        if digits.isascii() and digits.isdigit() and (
-                len(digits) > 19 or not DB_INT_RANGE[0] <= int(value) <= DB_INT_RANGE[1]):
+        if (
+            digits.isascii()
+            and digits.isdigit()
+            and (len(digits) > 19 or not DB_INT_RANGE[0] <= int(value) <= DB_INT_RANGE[1])
+        ):
             errors.append({"path": f"/query/{q['name']}", "message": "is out of range"})
     if errors:
         raise ValidationFailed("; ".join(f"{e['path']}: {e['message']}" for e in errors), errors)
@@ -161,10 +187,15 @@ def audit_api_change(token, endpoint: str, kwargs: dict[str, Any], response: Any
         return
     target = {k: str(v) for k, v in kwargs.items() if k != "body"}
     body_keys = sorted(kwargs["body"]) if isinstance(kwargs.get("body"), dict) else []
-    record_staff_action(db.session, f"token:{token.name}", f"api.{endpoint}", "api",
-                        "/".join(target.values())[:200], {"method": request.method, "path": request.path[:500],
-                                                           "fields": body_keys, **target},
-                        request.remote_addr or "")
+    record_staff_action(
+        db.session,
+        f"token:{token.name}",
+        f"api.{endpoint}",
+        "api",
+        "/".join(target.values())[:200],
+        {"method": request.method, "path": request.path[:500], "fields": body_keys, **target},
+        request.remote_addr or "",
+    )
     db.session.commit()
 
 

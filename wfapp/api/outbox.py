@@ -25,13 +25,21 @@ RESPONSE_SCHEMAS["Job"] = {
     "type": "object",
     "description": "One outbound call in the outbox; a `dead` job is an incident.",
     "properties": {
-        "id": {"type": "integer"}, "kind": {"type": "string", "enum": [k.value for k in JobKind]},
+        "id": {"type": "integer"},
+        "kind": {"type": "string", "enum": [k.value for k in JobKind]},
         "status": {"type": "string", "enum": [s.value for s in JobStatus]},
-        "workflow_id": {"type": "string"}, "type": {"type": "string"},
-        "endpoint": {"type": ["string", "null"]}, "dependency": {"type": ["string", "null"]},
-        "attempts": {"type": "integer"}, "max_attempts": {"type": "integer"},
-        "next_attempt_at": TS, "locked_until": TS, "last_error": {"type": ["string", "null"]},
-        "idempotency_key": {"type": "string"}, "created_at": TS, "finished_at": TS,
+        "workflow_id": {"type": "string"},
+        "type": {"type": "string"},
+        "endpoint": {"type": ["string", "null"]},
+        "dependency": {"type": ["string", "null"]},
+        "attempts": {"type": "integer"},
+        "max_attempts": {"type": "integer"},
+        "next_attempt_at": TS,
+        "locked_until": TS,
+        "last_error": {"type": ["string", "null"]},
+        "idempotency_key": {"type": "string"},
+        "created_at": TS,
+        "finished_at": TS,
     },
     "required": ["id", "kind", "status", "workflow_id", "attempts", "max_attempts"],
 }
@@ -53,61 +61,115 @@ def outbox_job_json(job: Job) -> dict[str, Any]:
     }
 
 
-@operation(bp, "/workflows/<workflow_id>/dependencies/<name>", "POST",
-           summary="Report a pending dependency's outcome (the callback after a 202, or an operator's decision)",
-           roles=WORKFLOW_WRITE, body=DEPENDENCY_OUTCOME, body_name="DependencyOutcome", response="Workflow",
-           errors=(404, 409), tag=TAG)
+@operation(
+    bp,
+    "/workflows/<workflow_id>/dependencies/<name>",
+    "POST",
+    summary="Report a pending dependency's outcome (the callback after a 202, or an operator's decision)",
+    roles=WORKFLOW_WRITE,
+    body=DEPENDENCY_OUTCOME,
+    body_name="DependencyOutcome",
+    response="Workflow",
+    errors=(404, 409),
+    tag=TAG,
+)
 def resolve_dependency(workflow_id, name, body):
-    wf = svc.resolve_dependency(db.session, workflow_id, name, body["outcome"], g.actor, body.get("result"),
-                                body.get("message", ""))
+    wf = svc.resolve_dependency(
+        db.session, workflow_id, name, body["outcome"], g.actor, body.get("result"), body.get("message", "")
+    )
     db.session.commit()
     return _workflow_response(wf)
 
 
-@operation(bp, "/workflows/<workflow_id>/end-action/retry", "POST",
-           summary="Re-arm the workflow's dead end action (same Idempotency-Key, a fresh budget of attempts)",
-           roles=OPERATE, response="Job", status=202, errors=(404, 409), tag=TAG)
+@operation(
+    bp,
+    "/workflows/<workflow_id>/end-action/retry",
+    "POST",
+    summary="Re-arm the workflow's dead end action (same Idempotency-Key, a fresh budget of attempts)",
+    roles=OPERATE,
+    response="Job",
+    status=202,
+    errors=(404, 409),
+    tag=TAG,
+)
 def retry_end_action(workflow_id):
     job = svc.retry_end_action(db.session, get_workflow(db.session, workflow_id).id, g.actor)
     db.session.commit()
     return jsonify(outbox_job_json(job)), 202
 
 
-@operation(bp, "/jobs/<job_id>/retry", "POST", summary="Re-arm a dead job (an end action or a dependency call)",
-           roles=OPERATE, response="Job", status=202, errors=(404, 409), tag=TAG)
+@operation(
+    bp,
+    "/jobs/<job_id>/retry",
+    "POST",
+    summary="Re-arm a dead job (an end action or a dependency call)",
+    roles=OPERATE,
+    response="Job",
+    status=202,
+    errors=(404, 409),
+    tag=TAG,
+)
 def retry_job(job_id):
     job = svc.retry_job(db.session, job_id, g.actor)
     db.session.commit()
     return jsonify(outbox_job_json(job)), 202
 
 
-@operation(bp, "/workflows/<workflow_id>/jobs", "GET", summary="The workflow's end action and dependency calls",
-           roles=READ, response="JobList", errors=(404,), tag=TAG)
+@operation(
+    bp,
+    "/workflows/<workflow_id>/jobs",
+    "GET",
+    summary="The workflow's end action and dependency calls",
+    roles=READ,
+    response="JobList",
+    errors=(404,),
+    tag=TAG,
+)
 def list_workflow_jobs(workflow_id):
     wf = get_workflow(db.session, workflow_id)
-    return jsonify({"items": [outbox_job_json(j) for j in svc.list_jobs(db.session, workflow_id=wf.id, limit=200)],
-                    "next_before": None})
+    return jsonify(
+        {
+            "items": [outbox_job_json(j) for j in svc.list_jobs(db.session, workflow_id=wf.id, limit=200)],
+            "next_before": None,
+        }
+    )
 
 
 JOB_QUERY = [
-    {"name": "status", "schema": {"type": "string", "enum": [s.value for s in JobStatus]},
-     "description": "dead = incidents"},
+    {
+        "name": "status",
+        "schema": {"type": "string", "enum": [s.value for s in JobStatus]},
+        "description": "dead = incidents",
+    },
     {"name": "kind", "schema": {"type": "string", "enum": [k.value for k in JobKind]}},
     {"name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
     {"name": "before", "schema": {"type": "integer"}, "description": "next_before of the previous page"},
 ]
 
 
-@operation(bp, "/jobs", "GET", summary="Jobs of the outbox, newest first; status=dead lists the incidents",
-           roles=READ, response="JobList", errors=(422,), query=JOB_QUERY, tag=TAG)
+@operation(
+    bp,
+    "/jobs",
+    "GET",
+    summary="Jobs of the outbox, newest first; status=dead lists the incidents",
+    roles=READ,
+    response="JobList",
+    errors=(422,),
+    query=JOB_QUERY,
+    tag=TAG,
+)
 def list_jobs():
     status, kind = request.args.get("status") or None, request.args.get("kind") or None
     if status and status not in {s.value for s in JobStatus}:
-        raise ValidationFailed("status is not a job status",
-                               [{"path": "/query/status", "message": f"must be one of {', '.join(s.value for s in JobStatus)}"}])
+        raise ValidationFailed(
+            "status is not a job status",
+            [{"path": "/query/status", "message": f"must be one of {', '.join(s.value for s in JobStatus)}"}],
+        )
     if kind and kind not in {k.value for k in JobKind}:
-        raise ValidationFailed("kind is not a job kind",
-                               [{"path": "/query/kind", "message": f"must be one of {', '.join(k.value for k in JobKind)}"}])
+        raise ValidationFailed(
+            "kind is not a job kind",
+            [{"path": "/query/kind", "message": f"must be one of {', '.join(k.value for k in JobKind)}"}],
+        )
     limit = min(max(request.args.get("limit", 50, type=int) or 50, 1), 200)
     before = request.args.get("before", type=int)
     jobs = svc.list_jobs(db.session, status=status, kind=kind, before_id=before, limit=limit + 1)

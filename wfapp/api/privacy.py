@@ -15,17 +15,29 @@ from wfapp.services import privacy
 RESPONSE_SCHEMAS["Erasure"] = {
     "type": "object",
     "description": "What an erasure changed; a second call finds nothing (erased: false).",
-    "properties": {"user_id": {"type": "string"}, "erased": {"type": "boolean"},
-                   "workflows": {"type": "integer"}, "workflows_erased": {"type": "integer"},
-                   "events_scrubbed": {"type": "integer"}, "jobs_scrubbed": {"type": "integer"}},
+    "properties": {
+        "user_id": {"type": "string"},
+        "erased": {"type": "boolean"},
+        "workflows": {"type": "integer"},
+        "workflows_erased": {"type": "integer"},
+        "events_scrubbed": {"type": "integer"},
+        "jobs_scrubbed": {"type": "integer"},
+    },
     "required": ["user_id", "erased", "workflows", "workflows_erased", "events_scrubbed", "jobs_scrubbed"],
 }
 
 
-@operation(bp, "/users/<path:user_id>", "DELETE",
-           summary="Erase an end user's personal data (state_data, values in the history); workflows and "
-                   "their event skeletons stay. Idempotent.",
-           roles=ADMIN, response="Erasure", errors=(404,), tag="end users")
+@operation(
+    bp,
+    "/users/<path:user_id>",
+    "DELETE",
+    summary="Erase an end user's personal data (state_data, values in the history); workflows and "
+    "their event skeletons stay. Idempotent.",
+    roles=ADMIN,
+    response="Erasure",
+    errors=(404,),
+    tag="end users",
+)
 def erase_end_user(user_id):
     result = privacy.erase_end_user(db.session, user_id, g.actor, request.remote_addr or "")
     db.session.commit()
@@ -49,8 +61,11 @@ def masked_workflow_json(body: dict[str, Any], wf) -> dict[str, Any]:
         return body
     from wfapp.services.workflows import schema_of
 
-    return {**body, "state_data": privacy.mask_state(body.get("state_data"), schema_of(db.session, wf), role),
-            "pending_dependencies": privacy.mask_pending(body.get("pending_dependencies"), role)}
+    return {
+        **body,
+        "state_data": privacy.mask_state(body.get("state_data"), schema_of(db.session, wf), role),
+        "pending_dependencies": privacy.mask_pending(body.get("pending_dependencies"), role),
+    }
 
 
 def masked_events_json(items: list[dict[str, Any]], wf) -> list[dict[str, Any]]:

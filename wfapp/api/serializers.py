@@ -4,7 +4,14 @@ from datetime import datetime
 from typing import Any
 
 from wfapp.models import (
-    EndUser, Job, Permission, TemplateVersion, UserType, Workflow, WorkflowEvent, WorkflowTemplate,
+    EndUser,
+    Job,
+    Permission,
+    TemplateVersion,
+    UserType,
+    Workflow,
+    WorkflowEvent,
+    WorkflowTemplate,
 )
 
 
@@ -58,8 +65,12 @@ def end_user_json(u: EndUser) -> dict[str, Any]:
 
 
 def permission_json(p: Permission) -> dict[str, Any]:
-    return {"id": p.id, "user_type_id": p.user_type_id, "workflow_template_id": str(p.workflow_template_id),
-            "created_at": iso(p.created_at)}
+    return {
+        "id": p.id,
+        "user_type_id": p.user_type_id,
+        "workflow_template_id": str(p.workflow_template_id),
+        "created_at": iso(p.created_at),
+    }
 
 
 def workflow_json(wf: Workflow, template_name: str, version_number: int) -> dict[str, Any]:
@@ -89,7 +100,14 @@ def event_json(e: WorkflowEvent) -> dict[str, Any]:
 
 def job_json(j: Job) -> dict[str, Any]:
     return {
-        "id": j.id, "kind": str(j.kind), "status": str(j.status), "attempts": j.attempts,
-        "max_attempts": j.max_attempts, "next_attempt_at": iso(j.next_attempt_at), "last_error": j.last_error or None,
-        "idempotency_key": j.idempotency_key, "created_at": iso(j.created_at), "finished_at": iso(j.finished_at),
+        "id": j.id,
+        "kind": str(j.kind),
+        "status": str(j.status),
+        "attempts": j.attempts,
+        "max_attempts": j.max_attempts,
+        "next_attempt_at": iso(j.next_attempt_at),
+        "last_error": j.last_error or None,
+        "idempotency_key": j.idempotency_key,
+        "created_at": iso(j.created_at),
+        "finished_at": iso(j.finished_at),
     }

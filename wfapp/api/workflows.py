@@ -45,27 +45,51 @@ LIST_QUERY = [
 ]
 
 
-@operation(bp, "/workflows", "GET", summary="List workflows, newest first, with cursor pagination", roles=READ,
-           response="WorkflowList", errors=(422,), query=LIST_QUERY, tag=TAG)
+@operation(
+    bp,
+    "/workflows",
+    "GET",
+    summary="List workflows, newest first, with cursor pagination",
+    roles=READ,
+    response="WorkflowList",
+    errors=(422,),
+    query=LIST_QUERY,
+    tag=TAG,
+)
 def list_workflows():
     refuse_sensitive_search(request.args.get("field"))
     f = svc.filters_from_query(db.session, request.args)
     limit = request.args.get("limit", 50, type=int) or 50
     limit = min(max(limit, 1), 200)
     rows, next_cursor = svc.list_workflows(db.session, f, limit, request.args.get("cursor") or None)
-    return jsonify({
-        "items": [masked_workflow_json(workflow_json(r.workflow, r.template_name, r.version_number), r.workflow)
-                  for r in rows],
-        "next_cursor": next_cursor,
-    })
+    return jsonify(
+        {
+            "items": [
+                masked_workflow_json(workflow_json(r.workflow, r.template_name, r.version_number), r.workflow)
+                for r in rows
+            ],
+            "next_cursor": next_cursor,
+        }
+    )
 
 
-@operation(bp, "/workflows", "POST", summary="Start a workflow for an end user in a conversation",
-           roles=WORKFLOW_WRITE, body=WORKFLOW_START, body_name="WorkflowStart", response="Workflow", status=201,
-           errors=(409,), tag=TAG)
+@operation(
+    bp,
+    "/workflows",
+    "POST",
+    summary="Start a workflow for an end user in a conversation",
+    roles=WORKFLOW_WRITE,
+    body=WORKFLOW_START,
+    body_name="WorkflowStart",
+    response="Workflow",
+    status=201,
+    errors=(409,),
+    tag=TAG,
+)
 def start_workflow(body):
-    wf = svc.start_workflow(db.session, body["template_id"], body["conversation_id"], body["user_id"], g.actor,
-                            body.get("state_data"))
+    wf = svc.start_workflow(
+        db.session, body["template_id"], body["conversation_id"], body["user_id"], g.actor, body.get("state_data")
+    )
     # Serialized before the commit, which expires every loaded object: afterwards the answer
     # would cost a new transaction and a re-read of what was just written.
     response = _workflow_response(wf, 201)
@@ -73,8 +97,9 @@ def start_workflow(body):
     return response
 
 
-@operation(bp, "/workflows/<workflow_id>", "GET", summary="A workflow", roles=READ, response="Workflow",
-           errors=(404,), tag=TAG)
+@operation(
+    bp, "/workflows/<workflow_id>", "GET", summary="A workflow", roles=READ, response="Workflow", errors=(404,), tag=TAG
+)
 def get_workflow(workflow_id):
     wf = svc.get_workflow(db.session, workflow_id)
     if request.if_none_match and wf.etag.strip('"') in request.if_none_match:
@@ -87,13 +112,21 @@ def _update(workflow_id, body):
     actor = g.actor
     try:
         if "status" in body:
-            wf = svc.change_status(db.session, workflow_id, body["status"], actor, reason=body.get("reason", ""),
-                                   patch=body.get("state_data"), if_match=if_match)
+            wf = svc.change_status(
+                db.session,
+                workflow_id,
+                body["status"],
+                actor,
+                reason=body.get("reason", ""),
+                patch=body.get("state_data"),
+                if_match=if_match,
+            )
         elif "state_data" in body:
             wf = svc.merge_state(db.session, workflow_id, body["state_data"], actor, if_match=if_match)
         else:
-            raise ValidationFailed("send state_data, status or both",
-                                   [{"path": "/state_data", "message": "is required"}])
+            raise ValidationFailed(
+                "send state_data, status or both", [{"path": "/state_data", "message": "is required"}]
+            )
     except StateValidationError as exc:
         db.session.rollback()
         record_validation_failure(db.session, svc.get_workflow(db.session, workflow_id), exc.errors, actor)
@@ -104,32 +137,65 @@ def _update(workflow_id, body):
     return response
 
 
-@operation(bp, "/workflows/<workflow_id>", "PUT",
-           summary="Merge state_data (RFC 7386) and/or change status (completed, cancelled, failed)",
-           roles=WORKFLOW_WRITE, body=WORKFLOW_UPDATE, body_name="WorkflowUpdate", response="Workflow",
-           errors=(404, 409, 412), tag=TAG)
+@operation(
+    bp,
+    "/workflows/<workflow_id>",
+    "PUT",
+    summary="Merge state_data (RFC 7386) and/or change status (completed, cancelled, failed)",
+    roles=WORKFLOW_WRITE,
+    body=WORKFLOW_UPDATE,
+    body_name="WorkflowUpdate",
+    response="Workflow",
+    errors=(404, 409, 412),
+    tag=TAG,
+)
 def update_workflow(workflow_id, body):
     return _update(workflow_id, body)
 
 
-@operation(bp, "/workflows/<workflow_id>", "PATCH", summary="Same as PUT", roles=WORKFLOW_WRITE,
-           body=WORKFLOW_UPDATE, body_name="WorkflowUpdate", response="Workflow", errors=(404, 409, 412), tag=TAG)
+@operation(
+    bp,
+    "/workflows/<workflow_id>",
+    "PATCH",
+    summary="Same as PUT",
+    roles=WORKFLOW_WRITE,
+    body=WORKFLOW_UPDATE,
+    body_name="WorkflowUpdate",
+    response="Workflow",
+    errors=(404, 409, 412),
+    tag=TAG,
+)
 def patch_workflow(workflow_id, body):
     return _update(workflow_id, body)
 
 
-@operation(bp, "/workflows/<workflow_id>/events", "GET", summary="The workflow's history, oldest first",
-           roles=READ, response="EventList", errors=(404,), tag=TAG,
-           query=[{"name": "after_seq", "schema": {"type": "integer", "minimum": 0}}])
+@operation(
+    bp,
+    "/workflows/<workflow_id>/events",
+    "GET",
+    summary="The workflow's history, oldest first",
+    roles=READ,
+    response="EventList",
+    errors=(404,),
+    tag=TAG,
+    query=[{"name": "after_seq", "schema": {"type": "integer", "minimum": 0}}],
+)
 def list_workflow_events(workflow_id):
     wf = svc.get_workflow(db.session, workflow_id)
     events = svc.list_events(db.session, wf, max(request.args.get("after_seq", 0, type=int) or 0, 0))
     return jsonify({"items": masked_events_json([event_json(e) for e in events], wf)})
 
 
-@operation(bp, "/workflows/<workflow_id>/context", "GET",
-           summary="What the chat LLM needs next: guidelines, collected data, missing fields, a tool definition",
-           roles=READ, response="WorkflowContext", errors=(404,), tag=TAG)
+@operation(
+    bp,
+    "/workflows/<workflow_id>/context",
+    "GET",
+    summary="What the chat LLM needs next: guidelines, collected data, missing fields, a tool definition",
+    roles=READ,
+    response="WorkflowContext",
+    errors=(404,),
+    tag=TAG,
+)
 def get_workflow_context(workflow_id):
     wf = svc.get_workflow(db.session, workflow_id)
     return jsonify(masked_context(svc.context_for(db.session, wf), wf))

@@ -9,8 +9,8 @@ from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, abort, current_app, flash, make_response, redirect, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask import Blueprint, Flask, abort, current_app, make_response, redirect, request, session, url_for
+from flask_login import current_user
 
 from wfapp.extensions import db, login_manager
 from wfapp.models import StaffRole

@@ -9,7 +9,13 @@ from wtforms.validators import DataRequired, Length
 from wfapp.auth import SESSION_KEY, _local_path, bp
 from wfapp.extensions import db
 from wfapp.services.staff import (
-    LOGIN_FAILED, LOGIN_LOCKED, LoginLimits, authenticate, end_staff_session, login_retry_after, record_staff_action,
+    LOGIN_FAILED,
+    LOGIN_LOCKED,
+    LoginLimits,
+    authenticate,
+    end_staff_session,
+    login_retry_after,
+    record_staff_action,
     start_staff_session,
 )
 
@@ -25,9 +31,11 @@ class LoginForm(FlaskForm):
 
 def login_limits() -> LoginLimits:
     cfg = current_app.config
-    return LoginLimits(per_account=int(cfg["LOGIN_MAX_FAILURES_PER_ACCOUNT"]),
-                       per_address=int(cfg["LOGIN_MAX_FAILURES_PER_ADDRESS"]),
-                       window=timedelta(minutes=float(cfg["LOGIN_LOCKOUT_MINUTES"])))
+    return LoginLimits(
+        per_account=int(cfg["LOGIN_MAX_FAILURES_PER_ACCOUNT"]),
+        per_address=int(cfg["LOGIN_MAX_FAILURES_PER_ADDRESS"]),
+        window=timedelta(minutes=float(cfg["LOGIN_LOCKOUT_MINUTES"])),
+    )
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -57,8 +65,9 @@ def login():
                 sid = start_staff_session(db.session, user, remote_addr)
                 login_user(user)
                 session[SESSION_KEY] = sid
-                record_staff_action(db.session, f"staff:{user.username}", "login", "staff_user", user.id,
-                                    remote_addr=remote_addr)
+                record_staff_action(
+                    db.session, f"staff:{user.username}", "login", "staff_user", user.id, remote_addr=remote_addr
+                )
                 db.session.commit()
                 return redirect(next_url or url_for("dashboard.home"), 303)
             record_staff_action(db.session, username, LOGIN_FAILED, "staff_user", remote_addr=remote_addr)
@@ -73,8 +82,14 @@ def login():
 @bp.post("/logout")
 def logout():
     if current_user.is_authenticated:
-        record_staff_action(db.session, f"staff:{current_user.username}", "logout", "staff_user", current_user.id,
-                            remote_addr=request.remote_addr or "")
+        record_staff_action(
+            db.session,
+            f"staff:{current_user.username}",
+            "logout",
+            "staff_user",
+            current_user.id,
+            remote_addr=request.remote_addr or "",
+        )
         end_staff_session(db.session, session.get(SESSION_KEY))
         db.session.commit()
         logout_user()

@@ -12,7 +12,23 @@ from wfapp.models.workflows import (
 )
 
 __all__ = [
-    "ApiToken", "AuditEntry", "EndUser", "Job", "JobKind", "JobStatus", "OPEN_STATUSES", "Permission",
-    "StaffRole", "StaffSession", "StaffUser", "TERMINAL_STATUSES", "TemplateVersion", "TokenRole", "UserType",
-    "Workflow", "WorkflowEvent", "WorkflowStatus", "WorkflowTemplate",
+    "ApiToken",
+    "AuditEntry",
+    "EndUser",
+    "Job",
+    "JobKind",
+    "JobStatus",
+    "OPEN_STATUSES",
+    "Permission",
+    "StaffRole",
+    "StaffSession",
+    "StaffUser",
+    "TERMINAL_STATUSES",
+    "TemplateVersion",
+    "TokenRole",
+    "UserType",
+    "Workflow",
+    "WorkflowEvent",
+    "WorkflowStatus",
+    "WorkflowTemplate",
 ]

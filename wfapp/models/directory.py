@@ -32,13 +32,9 @@ class EndUser(db.Model):
 
 class Permission(db.Model):
     __tablename__ = "permissions"
-    __table_args__ = (
-        sa.UniqueConstraint("user_type_id", "workflow_template_id", name="uq_permissions_pair"),
-    )
+    __table_args__ = (sa.UniqueConstraint("user_type_id", "workflow_template_id", name="uq_permissions_pair"),)
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     user_type_id: so.Mapped[str] = so.mapped_column(sa.ForeignKey("user_types.id"), index=True)
-    workflow_template_id: so.Mapped[uuid.UUID] = so.mapped_column(
-        sa.ForeignKey("workflow_templates.id"), index=True
-    )
+    workflow_template_id: so.Mapped[uuid.UUID] = so.mapped_column(sa.ForeignKey("workflow_templates.id"), index=True)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

@@ -3,7 +3,7 @@
 import enum
 import uuid
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -42,8 +42,8 @@ class Job(db.Model):
     attempts: so.Mapped[int] = so.mapped_column(default=0)
     max_attempts: so.Mapped[int] = so.mapped_column(default=8)
     next_attempt_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
-    locked_until: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    locked_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     locked_by: so.Mapped[str] = so.mapped_column(sa.String(100), default="")
     last_error: so.Mapped[str] = so.mapped_column(sa.Text, default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
-    finished_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    finished_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)

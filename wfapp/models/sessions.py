@@ -2,7 +2,6 @@
 (a signed cookie alone stays valid until it expires)."""
 
 from datetime import datetime
-from typing import Optional
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -19,5 +18,5 @@ class StaffSession(db.Model):
     staff_user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
-    ended_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    ended_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     remote_addr: so.Mapped[str] = so.mapped_column(sa.String(100), default="")

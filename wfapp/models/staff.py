@@ -2,7 +2,7 @@
 
 import enum
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -44,8 +44,8 @@ class ApiToken(db.Model):
     token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
     role: so.Mapped[TokenRole] = so.mapped_column(str_enum(TokenRole, "token_role"))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
-    last_used_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
-    revoked_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    last_used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
 
 class AuditEntry(db.Model):

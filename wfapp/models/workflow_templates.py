@@ -18,7 +18,7 @@ class WorkflowTemplate(db.Model):
     name: so.Mapped[str] = so.mapped_column(sa.String(100), unique=True)
     category: so.Mapped[str] = so.mapped_column(sa.String(100), default="", index=True)
     is_active: so.Mapped[bool] = so.mapped_column(default=True)
-    current_version_id: so.Mapped[Optional[int]] = so.mapped_column(
+    current_version_id: so.Mapped[int | None] = so.mapped_column(
         sa.ForeignKey("template_versions.id", use_alter=True, name="fk_workflow_templates_current_version")
     )
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
@@ -43,7 +43,7 @@ class TemplateVersion(db.Model):
     state_schema: so.Mapped[dict[str, Any]] = so.mapped_column(OrderedJSON)
     workflow_dependencies: so.Mapped[list[Any]] = so.mapped_column(JSONDoc, default=list)
     end_action_type: so.Mapped[str] = so.mapped_column(sa.String(20), default="none")
-    end_action_target: so.Mapped[Optional[dict[str, Any]]] = so.mapped_column(JSONDoc)
+    end_action_target: so.Mapped[dict[str, Any] | None] = so.mapped_column(JSONDoc)
     change_note: so.Mapped[str] = so.mapped_column(sa.Text, default="")
     created_by: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

@@ -3,7 +3,7 @@
 import enum
 import uuid
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -64,13 +64,13 @@ class Workflow(db.Model):
     )
     state_data: so.Mapped[dict[str, Any]] = so.mapped_column(JSONDoc, default=dict)
     pending_dependencies: so.Mapped[dict[str, Any]] = so.mapped_column(JSONDoc, default=dict)
-    waiting_for: so.Mapped[Optional[dict[str, Any]]] = so.mapped_column(JSONDoc)
+    waiting_for: so.Mapped[dict[str, Any] | None] = so.mapped_column(JSONDoc)
     row_version: so.Mapped[int] = so.mapped_column(default=1)
     # seq of the last event written: the next event's seq without a query
     event_seq: so.Mapped[int] = so.mapped_column(default=0)
     status_reason: so.Mapped[str] = so.mapped_column(sa.Text, default="")
     started_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
-    completed_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    completed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     last_interaction_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 

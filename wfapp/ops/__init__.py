@@ -48,8 +48,9 @@ def _init_request_hooks(app: Flask) -> None:
 
     def start_request():
         g.ops_started = time.perf_counter()
-        g.request_id = ops_logging.sane_request_id(request.headers.get(ops_logging.REQUEST_ID_HEADER)) \
-            or uuid.uuid4().hex
+        g.request_id = (
+            ops_logging.sane_request_id(request.headers.get(ops_logging.REQUEST_ID_HEADER)) or uuid.uuid4().hex
+        )
 
     # First of all before_request functions: the clock starts and the id exists before anything
     # else runs (and logs).
@@ -66,9 +67,16 @@ def _init_request_hooks(app: Flask) -> None:
         metrics.observe_request(request.method, rule or "unmatched", response.status_code, duration)
         if request.path in PROBE_PATHS and response.status_code < 400 and not app.config.get("LOG_HEALTH_REQUESTS"):
             return response
-        ops_logging.log_request(method=request.method, path=request.path, rule=rule, status=response.status_code,
-                                duration_s=duration, actor=_actor(), workflow_id=_workflow_id(response),
-                                remote_addr=request.remote_addr)
+        ops_logging.log_request(
+            method=request.method,
+            path=request.path,
+            rule=rule,
+            status=response.status_code,
+            duration_s=duration,
+            actor=_actor(),
+            workflow_id=_workflow_id(response),
+            remote_addr=request.remote_addr,
+        )
         return response
 
 

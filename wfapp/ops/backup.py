@@ -21,7 +21,7 @@ import os
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Flask
@@ -45,8 +45,10 @@ def live_database_path(app: Flask) -> Path:
     with app.app_context():
         url = db.engine.url
     if url.get_backend_name() != "sqlite":
-        raise BackupError(f"the database is {url.get_backend_name()}, not SQLite: back it up with pg_dump and "
-                          "restore it with pg_restore (see the README, 'Operations')")
+        raise BackupError(
+            f"the database is {url.get_backend_name()}, not SQLite: back it up with pg_dump and "
+            "restore it with pg_restore (see the README, 'Operations')"
+        )
     if url.database in (None, "", ":memory:"):
         raise BackupError("the database is in memory: there is nothing to back up")
     return Path(url.database).resolve()
@@ -83,8 +85,10 @@ def _count_workflows(path: Path) -> int:
 
 
 def _copy(src_path: Path, dst_path: Path, timeout: float, *, single_file: bool) -> None:
-    with closing(sqlite3.connect(src_path, timeout=timeout)) as src, \
-            closing(sqlite3.connect(dst_path, timeout=timeout)) as dst:
+    with (
+        closing(sqlite3.connect(src_path, timeout=timeout)) as src,
+        closing(sqlite3.connect(dst_path, timeout=timeout)) as dst,
+    ):
         # pages=-1: the whole database in one step, i.e. within one read transaction of the source.
         src.backup(dst, pages=-1)
         if single_file:
@@ -95,7 +99,7 @@ def backup(app: Flask, target: Path) -> BackupInfo:
     source = live_database_path(app)
     target = Path(target)
     if target.is_dir():
-        target = target / f"wfapp-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.sqlite"
+        target = target / f"wfapp-{datetime.now(UTC):%Y%m%d-%H%M%S}.sqlite"
     if target.exists():
         raise BackupError(f"{target} exists already; choose another name")
     if not target.parent.is_dir():
@@ -132,11 +136,15 @@ def check_backup(app: Flask, path: Path, *, upgrade: bool = False) -> BackupInfo
     if revisions != heads:
         known = _known_revisions(app)
         if not set(revisions) <= known:
-            raise BackupError(f"{path} is at migration revision {', '.join(revisions)}, which this version of wfapp "
-                              f"does not know (it expects {', '.join(heads)}): restore it with the wfapp that made it")
+            raise BackupError(
+                f"{path} is at migration revision {', '.join(revisions)}, which this version of wfapp "
+                f"does not know (it expects {', '.join(heads)}): restore it with the wfapp that made it"
+            )
         if not upgrade:
-            raise BackupError(f"{path} is at migration revision {', '.join(revisions)}, older than this code's "
-                              f"{', '.join(heads)}: restore it with --upgrade to migrate it after the copy")
+            raise BackupError(
+                f"{path} is at migration revision {', '.join(revisions)}, older than this code's "
+                f"{', '.join(heads)}: restore it with --upgrade to migrate it after the copy"
+            )
     return BackupInfo(path, path.stat().st_size, _count_workflows(path), ", ".join(revisions))
 
 
@@ -149,7 +157,9 @@ def _known_revisions(app: Flask) -> set[str]:
     return {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}
 
 
-def restore(app: Flask, path: Path, *, upgrade: bool = False, keep_current: bool = True) -> tuple[BackupInfo, Path | None]:
+def restore(
+    app: Flask, path: Path, *, upgrade: bool = False, keep_current: bool = True
+) -> tuple[BackupInfo, Path | None]:
     """Put the backup at `path` in place of the live database; returns what was restored and
     where the previous database was kept."""
     from wfapp.extensions import db
@@ -159,19 +169,24 @@ def restore(app: Flask, path: Path, *, upgrade: bool = False, keep_current: bool
     timeout = _busy_timeout(app)
     kept = None
     if keep_current and live.exists():
-        kept = live.with_name(f"{live.name}.before-restore-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}")
+        kept = live.with_name(f"{live.name}.before-restore-{datetime.now(UTC):%Y%m%d-%H%M%S}")
         _copy(live, kept, timeout, single_file=True)
     with app.app_context():
         db.engine.dispose()  # no pooled connection of ours holds the old content
-    with closing(sqlite3.connect(info.path, timeout=timeout)) as src, \
-            closing(sqlite3.connect(live, timeout=timeout)) as dst:
+    with (
+        closing(sqlite3.connect(info.path, timeout=timeout)) as src,
+        closing(sqlite3.connect(live, timeout=timeout)) as dst,
+    ):
         src.backup(dst, pages=-1)
         # The live database stays in WAL mode (DESIGN.md), whatever the backup file's mode.
         dst.execute("PRAGMA journal_mode=WAL").fetchone()
     problems = integrity_problems(live)
     if problems:
-        raise BackupError("the restored database failed its integrity check: " + "; ".join(problems)
-                          + (f"; the previous one is kept at {kept}" if kept else ""))
+        raise BackupError(
+            "the restored database failed its integrity check: "
+            + "; ".join(problems)
+            + (f"; the previous one is kept at {kept}" if kept else "")
+        )
     if upgrade:
         from flask_migrate import upgrade as migrate_upgrade
 

@@ -20,8 +20,10 @@ def init_app(app: Flask) -> None:
             info = backup(current_app._get_current_object(), path)
         except BackupError as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(f"backup written to {info.path}: {info.size} bytes, {info.workflows} workflows, "
-                   f"migration revision {info.revision or 'none'}, integrity ok")
+        click.echo(
+            f"backup written to {info.path}: {info.size} bytes, {info.workflows} workflows, "
+            f"migration revision {info.revision or 'none'}, integrity ok"
+        )
 
     @app.cli.command("restore")
     @click.argument("path", type=click.Path(path_type=Path))
@@ -52,8 +54,12 @@ def init_app(app: Flask) -> None:
 
     @app.cli.command("purge")
     @click.option("--dry-run", is_flag=True, help="only count what would be purged")
-    @click.option("--older-than-days", type=click.IntRange(min=1), default=None,
-                  help="age for this run (default: RETENTION_DAYS_BY_TEMPLATE, then RETENTION_DAYS)")
+    @click.option(
+        "--older-than-days",
+        type=click.IntRange(min=1),
+        default=None,
+        help="age for this run (default: RETENTION_DAYS_BY_TEMPLATE, then RETENTION_DAYS)",
+    )
     @click.option("--template", default=None, help="only this workflow template (by name)")
     def purge_command(dry_run: bool, older_than_days: int | None, template: str | None) -> None:
         """Delete completed, failed and cancelled workflows (with their events and jobs) unchanged
@@ -62,16 +68,26 @@ def init_app(app: Flask) -> None:
         from wfapp.ops.retention import RetentionError, purge
 
         try:
-            report = purge(db.session, current_app.config, dry_run=dry_run, older_than_days=older_than_days,
-                           template=template, actor="cli")
+            report = purge(
+                db.session,
+                current_app.config,
+                dry_run=dry_run,
+                older_than_days=older_than_days,
+                template=template,
+                actor="cli",
+            )
         except RetentionError as exc:
             raise click.ClickException(str(exc)) from None
         if not report.rules:
-            click.echo("no retention age applies (set RETENTION_DAYS, RETENTION_DAYS_BY_TEMPLATE or "
-                       "--older-than-days): nothing to purge")
+            click.echo(
+                "no retention age applies (set RETENTION_DAYS, RETENTION_DAYS_BY_TEMPLATE or "
+                "--older-than-days): nothing to purge"
+            )
             return
         for rule in report.rules:
-            click.echo(f"{rule.template_name}: {report.counts.get(rule.template_name, 0)} workflows "
-                       f"unchanged for more than {rule.days} days (before {rule.cutoff.isoformat(timespec='seconds')})")
+            click.echo(
+                f"{rule.template_name}: {report.counts.get(rule.template_name, 0)} workflows "
+                f"unchanged for more than {rule.days} days (before {rule.cutoff.isoformat(timespec='seconds')})"
+            )
         verb = "would be purged (dry run)" if dry_run else "purged"
         click.echo(f"total: {report.total} workflows {verb}")

@@ -70,20 +70,29 @@ def readiness(app) -> dict[str, str]:
             heads = migration_heads(app)
             checks["migrations"] = "ok" if current == heads else "behind"
             if current != heads:
-                log.warning("readyz: the database is at revision %s, the code expects %s: run "
-                            "`flask --app app db upgrade`", sorted(current) or "none", sorted(heads))
+                log.warning(
+                    "readyz: the database is at revision %s, the code expects %s: run `flask --app app db upgrade`",
+                    sorted(current) or "none",
+                    sorted(heads),
+                )
             else:
                 max_lag = float(app.config.get("READYZ_MAX_JOB_LAG_S") or 0)
                 oldest = None
                 if max_lag > 0:
-                    oldest = conn.execute(sa.select(sa.func.min(Job.next_attempt_at)).where(
-                        Job.status == JobStatus.PENDING,
-                        Job.next_attempt_at <= utcnow() - timedelta(seconds=max_lag),
-                    )).scalar()
+                    oldest = conn.execute(
+                        sa.select(sa.func.min(Job.next_attempt_at)).where(
+                            Job.status == JobStatus.PENDING,
+                            Job.next_attempt_at <= utcnow() - timedelta(seconds=max_lag),
+                        )
+                    ).scalar()
                 checks["dispatcher"] = "ok" if oldest is None else "behind"
                 if oldest is not None:
-                    log.warning("readyz: a job due since %s has not been claimed (limit %ss): is a dispatcher "
-                                "or worker running?", oldest, max_lag)
+                    log.warning(
+                        "readyz: a job due since %s has not been claimed (limit %ss): is a dispatcher "
+                        "or worker running?",
+                        oldest,
+                        max_lag,
+                    )
             conn.rollback()
     except sa.exc.SQLAlchemyError as exc:
         checks["database"] = "down"

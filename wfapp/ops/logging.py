@@ -21,7 +21,7 @@ import os
 import re
 import sys
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, g, has_request_context
@@ -78,8 +78,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -92,7 +91,9 @@ class JsonFormatter(logging.Formatter):
 
 
 # Already in the message of a request or job line.
-_IN_PLAIN_MESSAGE = frozenset({"event", "method", "path", "status", "duration_ms", "kind", "outcome", "attempt", "job_id"})
+_IN_PLAIN_MESSAGE = frozenset(
+    {"event", "method", "path", "status", "duration_ms", "kind", "outcome", "attempt", "job_id"}
+)
 
 
 class PlainFormatter(logging.Formatter):
@@ -104,8 +105,9 @@ class PlainFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         ts = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
-        extra = " ".join(f"{k}={v}" for k, v in _fields(record).items()
-                         if v not in (None, "") and k not in _IN_PLAIN_MESSAGE)
+        extra = " ".join(
+            f"{k}={v}" for k, v in _fields(record).items() if v not in (None, "") and k not in _IN_PLAIN_MESSAGE
+        )
         text = f"{ts} {record.levelname:<5} {record.name} {record.getMessage()}" + (f"  {extra}" if extra else "")
         if record.exc_info:
             text += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
@@ -149,23 +151,61 @@ def init_app(app: Flask) -> None:
     logger.propagate = False
 
 
-def log_request(*, method: str, path: str, rule: str | None, status: int, duration_s: float,
-                actor: str | None, workflow_id: str | None, remote_addr: str | None) -> None:
+def log_request(
+    *,
+    method: str,
+    path: str,
+    rule: str | None,
+    status: int,
+    duration_s: float,
+    actor: str | None,
+    workflow_id: str | None,
+    remote_addr: str | None,
+) -> None:
     level = logging.ERROR if status >= 500 else logging.INFO
-    request_log.log(level, f"{method} {path} {status} {duration_s * 1000:.1f}ms", extra={
-        "event": "request", "request_id": current_request_id(), "method": method, "path": path,
-        "rule": rule, "status": status, "duration_ms": round(duration_s * 1000, 2), "actor": actor,
-        "workflow_id": workflow_id, "remote_addr": remote_addr,
-    })
+    request_log.log(
+        level,
+        f"{method} {path} {status} {duration_s * 1000:.1f}ms",
+        extra={
+            "event": "request",
+            "request_id": current_request_id(),
+            "method": method,
+            "path": path,
+            "rule": rule,
+            "status": status,
+            "duration_ms": round(duration_s * 1000, 2),
+            "actor": actor,
+            "workflow_id": workflow_id,
+            "remote_addr": remote_addr,
+        },
+    )
 
 
-def log_job_attempt(*, kind: str, outcome: str, duration_s: float | None, job_id: Any = None,
-                    workflow_id: Any = None, attempt: int | None = None, status_code: int | None = None) -> None:
+def log_job_attempt(
+    *,
+    kind: str,
+    outcome: str,
+    duration_s: float | None,
+    job_id: Any = None,
+    workflow_id: Any = None,
+    attempt: int | None = None,
+    status_code: int | None = None,
+) -> None:
     level = logging.WARNING if outcome in ("dead", "retry", "failed") else logging.INFO
     duration_ms = round(duration_s * 1000, 2) if duration_s is not None else None
-    job_log.log(level, f"job {job_id} {kind} attempt {attempt}: {outcome}"
-                + (f" {duration_ms:.1f}ms" if duration_ms is not None else ""), extra={
-        "event": "job_attempt", "job_id": job_id, "kind": kind, "attempt": attempt, "outcome": outcome,
-        "status_code": status_code, "duration_ms": duration_ms, "actor": "outbox",
-        "workflow_id": str(workflow_id) if workflow_id is not None else None,
-    })
+    job_log.log(
+        level,
+        f"job {job_id} {kind} attempt {attempt}: {outcome}"
+        + (f" {duration_ms:.1f}ms" if duration_ms is not None else ""),
+        extra={
+            "event": "job_attempt",
+            "job_id": job_id,
+            "kind": kind,
+            "attempt": attempt,
+            "outcome": outcome,
+            "status_code": status_code,
+            "duration_ms": duration_ms,
+            "actor": "outbox",
+            "workflow_id": str(workflow_id) if workflow_id is not None else None,
+        },
+    )

@@ -28,7 +28,9 @@ import ipaddress
 import os
 import threading
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, request
@@ -47,17 +49,28 @@ from prometheus_client.core import GaugeMetricFamily
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 JOB_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
-HTTP_REQUESTS = Counter("wfapp_http_requests_total", "HTTP requests answered, per URL rule and status",
-                        ["method", "endpoint", "status"])
-HTTP_SECONDS = Histogram("wfapp_http_request_duration_seconds", "Time to answer an HTTP request, per URL rule",
-                         ["method", "endpoint"], buckets=HTTP_BUCKETS)
-JOB_ATTEMPTS = Counter("wfapp_job_attempts_total", "Attempts to send an outbox job (end action or dependency "
-                       "call), per outcome", ["kind", "outcome"])
-JOB_SECONDS = Histogram("wfapp_job_attempt_duration_seconds", "Duration of one attempt to send an outbox job",
-                        ["kind"], buckets=JOB_BUCKETS)
-DISPATCHER_HEARTBEAT = Gauge("wfapp_dispatcher_heartbeat_timestamp_seconds",
-                             "Unix time when a dispatcher in this machine last looked for due jobs",
-                             multiprocess_mode="max")
+HTTP_REQUESTS = Counter(
+    "wfapp_http_requests_total", "HTTP requests answered, per URL rule and status", ["method", "endpoint", "status"]
+)
+HTTP_SECONDS = Histogram(
+    "wfapp_http_request_duration_seconds",
+    "Time to answer an HTTP request, per URL rule",
+    ["method", "endpoint"],
+    buckets=HTTP_BUCKETS,
+)
+JOB_ATTEMPTS = Counter(
+    "wfapp_job_attempts_total",
+    "Attempts to send an outbox job (end action or dependency call), per outcome",
+    ["kind", "outcome"],
+)
+JOB_SECONDS = Histogram(
+    "wfapp_job_attempt_duration_seconds", "Duration of one attempt to send an outbox job", ["kind"], buckets=JOB_BUCKETS
+)
+DISPATCHER_HEARTBEAT = Gauge(
+    "wfapp_dispatcher_heartbeat_timestamp_seconds",
+    "Unix time when a dispatcher in this machine last looked for due jobs",
+    multiprocess_mode="max",
+)
 
 bp = Blueprint("ops_metrics", __name__)
 _JOB_STATUSES = ("pending", "running", "dead")
@@ -75,8 +88,16 @@ def observe_request(method: str, endpoint: str, status: int, seconds: float) -> 
     HTTP_SECONDS.labels(method, endpoint).observe(seconds)
 
 
-def observe_job_attempt(kind: Any, outcome: str, seconds: float | None, *, job_id: Any = None, workflow_id: Any = None,
-                        attempt: int | None = None, status_code: int | None = None) -> None:
+def observe_job_attempt(
+    kind: Any,
+    outcome: str,
+    seconds: float | None,
+    *,
+    job_id: Any = None,
+    workflow_id: Any = None,
+    attempt: int | None = None,
+    status_code: int | None = None,
+) -> None:
     """Called by the outbox after each attempt to send a job: counts it, times it, logs one line.
     Never raises (an observer must not break the dispatcher)."""
     from wfapp.ops.logging import log_job_attempt
@@ -86,8 +107,15 @@ def observe_job_attempt(kind: Any, outcome: str, seconds: float | None, *, job_i
         JOB_ATTEMPTS.labels(kind, outcome).inc()
         if seconds is not None:  # None: nothing was timed (no outbound call)
             JOB_SECONDS.labels(kind).observe(max(0.0, float(seconds)))
-        log_job_attempt(kind=kind, outcome=outcome, duration_s=seconds, job_id=job_id,
-                        workflow_id=workflow_id, attempt=attempt, status_code=status_code)
+        log_job_attempt(
+            kind=kind,
+            outcome=outcome,
+            duration_s=seconds,
+            job_id=job_id,
+            workflow_id=workflow_id,
+            attempt=attempt,
+            status_code=status_code,
+        )
     except Exception:  # pragma: no cover - defensive
         pass
 
@@ -124,16 +152,26 @@ class DatabaseCollector:
             with db.engine.connect() as conn:
                 now = utcnow()
                 data["workflows"] = [
-                    (name, str(getattr(status, "value", status)), n) for name, status, n in conn.execute(
+                    (name, str(getattr(status, "value", status)), n)
+                    for name, status, n in conn.execute(
                         sa.select(WorkflowTemplate.name, Workflow.status, sa.func.count())
                         .join(WorkflowTemplate, WorkflowTemplate.id == Workflow.template_id)
-                        .group_by(WorkflowTemplate.name, Workflow.status))
+                        .group_by(WorkflowTemplate.name, Workflow.status)
+                    )
                 ]
-                data["jobs"] = {str(getattr(s, "value", s)): n for s, n in conn.execute(
-                    sa.select(Job.status, sa.func.count()).where(Job.status.in_(list(_JOB_STATUSES)))
-                    .group_by(Job.status))}
-                oldest = conn.execute(sa.select(sa.func.min(Job.next_attempt_at)).where(
-                    Job.status == JobStatus.PENDING, Job.next_attempt_at <= now)).scalar()
+                data["jobs"] = {
+                    str(getattr(s, "value", s)): n
+                    for s, n in conn.execute(
+                        sa.select(Job.status, sa.func.count())
+                        .where(Job.status.in_(list(_JOB_STATUSES)))
+                        .group_by(Job.status)
+                    )
+                }
+                oldest = conn.execute(
+                    sa.select(sa.func.min(Job.next_attempt_at)).where(
+                        Job.status == JobStatus.PENDING, Job.next_attempt_at <= now
+                    )
+                ).scalar()
                 data["lag"] = max(0.0, (now - _aware(oldest)).total_seconds()) if oldest else 0.0
                 conn.rollback()
             data["up"] = 1
@@ -150,8 +188,9 @@ class DatabaseCollector:
         yield up
         if not data["up"]:
             return
-        wf = GaugeMetricFamily("wfapp_workflows", "Workflows per workflow template and status",
-                               labels=["template", "status"])
+        wf = GaugeMetricFamily(
+            "wfapp_workflows", "Workflows per workflow template and status", labels=["template", "status"]
+        )
         for name, status, n in data["workflows"]:
             wf.add_metric([name, status], n)
         yield wf
@@ -159,16 +198,16 @@ class DatabaseCollector:
         for status in _JOB_STATUSES:
             jobs.add_metric([status], data["jobs"].get(status, 0))
         yield jobs
-        lag = GaugeMetricFamily("wfapp_dispatcher_lag_seconds",
-                                "Age of the oldest due pending job (0 when none is due)")
+        lag = GaugeMetricFamily(
+            "wfapp_dispatcher_lag_seconds", "Age of the oldest due pending job (0 when none is due)"
+        )
         lag.add_metric([], data["lag"] or 0.0)
         yield lag
 
 
 def _aware(ts):
-    from datetime import timezone
 
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 class _Forward:

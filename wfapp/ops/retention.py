@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import Flask
@@ -61,11 +61,12 @@ class PurgeReport:
         return sum(self.counts.values())
 
 
-def retention_rules(session, config, *, now: datetime, older_than_days: int | None = None,
-                    template: str | None = None) -> list[Rule]:
+def retention_rules(
+    session, config, *, now: datetime, older_than_days: int | None = None, template: str | None = None
+) -> list[Rule]:
     by_template = config.get("RETENTION_DAYS_BY_TEMPLATE") or {}
     if not isinstance(by_template, dict):
-        raise RetentionError("RETENTION_DAYS_BY_TEMPLATE must be a JSON object: {\"template_name\": days}")
+        raise RetentionError('RETENTION_DAYS_BY_TEMPLATE must be a JSON object: {"template_name": days}')
     default_days = int(config.get("RETENTION_DAYS") or 0)
     query = sa.select(WorkflowTemplate.id, WorkflowTemplate.name).order_by(WorkflowTemplate.name)
     if template is not None:
@@ -75,10 +76,7 @@ def retention_rules(session, config, *, now: datetime, older_than_days: int | No
         raise RetentionError(f"there is no workflow template named {template!r}")
     rules = []
     for template_id, name in templates:
-        if older_than_days is not None:
-            days = older_than_days
-        else:
-            days = int(by_template.get(name, default_days) or 0)
+        days = older_than_days if older_than_days is not None else int(by_template.get(name, default_days) or 0)
         if days > 0:
             rules.append(Rule(template_id, name, days, now - days * DAY))
     return rules
@@ -86,9 +84,12 @@ def retention_rules(session, config, *, now: datetime, older_than_days: int | No
 
 def _candidates(rule: Rule) -> sa.Select:
     unfinished = sa.select(Job.id).where(Job.workflow_id == Workflow.id, Job.status.in_(_UNFINISHED_JOBS)).exists()
-    return (sa.select(Workflow.id)
-            .where(Workflow.template_id == rule.template_id, Workflow.status.in_(_TERMINAL),
-                   Workflow.updated_at < rule.cutoff, ~unfinished))
+    return sa.select(Workflow.id).where(
+        Workflow.template_id == rule.template_id,
+        Workflow.status.in_(_TERMINAL),
+        Workflow.updated_at < rule.cutoff,
+        ~unfinished,
+    )
 
 
 def count_candidates(session, rule: Rule) -> int:
@@ -112,8 +113,16 @@ def purge_batch(session, rule: Rule, batch_size: int) -> int:
         raise
 
 
-def purge(session, config, *, dry_run: bool, older_than_days: int | None = None, template: str | None = None,
-          now: datetime | None = None, actor: str = "cli") -> PurgeReport:
+def purge(
+    session,
+    config,
+    *,
+    dry_run: bool,
+    older_than_days: int | None = None,
+    template: str | None = None,
+    now: datetime | None = None,
+    actor: str = "cli",
+) -> PurgeReport:
     now = now or utcnow()
     rules = retention_rules(session, config, now=now, older_than_days=older_than_days, template=template)
     session.rollback()  # end the reading transaction: each batch is its own write transaction
@@ -133,12 +142,25 @@ def purge(session, config, *, dry_run: bool, older_than_days: int | None = None,
         report.counts[rule.template_name] = done
     if not dry_run:
         begin_write(session)
-        session.add(AuditEntry(actor=actor, action=AUDIT_ACTION, target_type="workflows", target_id="",
-                               changes={"purged": report.total, "by_template": report.counts,
-                                        "rules": {r.template_name: r.days for r in rules}}))
+        session.add(
+            AuditEntry(
+                actor=actor,
+                action=AUDIT_ACTION,
+                target_type="workflows",
+                target_id="",
+                changes={
+                    "purged": report.total,
+                    "by_template": report.counts,
+                    "rules": {r.template_name: r.days for r in rules},
+                },
+            )
+        )
         session.commit()
-        log.info("retention: purged %s workflows", report.total,
-                 extra={"event": "retention_purge", "purged": report.total, "by_template": report.counts})
+        log.info(
+            "retention: purged %s workflows",
+            report.total,
+            extra={"event": "retention_purge", "purged": report.total, "by_template": report.counts},
+        )
     return report
 
 
@@ -174,8 +196,11 @@ def run_daily(app: Flask) -> int | None:
     try:
         with app.app_context():
             session = db.session
-            latest = session.scalar(sa.select(sa.func.max(AuditEntry.created_at)).where(
-                AuditEntry.action == AUDIT_ACTION, AuditEntry.actor == "dispatcher"))
+            latest = session.scalar(
+                sa.select(sa.func.max(AuditEntry.created_at)).where(
+                    AuditEntry.action == AUDIT_ACTION, AuditEntry.actor == "dispatcher"
+                )
+            )
             session.rollback()
             if latest is not None and utcnow() - _aware(latest) < DAY:
                 return None
@@ -186,6 +211,5 @@ def run_daily(app: Flask) -> int | None:
 
 
 def _aware(ts: datetime) -> datetime:
-    from datetime import timezone
 
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)

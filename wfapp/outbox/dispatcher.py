@@ -28,10 +28,10 @@ from flask import Flask
 
 from wfapp import ops
 from wfapp.db_setup import begin_write
-from wfapp.ops.metrics import observe_job_attempt
 from wfapp.extensions import db
 from wfapp.models import Job, JobKind, JobStatus
 from wfapp.models.types import utcnow
+from wfapp.ops.metrics import observe_job_attempt
 from wfapp.outbox import http as outbound
 from wfapp.outbox.jobs import backoff_s, claim_due_jobs, worker_id
 
@@ -53,12 +53,14 @@ class Claimed:
 
 def _end_lease_exhausted(session, job: Job) -> None:
     """A job whose last attempt's lease ended (its worker died mid-call) has no attempt left."""
+    from wfapp.services import dependencies
     from wfapp.services.events import record_event
     from wfapp.services.workflows import get_workflow
-    from wfapp.services import dependencies
 
-    error = (f"attempt {job.max_attempts} of {job.max_attempts} never finished (its worker stopped before "
-             f"the lease ended); no attempts left")
+    error = (
+        f"attempt {job.max_attempts} of {job.max_attempts} never finished (its worker stopped before "
+        f"the lease ended); no attempts left"
+    )
     job.attempts = job.max_attempts
     job.status = JobStatus.DEAD
     job.finished_at = utcnow()
@@ -69,8 +71,13 @@ def _end_lease_exhausted(session, job: Job) -> None:
         from wfapp.outbox.http import CallResult
 
         dependencies.on_call_result(session, wf, job, CallResult(ok=False, retryable=False, error=error), ACTOR)
-    record_event(session, wf, _event_type(job.kind), ACTOR,
-                 {"job_id": job.id, "attempt": job.max_attempts + 1, "outcome": "dead", "error": error})
+    record_event(
+        session,
+        wf,
+        _event_type(job.kind),
+        ACTOR,
+        {"job_id": job.id, "attempt": job.max_attempts + 1, "outcome": "dead", "error": error},
+    )
     dependencies.bump(wf)
 
 
@@ -106,8 +113,16 @@ def claim_one(owner: str) -> Claimed | None:
             if job.kind == JobKind.DEPENDENCY and _workflow_is_over(session, job):
                 session.commit()
                 continue
-            claimed = Claimed(job.id, job.kind, job.workflow_id, job.idempotency_key, dict(job.payload),
-                              job.attempts, job.max_attempts, owner)
+            claimed = Claimed(
+                job.id,
+                job.kind,
+                job.workflow_id,
+                job.idempotency_key,
+                dict(job.payload),
+                job.attempts,
+                job.max_attempts,
+                owner,
+            )
             session.commit()
             return claimed
     except Exception:
@@ -125,26 +140,40 @@ def _call(app: Flask, http, c: Claimed) -> tuple[outbound.CallResult, dict[str, 
     url = target["endpoint"]
     body = c.payload.get("body") if c.kind == JobKind.END_ACTION else target.get("body")
     raw = outbound.canonical_body(body) if body is not None and method != "GET" else None
-    request_summary = {"method": method, "endpoint": url, "headers": sorted((target.get("headers") or {}).keys()),
-                       "secrets": outbound.secret_names(target.get("headers"))}
+    request_summary = {
+        "method": method,
+        "endpoint": url,
+        "headers": sorted((target.get("headers") or {}).keys()),
+        "secrets": outbound.secret_names(target.get("headers")),
+    }
     try:
         headers, used = outbound.resolve_secrets(target.get("headers"))
     except outbound.MissingSecret as exc:
         return outbound.CallResult(ok=False, retryable=False, error=str(exc)), request_summary
-    headers.update({
-        "Content-Type": "application/json",
-        "Idempotency-Key": c.idempotency_key,
-        "X-Wfapp-Signature": outbound.sign(app.config["SIGNING_SECRET"], raw or b""),
-        "X-Wfapp-Attempt": str(c.attempts),
-        "X-Wfapp-Job": str(c.id),
-        "X-Wfapp-Workflow": str(c.workflow_id),
-    })
+    headers.update(
+        {
+            "Content-Type": "application/json",
+            "Idempotency-Key": c.idempotency_key,
+            "X-Wfapp-Signature": outbound.sign(app.config["SIGNING_SECRET"], raw or b""),
+            "X-Wfapp-Attempt": str(c.attempts),
+            "X-Wfapp-Job": str(c.id),
+            "X-Wfapp-Workflow": str(c.workflow_id),
+        }
+    )
     if target.get("callback_url"):
         headers["X-Wfapp-Callback"] = target["callback_url"]
     read = float(target.get("timeout_s") or app.config["OUTBOUND_READ_TIMEOUT_S"])
     connect = min(float(app.config["OUTBOUND_CONNECT_TIMEOUT_S"]), read)
-    result = outbound.send(http, method, url, headers=headers, raw=raw, timeout=(connect, read),
-                           max_bytes=int(app.config["OUTBOUND_MAX_RESPONSE_BYTES"]), secrets_used=used)
+    result = outbound.send(
+        http,
+        method,
+        url,
+        headers=headers,
+        raw=raw,
+        timeout=(connect, read),
+        max_bytes=int(app.config["OUTBOUND_MAX_RESPONSE_BYTES"]),
+        secrets_used=used,
+    )
     return result, request_summary
 
 
@@ -156,8 +185,13 @@ def _record(c: Claimed, result: outbound.CallResult, request_summary: dict[str, 
     session = db.session
     begin_write(session)
     wf, job = lock_job_with_workflow(session, c.id)
-    data: dict[str, Any] = {"job_id": c.id, "attempt": c.attempts, "max_attempts": c.max_attempts,
-                            "request": request_summary, **result.summary()}
+    data: dict[str, Any] = {
+        "job_id": c.id,
+        "attempt": c.attempts,
+        "max_attempts": c.max_attempts,
+        "request": request_summary,
+        **result.summary(),
+    }
     if c.kind == JobKind.DEPENDENCY:
         data["name"] = c.payload.get("dependency")
     if job.status != JobStatus.RUNNING or job.locked_by != c.owner or job.attempts != c.attempts:
@@ -197,8 +231,15 @@ def _record(c: Claimed, result: outbound.CallResult, request_summary: dict[str, 
     dependencies.bump(wf)
     session.commit()
     # one log line per attempt (wfapp.jobs), counted and timed on /metrics
-    observe_job_attempt(c.kind, outcome, result.duration_ms / 1000, job_id=c.id, workflow_id=c.workflow_id,
-                        attempt=c.attempts, status_code=result.status_code)
+    observe_job_attempt(
+        c.kind,
+        outcome,
+        result.duration_ms / 1000,
+        job_id=c.id,
+        workflow_id=c.workflow_id,
+        attempt=c.attempts,
+        status_code=result.status_code,
+    )
     return outcome
 
 
@@ -327,8 +368,13 @@ def init_app(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     @app.cli.command("worker")
-    @click.option("--concurrency", default=1, show_default=True, type=click.IntRange(1, 64),
-                  help="threads in this process, each claiming and sending one job at a time")
+    @click.option(
+        "--concurrency",
+        default=1,
+        show_default=True,
+        type=click.IntRange(1, 64),
+        help="threads in this process, each claiming and sending one job at a time",
+    )
     def worker_command(concurrency: int) -> None:
         """Send end actions and dependency calls from the outbox until stopped (SIGTERM/SIGINT).
         Run any number of workers, on any machines, sharing one PostgreSQL database."""
@@ -342,7 +388,9 @@ def register_commands(app: Flask) -> None:
         threads = [Dispatcher(app, stop, name=f"wfapp-worker-{i}") for i in range(concurrency)]
         for t in threads:
             t.start()
-        click.echo(f"worker started: {concurrency} thread(s), database {app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]}")
+        click.echo(
+            f"worker started: {concurrency} thread(s), database {app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]}"
+        )
         while not stop.wait(0.5):
             pass
         for t in threads:

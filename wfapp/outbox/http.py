@@ -131,16 +131,22 @@ class AllowlistAdapter(IPFilterAdapter):
         ip = ipaddress.ip_address(host_params["host"].strip("[]"))
         if not ip.is_global and not self._allowlist.admits(host, ip):
             raise OutboundRefused(
-                f"refused: {host} resolves to {ip}, {_describe(ip)}, which WFAPP_OUTBOUND_ALLOW does not admit")
+                f"refused: {host} resolves to {ip}, {_describe(ip)}, which WFAPP_OUTBOUND_ALLOW does not admit"
+            )
         return host_params, pool_kwargs
 
 
 def make_session(allow: str | list[str] | None, connect_timeout: float, read_timeout: float) -> requests.Session:
     allowlist = Allowlist.parse(allow)
-    session = HTTPSession(Config(
-        ip_filter_enable=True, ip_filter_allow_loopback_ips=False, never_redirect=True,
-        default_timeout=(connect_timeout, read_timeout), user_agent_override=USER_AGENT,
-    ))
+    session = HTTPSession(
+        Config(
+            ip_filter_enable=True,
+            ip_filter_allow_loopback_ips=False,
+            never_redirect=True,
+            default_timeout=(connect_timeout, read_timeout),
+            user_agent_override=USER_AGENT,
+        )
+    )
     session.trust_env = False  # no proxies from the environment: they would connect unchecked
     session.mount("http://", AllowlistAdapter(False, allowlist))
     session.mount("https://", AllowlistAdapter(True, allowlist))
@@ -148,8 +154,11 @@ def make_session(allow: str | list[str] | None, connect_timeout: float, read_tim
 
 
 def session_from_config(config) -> requests.Session:
-    return make_session(config.get("OUTBOUND_ALLOW"), float(config["OUTBOUND_CONNECT_TIMEOUT_S"]),
-                        float(config["OUTBOUND_READ_TIMEOUT_S"]))
+    return make_session(
+        config.get("OUTBOUND_ALLOW"),
+        float(config["OUTBOUND_CONNECT_TIMEOUT_S"]),
+        float(config["OUTBOUND_READ_TIMEOUT_S"]),
+    )
 
 
 # --- building the request -------------------------------------------------------------------
@@ -180,8 +189,9 @@ def resolve_secrets(headers: dict[str, str] | None, environ=os.environ) -> tuple
     def repl(m: re.Match) -> str:
         value = environ.get(f"WFAPP_SECRET_{m.group(1)}")
         if value is None:
-            raise MissingSecret(f"the secret {m.group(1)} is not configured (set the environment variable "
-                                f"WFAPP_SECRET_{m.group(1)})")
+            raise MissingSecret(
+                f"the secret {m.group(1)} is not configured (set the environment variable WFAPP_SECRET_{m.group(1)})"
+            )
         used.append(value)
         return value
 
@@ -225,8 +235,17 @@ def _retry_after(value: str | None) -> float | None:
     return None
 
 
-def send(session: requests.Session, method: str, url: str, *, headers: dict[str, str], raw: bytes | None,
-         timeout: tuple[float, float], max_bytes: int, secrets_used: list[str] = ()) -> CallResult:
+def send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    raw: bytes | None,
+    timeout: tuple[float, float],
+    max_bytes: int,
+    secrets_used: list[str] = (),
+) -> CallResult:
     """One call; never raises for what the network or the receiver does."""
     started = time.monotonic()
     deadline = started + timeout[0] + timeout[1]
@@ -235,8 +254,9 @@ def send(session: requests.Session, method: str, url: str, *, headers: dict[str,
         return int((time.monotonic() - started) * 1000)
 
     try:
-        with session.request(method, url, data=raw, headers=headers, timeout=timeout, stream=True,
-                             allow_redirects=False) as resp:
+        with session.request(
+            method, url, data=raw, headers=headers, timeout=timeout, stream=True, allow_redirects=False
+        ) as resp:
             chunks, size = [], 0
             for chunk in resp.iter_content(8192):
                 chunks.append(chunk)
@@ -250,19 +270,34 @@ def send(session: requests.Session, method: str, url: str, *, headers: dict[str,
     except OutboundRefused as exc:
         return CallResult(ok=False, retryable=False, duration_ms=elapsed_ms(), error=str(exc))
     except requests.Timeout:
-        return CallResult(ok=False, retryable=True, duration_ms=elapsed_ms(),
-                          error=f"timed out (connect {timeout[0]}s, read {timeout[1]}s)")
+        return CallResult(
+            ok=False,
+            retryable=True,
+            duration_ms=elapsed_ms(),
+            error=f"timed out (connect {timeout[0]}s, read {timeout[1]}s)",
+        )
     except requests.exceptions.InvalidURL as exc:
         return CallResult(ok=False, retryable=False, duration_ms=elapsed_ms(), error=f"invalid URL: {exc}")
     except requests.RequestException as exc:
-        return CallResult(ok=False, retryable=True, duration_ms=elapsed_ms(),
-                          error=mask(f"{type(exc).__name__}: {exc}", list(secrets_used))[:EXCERPT_CHARS])
+        return CallResult(
+            ok=False,
+            retryable=True,
+            duration_ms=elapsed_ms(),
+            error=mask(f"{type(exc).__name__}: {exc}", list(secrets_used))[:EXCERPT_CHARS],
+        )
     text = content.decode("utf-8", errors="replace")
-    result = CallResult(ok=200 <= status < 300, retryable=status in (408, 425, 429) or status >= 500,
-                        status_code=status, duration_ms=elapsed_ms(),
-                        excerpt=mask(text, list(secrets_used))[:EXCERPT_CHARS], retry_after_s=retry_after)
+    result = CallResult(
+        ok=200 <= status < 300,
+        retryable=status in (408, 425, 429) or status >= 500,
+        status_code=status,
+        duration_ms=elapsed_ms(),
+        excerpt=mask(text, list(secrets_used))[:EXCERPT_CHARS],
+        retry_after_s=retry_after,
+    )
     if 300 <= status < 400:
-        result.error = f"answered {status} (redirect{' to ' + location[:200] if location else ''}): redirects are not followed"
+        result.error = (
+            f"answered {status} (redirect{' to ' + location[:200] if location else ''}): redirects are not followed"
+        )
     elif not result.ok:
         result.error = f"answered {status}"
     if result.ok and content:

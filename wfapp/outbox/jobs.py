@@ -107,9 +107,16 @@ def claim_due_jobs(session, owner: str, limit: int = 1) -> list[Job]:
         sa.and_(Job.status == JobStatus.PENDING, Job.next_attempt_at <= now),
         sa.and_(Job.status == JobStatus.RUNNING, Job.locked_until < now),
     )
-    jobs = list(session.scalars(
-        sa.select(Job).where(due).order_by(Job.next_attempt_at, Job.id).limit(limit)
-        .with_for_update(skip_locked=True).execution_options(populate_existing=True)))
+    jobs = list(
+        session.scalars(
+            sa.select(Job)
+            .where(due)
+            .order_by(Job.next_attempt_at, Job.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+    )
     for job in jobs:
         job.status = JobStatus.RUNNING
         job.attempts += 1

@@ -9,7 +9,10 @@ DEFINITION_PROPERTIES = {
     "description": {"type": "string", "maxLength": 10000},
     "category": {"type": "string", "maxLength": 100},
     "guidelines": {"type": "string", "maxLength": 100000},
-    "state_schema": {"type": "object", "description": "compact form {field: {type, required, ...}} or a full JSON Schema object"},
+    "state_schema": {
+        "type": "object",
+        "description": "compact form {field: {type, required, ...}} or a full JSON Schema object",
+    },
     "workflow_dependencies": WORKFLOW_DEPENDENCIES,
     "end_action_type": {"type": "string", "enum": END_ACTION_TYPES},
     "end_action_target": END_ACTION_TARGET,
@@ -39,39 +42,55 @@ WORKFLOW_TEMPLATE_PATCH = {
 
 USER_TYPE_CREATE = {
     "type": "object",
-    "properties": {"id": {**SLUG, "maxLength": 64}, "name": {"type": "string", "maxLength": 200},
-                   "description": {"type": "string", "maxLength": 2000}},
+    "properties": {
+        "id": {**SLUG, "maxLength": 64},
+        "name": {"type": "string", "maxLength": 200},
+        "description": {"type": "string", "maxLength": 2000},
+    },
     "required": ["id"],
     "additionalProperties": False,
 }
 
 USER_TYPE_UPDATE = {
     "type": "object",
-    "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200},
-                   "description": {"type": "string", "maxLength": 2000}},
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "description": {"type": "string", "maxLength": 2000},
+    },
     "additionalProperties": False,
 }
 
 END_USER_CREATE = {
     "type": "object",
-    "properties": {"id": ID_STRING, "user_type_id": {"type": "string", "minLength": 1, "maxLength": 64},
-                   "display_name": {"type": "string", "maxLength": 200}},
+    "properties": {
+        "id": ID_STRING,
+        "user_type_id": {"type": "string", "minLength": 1, "maxLength": 64},
+        "display_name": {"type": "string", "maxLength": 200},
+    },
     "required": ["id", "user_type_id"],
     "additionalProperties": False,
 }
 
 END_USER_UPDATE = {
     "type": "object",
-    "properties": {"user_type_id": {"type": "string", "minLength": 1, "maxLength": 64},
-                   "display_name": {"type": "string", "maxLength": 200}},
+    "properties": {
+        "user_type_id": {"type": "string", "minLength": 1, "maxLength": 64},
+        "display_name": {"type": "string", "maxLength": 200},
+    },
     "additionalProperties": False,
 }
 
 PERMISSION_CREATE = {
     "type": "object",
-    "properties": {"user_type_id": {"type": "string", "minLength": 1, "maxLength": 64},
-                   "workflow_template_id": {"type": "string", "minLength": 1, "maxLength": 100,
-                                            "description": "the workflow template's id or name"}},
+    "properties": {
+        "user_type_id": {"type": "string", "minLength": 1, "maxLength": 64},
+        "workflow_template_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 100,
+            "description": "the workflow template's id or name",
+        },
+    },
     "required": ["user_type_id", "workflow_template_id"],
     "additionalProperties": False,
 }
@@ -79,7 +98,12 @@ PERMISSION_CREATE = {
 WORKFLOW_START = {
     "type": "object",
     "properties": {
-        "template_id": {"type": "string", "minLength": 1, "maxLength": 100, "description": "the workflow template's id or name"},
+        "template_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 100,
+            "description": "the workflow template's id or name",
+        },
         "conversation_id": ID_STRING,
         "user_id": ID_STRING,
         "state_data": {"type": "object", "description": "initial data, validated field by field"},
@@ -91,7 +115,10 @@ WORKFLOW_START = {
 WORKFLOW_UPDATE = {
     "type": "object",
     "properties": {
-        "state_data": {"type": "object", "description": "a JSON Merge Patch (RFC 7386) of state_data: null removes a key"},
+        "state_data": {
+            "type": "object",
+            "description": "a JSON Merge Patch (RFC 7386) of state_data: null removes a key",
+        },
         "status": {"type": "string", "enum": ["active", "waiting", "completed", "cancelled", "failed"]},
         "reason": {"type": "string", "maxLength": 2000},
     },

@@ -12,8 +12,9 @@ from __future__ import annotations
 import copy
 import math
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import re2
 from jsonschema import Draft202012Validator, validators
@@ -27,16 +28,32 @@ FIELD_TYPES = ("string", "text", "number", "integer", "boolean", "enum", "date",
 PHONE_PATTERN = r"^\+?[0-9][0-9 ()./-]{5,24}$"
 # Keywords of the compact form besides type/required/sensitive/choices; passed to JSON Schema as is.
 PASS_THROUGH = (
-    "title", "description", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
-    "minLength", "maxLength", "pattern", "enum", "default", "examples", "format", "minItems", "maxItems",
-    "uniqueItems", "const",
+    "title",
+    "description",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "enum",
+    "default",
+    "examples",
+    "format",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "const",
 )
 COMPACT_KEYS = frozenset(("type", "required", "sensitive", "choices", "items", *PASS_THROUGH))
 WFAPP_TYPE = "x-wfapp-type"
 # Top-level keywords of a state schema that judge each field on its own (no minProperties,
 # dependentRequired, $defs to refer to, ...).
-FIELD_WISE_KEYWORDS = frozenset({"$schema", "$id", "$comment", "type", "title", "description", "properties",
-                                 "required", "additionalProperties"})
+FIELD_WISE_KEYWORDS = frozenset(
+    {"$schema", "$id", "$comment", "type", "title", "description", "properties", "required", "additionalProperties"}
+)
 SENSITIVE = "x-sensitive"
 
 
@@ -117,7 +134,7 @@ def _compile_field(key: str, spec: Any, errors: list[dict[str, str]]) -> dict[st
         errors.append({"path": path, "message": "a field key must be a non-empty name of at most 100 characters"})
         return None
     if not isinstance(spec, dict):
-        errors.append({"path": path, "message": "a field must be an object such as {\"type\": \"string\"}"})
+        errors.append({"path": path, "message": 'a field must be an object such as {"type": "string"}'})
         return None
     unknown = sorted(set(spec) - COMPACT_KEYS)
     if unknown:
@@ -272,10 +289,7 @@ class CompiledSchema:
         # Where no keyword relates fields to each other, checking the touched fields alone is
         # the same check, and its cost does not grow with the fields already collected.
         instance = {k: new_state[k] for k in touched if k in new_state} if self.is_field_wise else new_state
-        return [
-            e for e in _errors(self.partial_validator, instance)
-            if e["field"] in touched or e["field"] is None
-        ]
+        return [e for e in _errors(self.partial_validator, instance) if e["field"] in touched or e["field"] is None]
 
     def validate_complete(self, state: dict[str, Any]) -> list[dict[str, str]]:
         return _errors(self.validator, state)
@@ -294,8 +308,13 @@ def _non_finite(instance: Any, path: list[Any]) -> list[dict[str, Any]]:
     while stack:
         item, where = stack.pop()
         if isinstance(item, float) and not math.isfinite(item):
-            out.append({"path": "/state_data" + "".join(f"/{_escape(str(p))}" for p in where),
-                        "message": "is not a finite number", "field": str(where[0]) if where else None})
+            out.append(
+                {
+                    "path": "/state_data" + "".join(f"/{_escape(str(p))}" for p in where),
+                    "message": "is not a finite number",
+                    "field": str(where[0]) if where else None,
+                }
+            )
         elif isinstance(item, dict):
             stack.extend((v, where + [k]) for k, v in item.items())
         elif isinstance(item, list):
@@ -309,8 +328,13 @@ def _errors(validator, instance: dict[str, Any]) -> list[dict[str, Any]]:
         found = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
     except (Unresolvable, RecursionError):
         # a schema saved before such schemas were refused, or data nested beyond evaluation
-        return [{"path": "/state_data", "message": "cannot be checked against the workflow template's schema",
-                 "field": None}]
+        return [
+            {
+                "path": "/state_data",
+                "message": "cannot be checked against the workflow template's schema",
+                "field": None,
+            }
+        ]
     for err in found:
         path = list(err.absolute_path)
         if err.validator == "required" and not path:
@@ -320,11 +344,13 @@ def _errors(validator, instance: dict[str, Any]) -> list[dict[str, Any]]:
                 out.append({"path": f"/state_data/{_escape(key)}", "message": "is required", "field": key})
             continue
         field = str(path[0]) if path else None
-        out.append({
-            "path": "/state_data" + "".join(f"/{_escape(str(p))}" for p in path),
-            "message": _message(err),
-            "field": field,
-        })
+        out.append(
+            {
+                "path": "/state_data" + "".join(f"/{_escape(str(p))}" for p in path),
+                "message": _message(err),
+                "field": field,
+            }
+        )
     # de-duplicate, keep order
     seen, result = set(), []
     for e in out:
@@ -421,6 +447,12 @@ def tool_definition(compiled: CompiledSchema, name: str, description: str) -> di
 
 
 __all__ = [
-    "CompiledSchema", "FIELD_TYPES", "Field", "build_compiled", "clear_cache",
-    "compile_state_schema", "compiled_for_version", "tool_definition",
+    "CompiledSchema",
+    "FIELD_TYPES",
+    "Field",
+    "build_compiled",
+    "clear_cache",
+    "compile_state_schema",
+    "compiled_for_version",
+    "tool_definition",
 ]

@@ -29,13 +29,22 @@ STATE_REJECTED = "workflow_state_rejected"
 OPERATOR_SOURCES = ("operator",)
 
 
-def record_validation_failure(session, wf: Workflow, errors: list[dict[str, Any]], actor: str,
-                              remote_addr: str = "") -> None:
+def record_validation_failure(
+    session, wf: Workflow, errors: list[dict[str, Any]], actor: str, remote_addr: str = ""
+) -> None:
     """Count a refused write of state_data per field, for the template analytics."""
     fields = sorted({e["path"].split("/")[2] for e in errors if e["path"].startswith("/state_data/")})
-    session.add(AuditEntry(actor=actor, action=STATE_REJECTED, target_type="workflow", target_id=str(wf.id),
-                           changes={"template_version_id": wf.template_version_id, "fields": fields},
-                           remote_addr=remote_addr, created_at=utcnow()))
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action=STATE_REJECTED,
+            target_type="workflow",
+            target_id=str(wf.id),
+            changes={"template_version_id": wf.template_version_id, "fields": fields},
+            remote_addr=remote_addr,
+            created_at=utcnow(),
+        )
+    )
 
 
 @dataclass
@@ -70,29 +79,50 @@ def _is_operator(actor: str, data: dict[str, Any] | None) -> bool:
     return source in OPERATOR_SOURCES or (not source and (actor or "").startswith("staff:"))
 
 
-def template_analytics(session, template: WorkflowTemplate, version_number: int | None = None,
-                       abandoned_after: timedelta = timedelta(hours=24), now=None) -> TemplateAnalytics:
-    versions = list(session.scalars(sa.select(TemplateVersion.number).where(TemplateVersion.template_id == template.id)
-                                    .order_by(TemplateVersion.number)))
+def template_analytics(
+    session,
+    template: WorkflowTemplate,
+    version_number: int | None = None,
+    abandoned_after: timedelta = timedelta(hours=24),
+    now=None,
+) -> TemplateAnalytics:
+    versions = list(
+        session.scalars(
+            sa.select(TemplateVersion.number)
+            .where(TemplateVersion.template_id == template.id)
+            .order_by(TemplateVersion.number)
+        )
+    )
     if version_number is None:
         version = template.current_version
     else:
-        version = session.scalar(sa.select(TemplateVersion).where(
-            TemplateVersion.template_id == template.id, TemplateVersion.number == version_number))
+        version = session.scalar(
+            sa.select(TemplateVersion).where(
+                TemplateVersion.template_id == template.id, TemplateVersion.number == version_number
+            )
+        )
     if version is None:
         raise LookupError(f"workflow template {template.name!r} has no version {version_number}")
     compiled = compiled_for_version(version)
     now = now or utcnow()
     stale_before = now - abandoned_after
-    out = TemplateAnalytics(template=template, version=version, versions=versions,
-                            statuses={s.value: 0 for s in WorkflowStatus})
+    out = TemplateAnalytics(
+        template=template, version=version, versions=versions, statuses={s.value: 0 for s in WorkflowStatus}
+    )
     stats = {f.key: FieldStats(f.key, f.title, f.required) for f in compiled.fields}
     order = {f.key: i for i, f in enumerate(compiled.fields)}
     required = [f.key for f in compiled.fields if f.required]
 
-    rows = session.execute(sa.select(Workflow.id, Workflow.status, Workflow.state_data, Workflow.started_at,
-                                     Workflow.completed_at, Workflow.last_interaction_at)
-                           .where(Workflow.template_version_id == version.id))
+    rows = session.execute(
+        sa.select(
+            Workflow.id,
+            Workflow.status,
+            Workflow.state_data,
+            Workflow.started_at,
+            Workflow.completed_at,
+            Workflow.last_interaction_at,
+        ).where(Workflow.template_version_id == version.id)
+    )
     abandoned_ids = set()
     any_data = all_required = 0
     durations = []
@@ -112,7 +142,8 @@ def template_analytics(session, template: WorkflowTemplate, version_number: int 
         if status == WorkflowStatus.COMPLETED.value and completed_at and started_at:
             durations.append((completed_at - started_at).total_seconds())
         if status in (WorkflowStatus.CANCELLED.value, WorkflowStatus.FAILED.value) or (
-                status in (WorkflowStatus.ACTIVE.value, WorkflowStatus.WAITING.value) and last_at and last_at < stale_before):
+            status in (WorkflowStatus.ACTIVE.value, WorkflowStatus.WAITING.value) and last_at and last_at < stale_before
+        ):
             abandoned_ids.add(wid)
 
     # Who set each field (the last setter per workflow) and where abandoned workflows stopped.
@@ -122,7 +153,8 @@ def template_analytics(session, template: WorkflowTemplate, version_number: int 
         sa.select(WorkflowEvent.workflow_id, WorkflowEvent.actor, WorkflowEvent.data, WorkflowEvent.seq)
         .join(Workflow, Workflow.id == WorkflowEvent.workflow_id)
         .where(Workflow.template_version_id == version.id)
-        .order_by(WorkflowEvent.workflow_id, WorkflowEvent.seq))
+        .order_by(WorkflowEvent.workflow_id, WorkflowEvent.seq)
+    )
     for wid, actor, data, _seq in events:
         keys = list(((data or {}).get("diff") or {}).get("set") or {})
         if not keys:
@@ -133,7 +165,7 @@ def template_analytics(session, template: WorkflowTemplate, version_number: int 
         known = [k for k in keys if k in order]
         if known:
             last_filled[wid] = max(known, key=order.__getitem__)
-    for (wid, key), operator in last_setter.items():
+    for (_wid, key), operator in last_setter.items():
         if key in stats:
             if operator:
                 stats[key].by_operator += 1
@@ -157,8 +189,12 @@ def template_analytics(session, template: WorkflowTemplate, version_number: int 
 
     out.fields = list(stats.values())
     out.completed = out.statuses.get(WorkflowStatus.COMPLETED.value, 0)
-    out.funnel = [("Started", out.total), ("Gave any data", any_data), ("All required fields", all_required),
-                  ("Completed", out.completed)]
+    out.funnel = [
+        ("Started", out.total),
+        ("Gave any data", any_data),
+        ("All required fields", all_required),
+        ("Completed", out.completed),
+    ]
     if durations:
         out.median_completion = timedelta(seconds=statistics.median(durations))
     return out

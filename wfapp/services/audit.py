@@ -22,8 +22,9 @@ class AuditFilters:
     before: datetime | None = None
 
 
-def list_audit_entries(session, f: AuditFilters, limit: int = 50,
-                       before_id: int | None = None) -> tuple[list[AuditEntry], int | None]:
+def list_audit_entries(
+    session, f: AuditFilters, limit: int = 50, before_id: int | None = None
+) -> tuple[list[AuditEntry], int | None]:
     q = sa.select(AuditEntry)
     if f.actor:
         q = q.where(AuditEntry.actor.contains(f.actor, autoescape=True))

@@ -75,23 +75,37 @@ def refresh_waiting(session, wf: Workflow, actor: str = SYSTEM) -> None:
     if blockers:
         name = blockers[0][1]
         e = deps[name]
-        waiting = {"name": name, "type": e.get("type", "api"), "since": e.get("since"),
-                   "attempts": e.get("attempts", 0), "message": e.get("message") or "",
-                   "pending": [n for _s, n in blockers]}
+        waiting = {
+            "name": name,
+            "type": e.get("type", "api"),
+            "since": e.get("since"),
+            "attempts": e.get("attempts", 0),
+            "message": e.get("message") or "",
+            "pending": [n for _s, n in blockers],
+        }
         if wf.waiting_for != waiting:
             wf.waiting_for = waiting
         if wf.status == WorkflowStatus.ACTIVE:
             wf.status = WorkflowStatus.WAITING
-            record_event(session, wf, "status_changed", actor,
-                         {"status": {"from": "active", "to": "waiting"}, "waiting_for": name,
-                          "reason": f"waiting for {name}"})
+            record_event(
+                session,
+                wf,
+                "status_changed",
+                actor,
+                {"status": {"from": "active", "to": "waiting"}, "waiting_for": name, "reason": f"waiting for {name}"},
+            )
     else:
         if wf.waiting_for is not None:
             wf.waiting_for = None
         if wf.status == WorkflowStatus.WAITING:
             wf.status = WorkflowStatus.ACTIVE
-            record_event(session, wf, "status_changed", actor,
-                         {"status": {"from": "waiting", "to": "active"}, "reason": "dependencies resolved"})
+            record_event(
+                session,
+                wf,
+                "status_changed",
+                actor,
+                {"status": {"from": "waiting", "to": "active"}, "reason": "dependencies resolved"},
+            )
 
 
 # --- firing ------------------------------------------------------------------------------------
@@ -114,8 +128,10 @@ def render(value: Any, wf: Workflow) -> Any:
     from the workflow. A string that is only a placeholder takes the value with its JSON type."""
     import re
 
-    ctx = {"state": wf.state_data or {},
-           "workflow": {"id": str(wf.id), "user_id": wf.user_id, "conversation_id": wf.conversation_id}}
+    ctx = {
+        "state": wf.state_data or {},
+        "workflow": {"id": str(wf.id), "user_id": wf.user_id, "conversation_id": wf.conversation_id},
+    }
     pattern = re.compile(r"\{\{\s*((?:state|workflow)(?:\.[A-Za-z0-9_\-]+)+)\s*\}\}")
     if isinstance(value, dict):
         return {k: render(v, wf) for k, v in value.items()}
@@ -140,49 +156,98 @@ def _completed_workflow_of(session, wf: Workflow, template_ref: str):
     template = find_workflow_template(session, template_ref)
     if template is None:
         return None
-    return session.scalar(sa.select(Workflow.id).where(
-        Workflow.user_id == wf.user_id, Workflow.template_id == template.id,
-        Workflow.status == WorkflowStatus.COMPLETED).limit(1))
+    return session.scalar(
+        sa.select(Workflow.id)
+        .where(
+            Workflow.user_id == wf.user_id,
+            Workflow.template_id == template.id,
+            Workflow.status == WorkflowStatus.COMPLETED,
+        )
+        .limit(1)
+    )
 
 
 def _fire(session, wf: Workflow, dep: dict[str, Any], actor: str, attempts: int = 0) -> None:
     name, now = dep["name"], _now_iso()
     if dep["type"] == "workflow":
         done = _completed_workflow_of(session, wf, dep["template"])
-        entry = {"type": "workflow", "template": dep["template"], "attempts": attempts, "since": now, "last_error": None}
+        entry = {
+            "type": "workflow",
+            "template": dep["template"],
+            "attempts": attempts,
+            "since": now,
+            "last_error": None,
+        }
         if done:
-            _put(wf, name, {**entry, "state": SUCCEEDED, "result": {"workflow_id": str(done)},
-                            "message": f"the user's {dep['template']} workflow is completed"})
-            record_event(session, wf, "dependency_succeeded", actor,
-                         {"name": name, "type": "workflow", "workflow_id": str(done)})
+            _put(
+                wf,
+                name,
+                {
+                    **entry,
+                    "state": SUCCEEDED,
+                    "result": {"workflow_id": str(done)},
+                    "message": f"the user's {dep['template']} workflow is completed",
+                },
+            )
+            record_event(
+                session, wf, "dependency_succeeded", actor, {"name": name, "type": "workflow", "workflow_id": str(done)}
+            )
         else:
             message = f"waiting until this user's {dep['template']} workflow is completed"
             _put(wf, name, {**entry, "state": PENDING, "message": message})
-            record_event(session, wf, "dependency_started", actor,
-                         {"name": name, "type": "workflow", "template": dep["template"], "message": message})
+            record_event(
+                session,
+                wf,
+                "dependency_started",
+                actor,
+                {"name": name, "type": "workflow", "template": dep["template"], "message": message},
+            )
         return
     from flask import current_app, has_app_context
 
     from wfapp.outbox.jobs import enqueue_dependency_call
 
     api = dep["api"]
-    request = {"endpoint": render(api["endpoint"], wf) if "{{" in api["endpoint"] else api["endpoint"],
-               "method": api.get("method", "POST"), "headers": api.get("headers") or {},
-               "timeout_s": api.get("timeout_s")}
+    request = {
+        "endpoint": render(api["endpoint"], wf) if "{{" in api["endpoint"] else api["endpoint"],
+        "method": api.get("method", "POST"),
+        "headers": api.get("headers") or {},
+        "timeout_s": api.get("timeout_s"),
+    }
     if "body" in api:
         request["body"] = render(api["body"], wf)
     elif request["method"] != "GET":
-        request["body"] = {"workflow_id": str(wf.id), "dependency": name, "user_id": wf.user_id,
-                           "conversation_id": wf.conversation_id, "state_data": wf.state_data or {}}
+        request["body"] = {
+            "workflow_id": str(wf.id),
+            "dependency": name,
+            "user_id": wf.user_id,
+            "conversation_id": wf.conversation_id,
+            "state_data": wf.state_data or {},
+        }
     public = current_app.config.get("PUBLIC_URL", "") if has_app_context() else ""
     if public:
         request["callback_url"] = f"{public.rstrip('/')}/api/workflows/{wf.id}/dependencies/{name}"
     job = enqueue_dependency_call(session, wf, name, request, int(dep["on_failure"].get("max_attempts") or 5))
-    _put(wf, name, {"state": PENDING, "type": "api", "attempts": attempts, "since": now, "last_error": None,
-                    "job_id": job.id, "message": f"calling {request['method']} {request['endpoint']}"})
-    record_event(session, wf, "dependency_started", actor,
-                 {"name": name, "type": "api", "method": request["method"], "endpoint": request["endpoint"],
-                  "job_id": job.id})
+    _put(
+        wf,
+        name,
+        {
+            "state": PENDING,
+            "type": "api",
+            "attempts": attempts,
+            "since": now,
+            "last_error": None,
+            "job_id": job.id,
+            "message": f"calling {request['method']} {request['endpoint']}",
+        },
+    )
+    record_event(
+        session,
+        wf,
+        "dependency_started",
+        actor,
+        {"name": name, "type": "api", "method": request["method"], "endpoint": request["endpoint"], "job_id": job.id},
+    )
 
 
 def _is_filled(state: dict[str, Any], field: str) -> bool:
@@ -241,7 +306,9 @@ def before_complete(session, wf: Workflow, version: TemplateVersion, actor: str)
 
         raise DependencyPending(
             f"{', '.join(fresh)} must run before the workflow completes: send state_data alone (that starts the "
-            "check), then complete once the workflow is active again", pending=fresh)
+            "check), then complete once the workflow is active again",
+            pending=fresh,
+        )
     refresh_waiting(session, wf, actor)
 
 
@@ -253,22 +320,44 @@ def on_workflow_completed(session, wf: Workflow, actor: str) -> None:
     refs = {template.name, str(template.id)}
     # Only waiting workflows can wait on another one; a workflow being completed is active, so
     # two workflows completing side by side never lock each other (no deadlock).
-    candidates = session.scalars(sa.select(Workflow.id).where(
-        Workflow.user_id == wf.user_id, Workflow.id != wf.id, Workflow.status == WorkflowStatus.WAITING,
-    ).order_by(Workflow.id))
+    candidates = session.scalars(
+        sa.select(Workflow.id)
+        .where(
+            Workflow.user_id == wf.user_id,
+            Workflow.id != wf.id,
+            Workflow.status == WorkflowStatus.WAITING,
+        )
+        .order_by(Workflow.id)
+    )
     for wid in list(candidates):
         other = get_workflow(session, wid, lock=True)
         if other.is_terminal:
             continue
         changed = False
         for name, entry in (other.pending_dependencies or {}).items():
-            if entry.get("type") == "workflow" and entry.get("state") == PENDING \
-                    and (entry.get("template") or name) in refs:
-                _put(other, name, {**entry, "state": SUCCEEDED, "result": {"workflow_id": str(wf.id)},
-                                   "message": f"the user's {template.name} workflow {wf.id} completed",
-                                   "resolved_at": _now_iso()})
-                record_event(session, other, "dependency_succeeded", actor,
-                             {"name": name, "type": "workflow", "workflow_id": str(wf.id)})
+            if (
+                entry.get("type") == "workflow"
+                and entry.get("state") == PENDING
+                and (entry.get("template") or name) in refs
+            ):
+                _put(
+                    other,
+                    name,
+                    {
+                        **entry,
+                        "state": SUCCEEDED,
+                        "result": {"workflow_id": str(wf.id)},
+                        "message": f"the user's {template.name} workflow {wf.id} completed",
+                        "resolved_at": _now_iso(),
+                    },
+                )
+                record_event(
+                    session,
+                    other,
+                    "dependency_succeeded",
+                    actor,
+                    {"name": name, "type": "workflow", "workflow_id": str(wf.id)},
+                )
                 changed = True
         if changed:
             refresh_waiting(session, other, actor)
@@ -278,11 +367,24 @@ def on_workflow_completed(session, wf: Workflow, actor: str) -> None:
 # --- outcomes ----------------------------------------------------------------------------------
 
 
-def _succeed(session, wf: Workflow, dep: dict[str, Any] | None, name: str, entry: dict[str, Any], result: Any,
-             actor: str, source: str) -> None:
+def _succeed(
+    session,
+    wf: Workflow,
+    dep: dict[str, Any] | None,
+    name: str,
+    entry: dict[str, Any],
+    result: Any,
+    actor: str,
+    source: str,
+) -> None:
     data: dict[str, Any] = {"name": name, "source": source}
-    new_entry = {**entry, "state": SUCCEEDED, "last_error": None, "message": f"{name} succeeded",
-                 "resolved_at": _now_iso()}
+    new_entry = {
+        **entry,
+        "state": SUCCEEDED,
+        "last_error": None,
+        "message": f"{name} succeeded",
+        "resolved_at": _now_iso(),
+    }
     if result is not None:
         new_entry["result"] = result
     store_as = (dep or {}).get("store_as")
@@ -298,8 +400,16 @@ def _succeed(session, wf: Workflow, dep: dict[str, Any] | None, name: str, entry
     refresh_waiting(session, wf, actor)
 
 
-def _fail(session, wf: Workflow, dep: dict[str, Any] | None, name: str, entry: dict[str, Any], error: str,
-          actor: str, source: str) -> None:
+def _fail(
+    session,
+    wf: Workflow,
+    dep: dict[str, Any] | None,
+    name: str,
+    entry: dict[str, Any],
+    error: str,
+    actor: str,
+    source: str,
+) -> None:
     """Apply on_failure once retrying is over: fail the workflow, wait for an operator or a
     callback, or record the failure and go on."""
     from wfapp.services.workflows import fail_workflow
@@ -309,19 +419,39 @@ def _fail(session, wf: Workflow, dep: dict[str, Any] | None, name: str, entry: d
     message = on_failure.get("message") or ""
     data = {"name": name, "error": error, "action": action, "source": source}
     if action == "wait":
-        _put(wf, name, {**entry, "state": PENDING, "last_error": error, "needs_operator": True,
-                        "message": message or f"{name} failed ({error}): waiting for an operator or a callback"})
+        _put(
+            wf,
+            name,
+            {
+                **entry,
+                "state": PENDING,
+                "last_error": error,
+                "needs_operator": True,
+                "message": message or f"{name} failed ({error}): waiting for an operator or a callback",
+            },
+        )
         record_event(session, wf, "dependency_failed", actor, data)
         refresh_waiting(session, wf, actor)
     elif action == "continue":
-        _put(wf, name, {**entry, "state": FAILED, "last_error": error,
-                        "message": message or f"{name} failed ({error}); the workflow goes on",
-                        "resolved_at": _now_iso()})
+        _put(
+            wf,
+            name,
+            {
+                **entry,
+                "state": FAILED,
+                "last_error": error,
+                "message": message or f"{name} failed ({error}); the workflow goes on",
+                "resolved_at": _now_iso(),
+            },
+        )
         record_event(session, wf, "dependency_failed", actor, data)
         refresh_waiting(session, wf, actor)
     else:  # fail, or retry with no attempts left
-        _put(wf, name, {**entry, "state": FAILED, "last_error": error, "message": message or error,
-                        "resolved_at": _now_iso()})
+        _put(
+            wf,
+            name,
+            {**entry, "state": FAILED, "last_error": error, "message": message or error, "resolved_at": _now_iso()},
+        )
         record_event(session, wf, "dependency_failed", actor, data)
         fail_workflow(session, wf, actor, message or f"dependency {name} failed: {error}")
 
@@ -344,8 +474,13 @@ def on_call_result(session, wf: Workflow, job, result, actor: str = "outbox") ->
     of the job, "succeeded", "retry" or "dead", and the error to record."""
     name = job.payload["dependency"]
     entry = (wf.pending_dependencies or {}).get(name)
-    if wf.is_terminal or entry is None or entry.get("job_id") != job.id or entry.get("state") != PENDING \
-            or entry.get("needs_operator"):
+    if (
+        wf.is_terminal
+        or entry is None
+        or entry.get("job_id") != job.id
+        or entry.get("state") != PENDING
+        or entry.get("needs_operator")
+    ):
         # resolved meanwhile (callback, operator, cancel): the answer changes nothing
         return ("succeeded" if result.ok else "dead"), result.error or ""
     version = session.get(TemplateVersion, wf.template_version_id)
@@ -354,8 +489,15 @@ def on_call_result(session, wf: Workflow, job, result, actor: str = "outbox") ->
     entry = {**entry, "attempts": job.attempts, "last_attempt_at": _now_iso()}
     can_retry = job.attempts < job.max_attempts
     if result.ok and result.status_code == 202:
-        _put(wf, name, {**entry, "last_error": None,
-                        "message": f"accepted (202): waiting for the callback POST /api/workflows/{wf.id}/dependencies/{name}"})
+        _put(
+            wf,
+            name,
+            {
+                **entry,
+                "last_error": None,
+                "message": f"accepted (202): waiting for the callback POST /api/workflows/{wf.id}/dependencies/{name}",
+            },
+        )
         record_event(session, wf, "dependency_accepted", actor, {"name": name})
         refresh_waiting(session, wf, actor)
         return "succeeded", ""
@@ -372,8 +514,15 @@ def on_call_result(session, wf: Workflow, job, result, actor: str = "outbox") ->
         error, job_outcome, retryable = result.error, "dead", result.retryable
     answered_no = result.status_code is not None and not retryable
     if can_retry and (retryable or (action == "retry" and answered_no)):
-        _put(wf, name, {**entry, "last_error": error,
-                        "message": f"attempt {job.attempts} of {job.max_attempts} failed ({error}); retrying"})
+        _put(
+            wf,
+            name,
+            {
+                **entry,
+                "last_error": error,
+                "message": f"attempt {job.attempts} of {job.max_attempts} failed ({error}); retrying",
+            },
+        )
         refresh_waiting(session, wf, actor)
         return "retry", error
     if retryable:
@@ -382,8 +531,9 @@ def on_call_result(session, wf: Workflow, job, result, actor: str = "outbox") ->
     return job_outcome, error
 
 
-def resolve(session, wf: Workflow, name: str, outcome: str, result: Any = None, message: str = "",
-            actor: str = SYSTEM) -> None:
+def resolve(
+    session, wf: Workflow, name: str, outcome: str, result: Any = None, message: str = "", actor: str = SYSTEM
+) -> None:
     """A callback's or an operator's outcome for a pending dependency (the workflow is locked)."""
     from wfapp.models import Job, JobStatus
 
@@ -414,8 +564,13 @@ def resolve(session, wf: Workflow, name: str, outcome: str, result: Any = None, 
     attempts = int(entry.get("attempts") or 0) + 1
     max_attempts = int(((dep or {}).get("on_failure") or {}).get("max_attempts") or 5)
     if action == "retry" and dep is not None and dep["type"] == "api" and attempts < max_attempts:
-        record_event(session, wf, "dependency_failed", actor,
-                     {"name": name, "error": error, "action": "retry", "source": "callback"})
+        record_event(
+            session,
+            wf,
+            "dependency_failed",
+            actor,
+            {"name": name, "error": error, "action": "retry", "source": "callback"},
+        )
         _fire(session, wf, dep, actor, attempts=attempts)
         refresh_waiting(session, wf, actor)
         return
@@ -428,10 +583,28 @@ def rearm(session, wf: Workflow, job, actor: str) -> None:
     if wf.is_terminal:
         raise Conflict(f"the workflow is {wf.status}: its dependency {name!r} can no longer be retried")
     entry = (wf.pending_dependencies or {}).get(name) or {"type": "api", "attempts": 0, "since": _now_iso()}
-    _put(wf, name, {**entry, "state": PENDING, "job_id": job.id, "needs_operator": False,
-                    "message": f"retrying the call for {name}"})
+    _put(
+        wf,
+        name,
+        {
+            **entry,
+            "state": PENDING,
+            "job_id": job.id,
+            "needs_operator": False,
+            "message": f"retrying the call for {name}",
+        },
+    )
     refresh_waiting(session, wf, actor)
 
 
-__all__ = ["before_complete", "on_call_result", "on_start", "on_state_changed", "on_workflow_completed", "pending",
-           "rearm", "refresh_waiting", "resolve"]
+__all__ = [
+    "before_complete",
+    "on_call_result",
+    "on_start",
+    "on_state_changed",
+    "on_workflow_completed",
+    "pending",
+    "rearm",
+    "refresh_waiting",
+    "resolve",
+]

@@ -35,11 +35,14 @@ def update_user_type(session, user_type: UserType, name: str | None = None, desc
 
 def delete_user_type(session, user_type: UserType) -> None:
     users = session.scalar(sa.select(sa.func.count()).select_from(EndUser).where(EndUser.user_type_id == user_type.id))
-    grants = session.scalar(sa.select(sa.func.count()).select_from(Permission).where(Permission.user_type_id == user_type.id))
+    grants = session.scalar(
+        sa.select(sa.func.count()).select_from(Permission).where(Permission.user_type_id == user_type.id)
+    )
     if users or grants:
         raise Conflict(
             f"user type {user_type.id!r} is used by {users} end user(s) and {grants} permission(s)",
-            end_users=users, permissions=grants,
+            end_users=users,
+            permissions=grants,
         )
     session.delete(user_type)
     session.flush()
@@ -59,8 +62,9 @@ def get_end_user(session, user_id: str) -> EndUser:
 def _user_type_in_body(session, user_type_id: str) -> UserType:
     user_type = session.get(UserType, user_type_id)
     if user_type is None:
-        raise ValidationFailed(f"no user type {user_type_id!r}",
-                               [{"path": "/user_type_id", "message": f"no user type {user_type_id!r}"}])
+        raise ValidationFailed(
+            f"no user type {user_type_id!r}", [{"path": "/user_type_id", "message": f"no user type {user_type_id!r}"}]
+        )
     return user_type
 
 
@@ -82,7 +86,9 @@ def update_end_user(session, user: EndUser, data: dict[str, Any]) -> None:
         user.display_name = data["display_name"]
 
 
-def list_end_users(session, user_type_id: str | None = None, limit: int = 100, after: str | None = None) -> list[EndUser]:
+def list_end_users(
+    session, user_type_id: str | None = None, limit: int = 100, after: str | None = None
+) -> list[EndUser]:
     q = sa.select(EndUser).order_by(EndUser.id).limit(limit)
     if user_type_id:
         q = q.where(EndUser.user_type_id == user_type_id)
@@ -99,11 +105,15 @@ def grant_permission(session, user_type_id: str, workflow_template_ref: str) -> 
             f"no workflow template {workflow_template_ref!r}",
             [{"path": "/workflow_template_id", "message": f"no workflow template {workflow_template_ref!r}"}],
         )
-    existing = session.scalar(sa.select(Permission).where(
-        Permission.user_type_id == user_type_id, Permission.workflow_template_id == template.id))
+    existing = session.scalar(
+        sa.select(Permission).where(
+            Permission.user_type_id == user_type_id, Permission.workflow_template_id == template.id
+        )
+    )
     if existing is not None:
-        raise Conflict(f"user type {user_type_id!r} already has workflow template {template.name!r}",
-                       existing_id=existing.id)
+        raise Conflict(
+            f"user type {user_type_id!r} already has workflow template {template.name!r}", existing_id=existing.id
+        )
     permission = Permission(user_type_id=user_type_id, workflow_template_id=template.id)
     session.add(permission)
     session.flush()
@@ -132,5 +142,11 @@ def list_permissions(session, user_type_id: str | None = None, workflow_template
 
 
 def is_granted(session, user_type_id: str, template: WorkflowTemplate) -> bool:
-    return session.scalar(sa.select(Permission.id).where(
-        Permission.user_type_id == user_type_id, Permission.workflow_template_id == template.id)) is not None
+    return (
+        session.scalar(
+            sa.select(Permission.id).where(
+                Permission.user_type_id == user_type_id, Permission.workflow_template_id == template.id
+            )
+        )
+        is not None
+    )

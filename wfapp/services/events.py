@@ -6,10 +6,16 @@ from wfapp.models import Workflow, WorkflowEvent
 from wfapp.models.types import utcnow
 
 
-def record_event(session, workflow: Workflow, type_: str, actor: str, data: dict[str, Any] | None = None) -> WorkflowEvent:
+def record_event(
+    session, workflow: Workflow, type_: str, actor: str, data: dict[str, Any] | None = None
+) -> WorkflowEvent:
     workflow.event_seq = (workflow.event_seq or 0) + 1
     event = WorkflowEvent(
-        workflow_id=workflow.id, seq=workflow.event_seq, type=type_, actor=actor, data=data or {},
+        workflow_id=workflow.id,
+        seq=workflow.event_seq,
+        type=type_,
+        actor=actor,
+        data=data or {},
         created_at=utcnow(),
     )
     session.add(event)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,8 +49,10 @@ SORT_LABELS = {
 
 # --------------------------------------------------------------------------- monitor page
 
-def monitor_page(session, filters: WorkflowFilters, sort: str = "newest", limit: int = 50,
-                 cursor: str | None = None) -> tuple[list[WorkflowRow], str | None]:
+
+def monitor_page(
+    session, filters: WorkflowFilters, sort: str = "newest", limit: int = 50, cursor: str | None = None
+) -> tuple[list[WorkflowRow], str | None]:
     """One page of the monitor by keyset on (sort column, id): never OFFSET. The default order
     is the API's (services.workflows.list_workflows); the others page the same filtered query
     on the (last_interaction_at, id) or (started_at, id) index."""
@@ -65,10 +67,7 @@ def monitor_page(session, filters: WorkflowFilters, sort: str = "newest", limit:
         key = sa.tuple_(column, Workflow.id)
         bound = sa.tuple_(sa.literal(ts, column.type), sa.literal(wid, sa.Uuid))
         q = q.where(key < bound if descending else key > bound)
-    if descending:
-        q = q.order_by(column.desc(), Workflow.id.desc())
-    else:
-        q = q.order_by(column.asc(), Workflow.id.asc())
+    q = q.order_by(column.desc(), Workflow.id.desc()) if descending else q.order_by(column.asc(), Workflow.id.asc())
     q = q.limit(limit + 1)
     rows = [WorkflowRow(wf, name, number) for wf, name, number in session.execute(q)]
     next_cursor = None
@@ -81,9 +80,10 @@ def monitor_page(session, filters: WorkflowFilters, sort: str = "newest", limit:
 
 # --------------------------------------------------------------------------- change detection
 
+
 def _ts_token(ts: datetime | None) -> str:
     # URL-safe as it is (no "+"): it travels in the poll's query string
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if ts else "0"
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if ts else "0"
 
 
 def monitor_token(session) -> str:
@@ -100,7 +100,7 @@ def token_time(token: str | None) -> datetime | None:
         ts = datetime.fromisoformat(token.split("|", 1)[0])
     except ValueError:
         return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def changed_since(rows: list[WorkflowRow], since: datetime | None) -> set[uuid.UUID]:
@@ -121,7 +121,7 @@ def overview_token(session) -> str:
     if isinstance(ts, str):  # a scalar subquery loses the column type on some backends
         ts = datetime.fromisoformat(ts)
     if ts is not None and ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
+        ts = ts.replace(tzinfo=UTC)
     return f"{_ts_token(ts)}|{max_job or 0}|{dead or 0}"
 
 
@@ -129,11 +129,13 @@ def workflow_token(session, workflow_id: uuid.UUID) -> str | None:
     """The detail page's token: the row's version and its jobs' progress (None: no workflow)."""
     q = sa.select(
         Workflow.row_version,
-        sa.select(sa.func.coalesce(sa.func.sum(Job.attempts), 0)).where(Job.workflow_id == workflow_id)
+        sa.select(sa.func.coalesce(sa.func.sum(Job.attempts), 0))
+        .where(Job.workflow_id == workflow_id)
         .scalar_subquery(),
-        sa.select(sa.func.count()).select_from(Job).where(
-            Job.workflow_id == workflow_id, Job.status.in_([JobStatus.SUCCEEDED, JobStatus.DEAD])
-        ).scalar_subquery(),
+        sa.select(sa.func.count())
+        .select_from(Job)
+        .where(Job.workflow_id == workflow_id, Job.status.in_([JobStatus.SUCCEEDED, JobStatus.DEAD]))
+        .scalar_subquery(),
     ).where(Workflow.id == workflow_id)
     row = session.execute(q).first()
     if row is None:
@@ -142,11 +144,18 @@ def workflow_token(session, workflow_id: uuid.UUID) -> str | None:
 
 
 def has_open_jobs(session, workflow_id: uuid.UUID) -> bool:
-    return session.scalar(sa.select(sa.func.count()).select_from(Job).where(
-        Job.workflow_id == workflow_id, Job.status.in_([JobStatus.PENDING, JobStatus.RUNNING]))) > 0
+    return (
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Job)
+            .where(Job.workflow_id == workflow_id, Job.status.in_([JobStatus.PENDING, JobStatus.RUNNING]))
+        )
+        > 0
+    )
 
 
 # --------------------------------------------------------------------------- overview
+
 
 def status_counts(session) -> dict[str, int]:
     rows = session.execute(sa.select(Workflow.status, sa.func.count()).group_by(Workflow.status))
@@ -172,7 +181,9 @@ def template_status_counts(session) -> list[TemplateCounts]:
     out: dict[uuid.UUID, TemplateCounts] = {}
     for t in session.scalars(sa.select(WorkflowTemplate).order_by(WorkflowTemplate.name)):
         out[t.id] = TemplateCounts(t.id, t.name, t.is_active, {s: 0 for s in STATUSES})
-    q = sa.select(Workflow.template_id, Workflow.status, sa.func.count()).group_by(Workflow.template_id, Workflow.status)
+    q = sa.select(Workflow.template_id, Workflow.status, sa.func.count()).group_by(
+        Workflow.template_id, Workflow.status
+    )
     for template_id, status, n in session.execute(q):
         if template_id in out:
             out[template_id].counts[str(status.value if hasattr(status, "value") else status)] = n
@@ -196,17 +207,21 @@ def per_day(session, days: int = 14, today: date | None = None) -> list[DayCount
     """Workflows started and completed on each of the last `days` days (UTC), oldest first."""
     today = today or utcnow().date()
     first = today - timedelta(days=days - 1)
-    since = datetime(first.year, first.month, first.day, tzinfo=timezone.utc)
+    since = datetime(first.year, first.month, first.day, tzinfo=UTC)
     out = {first + timedelta(days=i): DayCount(first + timedelta(days=i)) for i in range(days)}
     started_day = _day(session, Workflow.started_at)
-    for d, n in session.execute(sa.select(started_day, sa.func.count()).where(Workflow.started_at >= since)
-                                .group_by(started_day)):
+    for d, n in session.execute(
+        sa.select(started_day, sa.func.count()).where(Workflow.started_at >= since).group_by(started_day)
+    ):
         key = date.fromisoformat(str(d)[:10])
         if key in out:
             out[key].started = n
     completed_day = _day(session, Workflow.completed_at)
-    for d, n in session.execute(sa.select(completed_day, sa.func.count()).where(
-            Workflow.completed_at >= since, Workflow.status == WorkflowStatus.COMPLETED).group_by(completed_day)):
+    for d, n in session.execute(
+        sa.select(completed_day, sa.func.count())
+        .where(Workflow.completed_at >= since, Workflow.status == WorkflowStatus.COMPLETED)
+        .group_by(completed_day)
+    ):
         key = date.fromisoformat(str(d)[:10])
         if key in out:
             out[key].completed = n
@@ -222,11 +237,14 @@ class Incident:
 
 def incidents(session, limit: int = 20) -> list[Incident]:
     """Dead jobs (end actions or dependency calls that gave up), newest first."""
-    q = (sa.select(Job, WorkflowTemplate.name, Workflow.conversation_id)
-         .join(Workflow, Workflow.id == Job.workflow_id)
-         .join(WorkflowTemplate, WorkflowTemplate.id == Workflow.template_id)
-         .where(Job.status == JobStatus.DEAD)
-         .order_by(Job.id.desc()).limit(limit))
+    q = (
+        sa.select(Job, WorkflowTemplate.name, Workflow.conversation_id)
+        .join(Workflow, Workflow.id == Job.workflow_id)
+        .join(WorkflowTemplate, WorkflowTemplate.id == Workflow.template_id)
+        .where(Job.status == JobStatus.DEAD)
+        .order_by(Job.id.desc())
+        .limit(limit)
+    )
     return [Incident(job, name, conv) for job, name, conv in session.execute(q)]
 
 
@@ -243,17 +261,22 @@ class Activity:
 
 def recent_activity(session, limit: int = 15) -> list[Activity]:
     """The newest workflow events across all workflows (the events' primary key order)."""
-    q = (sa.select(WorkflowEvent, WorkflowTemplate.name, Workflow.status)
-         .join(Workflow, Workflow.id == WorkflowEvent.workflow_id)
-         .join(WorkflowTemplate, WorkflowTemplate.id == Workflow.template_id)
-         .order_by(WorkflowEvent.id.desc()).limit(limit))
-    return [Activity(e, name, str(status))
-            for e, name, status in session.execute(q)]
+    q = (
+        sa.select(WorkflowEvent, WorkflowTemplate.name, Workflow.status)
+        .join(Workflow, Workflow.id == WorkflowEvent.workflow_id)
+        .join(WorkflowTemplate, WorkflowTemplate.id == Workflow.template_id)
+        .order_by(WorkflowEvent.id.desc())
+        .limit(limit)
+    )
+    return [Activity(e, name, str(status)) for e, name, status in session.execute(q)]
 
 
 def end_action_jobs(session, workflow_id: uuid.UUID) -> list[Job]:
-    return list(session.scalars(sa.select(Job).where(Job.workflow_id == workflow_id, Job.kind == JobKind.END_ACTION)
-                                .order_by(Job.id)))
+    return list(
+        session.scalars(
+            sa.select(Job).where(Job.workflow_id == workflow_id, Job.kind == JobKind.END_ACTION).order_by(Job.id)
+        )
+    )
 
 
 JOB_EVENT_TYPES = ("end_action_attempt", "dependency_call", "job_retry_requested")
@@ -261,18 +284,43 @@ JOB_EVENT_TYPES = ("end_action_attempt", "dependency_call", "job_retry_requested
 
 def job_events(session, workflow_id: uuid.UUID) -> list[WorkflowEvent]:
     """The events the outbox wrote about a workflow's jobs (one per attempt, and retries)."""
-    return list(session.scalars(sa.select(WorkflowEvent).where(
-        WorkflowEvent.workflow_id == workflow_id, WorkflowEvent.type.in_(JOB_EVENT_TYPES)).order_by(WorkflowEvent.seq)))
+    return list(
+        session.scalars(
+            sa.select(WorkflowEvent)
+            .where(WorkflowEvent.workflow_id == workflow_id, WorkflowEvent.type.in_(JOB_EVENT_TYPES))
+            .order_by(WorkflowEvent.seq)
+        )
+    )
 
 
 def dependency_jobs(session, workflow_id: uuid.UUID) -> list[Job]:
-    return list(session.scalars(sa.select(Job).where(Job.workflow_id == workflow_id, Job.kind == JobKind.DEPENDENCY)
-                                .order_by(Job.id)))
+    return list(
+        session.scalars(
+            sa.select(Job).where(Job.workflow_id == workflow_id, Job.kind == JobKind.DEPENDENCY).order_by(Job.id)
+        )
+    )
 
 
 __all__ = [
-    "Activity", "DayCount", "Incident", "SORTS", "SORT_LABELS", "TemplateCounts", "changed_since", "dead_job_count",
-    "dependency_jobs", "end_action_jobs", "has_open_jobs", "incidents", "monitor_page", "monitor_token",
-    "overview_token", "per_day", "recent_activity", "status_counts", "template_status_counts", "token_time",
+    "Activity",
+    "DayCount",
+    "Incident",
+    "SORTS",
+    "SORT_LABELS",
+    "TemplateCounts",
+    "changed_since",
+    "dead_job_count",
+    "dependency_jobs",
+    "end_action_jobs",
+    "has_open_jobs",
+    "incidents",
+    "monitor_page",
+    "monitor_token",
+    "overview_token",
+    "per_day",
+    "recent_activity",
+    "status_counts",
+    "template_status_counts",
+    "token_time",
     "workflow_token",
 ]

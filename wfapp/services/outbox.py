@@ -19,8 +19,11 @@ def lock_job_with_workflow(session, job_id: int):
     from wfapp.models import Workflow
 
     row = session.execute(
-        sa.select(Workflow, Job).join(Job, Job.workflow_id == Workflow.id).where(Job.id == job_id)
-        .with_for_update().execution_options(populate_existing=True)
+        sa.select(Workflow, Job)
+        .join(Job, Job.workflow_id == Workflow.id)
+        .where(Job.id == job_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).first()
     if row is None:
         raise JobNotFound(f"no job {job_id}")
@@ -60,15 +63,20 @@ def retry_job(session, job_id: int | str, actor: str) -> Job:
     job.locked_until = None
     job.locked_by = ""
     job.finished_at = None
-    record_event(session, wf, "job_retry_requested", actor,
-                 {"job_id": job.id, "kind": str(job.kind), "previous_error": previous})
+    record_event(
+        session, wf, "job_retry_requested", actor, {"job_id": job.id, "kind": str(job.kind), "previous_error": previous}
+    )
     dependencies.bump(wf)
     return job
 
 
 def end_action_job(session, workflow_id) -> Job | None:
-    return session.scalar(sa.select(Job).where(Job.workflow_id == workflow_id, Job.kind == JobKind.END_ACTION)
-                          .order_by(Job.id.desc()).limit(1))
+    return session.scalar(
+        sa.select(Job)
+        .where(Job.workflow_id == workflow_id, Job.kind == JobKind.END_ACTION)
+        .order_by(Job.id.desc())
+        .limit(1)
+    )
 
 
 def retry_end_action(session, workflow_id, actor: str) -> Job:
@@ -81,8 +89,15 @@ def retry_end_action(session, workflow_id, actor: str) -> Job:
     return retry_job(session, job.id, actor)
 
 
-def list_jobs(session, *, workflow_id=None, status: str | None = None, kind: str | None = None,
-              before_id: int | None = None, limit: int = 50) -> list[Job]:
+def list_jobs(
+    session,
+    *,
+    workflow_id=None,
+    status: str | None = None,
+    kind: str | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[Job]:
     q = sa.select(Job)
     if workflow_id is not None:
         q = q.where(Job.workflow_id == workflow_id)

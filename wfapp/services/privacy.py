@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -100,8 +101,10 @@ def mask_pending(pending: dict[str, Any] | None, role: Any) -> dict[str, Any]:
     """pending_dependencies as `role` may see them: stored results masked for viewers."""
     if may_reveal(role):
         return dict(pending or {})
-    return {name: ({**entry, "result": MASK} if isinstance(entry, dict) and entry.get("result") is not None else entry)
-            for name, entry in (pending or {}).items()}
+    return {
+        name: ({**entry, "result": MASK} if isinstance(entry, dict) and entry.get("result") is not None else entry)
+        for name, entry in (pending or {}).items()
+    }
 
 
 def mask_request_body(body: Any, compiled: CompiledSchema | None, role: Any) -> Any:
@@ -112,15 +115,18 @@ def mask_request_body(body: Any, compiled: CompiledSchema | None, role: Any) -> 
     return {**body, "state_data": mask_state(body["state_data"], compiled, role)}
 
 
-def mask_errors(errors: list[dict[str, Any]] | None, compiled: CompiledSchema | None,
-                role: Any) -> list[dict[str, Any]]:
+def mask_errors(
+    errors: list[dict[str, Any]] | None, compiled: CompiledSchema | None, role: Any
+) -> list[dict[str, Any]]:
     """Validation errors as `role` may see them: a message about a sensitive field may quote its
     value (\"'x' does not match ...\"), so viewers get a message without it."""
     if may_reveal(role):
         return list(errors or [])
     keys = sensitive_keys(compiled)
-    return [({**e, "message": "is not valid"} if e.get("field") in keys and e.get("message") != "is required" else e)
-            for e in (errors or [])]
+    return [
+        ({**e, "message": "is not valid"} if e.get("field") in keys and e.get("message") != "is required" else e)
+        for e in (errors or [])
+    ]
 
 
 def mask_steps(steps: list, compiled: CompiledSchema | None, role: Any) -> list:
@@ -129,8 +135,15 @@ def mask_steps(steps: list, compiled: CompiledSchema | None, role: Any) -> list:
     if may_reveal(role):
         return steps
     keys = sensitive_keys(compiled)
-    return [dataclasses.replace(s, state=_masked(s.state, keys), before=_masked(s.before, keys),
-                                data=mask_event_data(s.data, compiled, role)) for s in steps]
+    return [
+        dataclasses.replace(
+            s,
+            state=_masked(s.state, keys),
+            before=_masked(s.before, keys),
+            data=mask_event_data(s.data, compiled, role),
+        )
+        for s in steps
+    ]
 
 
 def is_sensitive_anywhere(session, key: str) -> bool:
@@ -163,16 +176,23 @@ def revealed_recently(session, actor: str, workflow_id: Any, fields: Iterable[st
 
     wanted = set(fields)
     entries = session.scalars(
-        sa.select(AuditEntry.changes).where(
-            AuditEntry.action == REVEAL_ACTION, AuditEntry.target_type == "workflow",
-            AuditEntry.target_id == str(workflow_id), AuditEntry.actor == (actor or ""),
-            AuditEntry.created_at >= utcnow() - within)
-        .order_by(AuditEntry.id.desc()).limit(20))
+        sa.select(AuditEntry.changes)
+        .where(
+            AuditEntry.action == REVEAL_ACTION,
+            AuditEntry.target_type == "workflow",
+            AuditEntry.target_id == str(workflow_id),
+            AuditEntry.actor == (actor or ""),
+            AuditEntry.created_at >= utcnow() - within,
+        )
+        .order_by(AuditEntry.id.desc())
+        .limit(20)
+    )
     return any(wanted <= set((c or {}).get("fields") or []) for c in entries)
 
 
-def record_reveal(session, actor: str, workflow_id: Any, fields: Iterable[str], remote_addr: str = "",
-                  where: str = "") -> None:
+def record_reveal(
+    session, actor: str, workflow_id: Any, fields: Iterable[str], remote_addr: str = "", where: str = ""
+) -> None:
     """Audit that a staff user was shown sensitive values of a workflow (names only, never values)."""
     fields = sorted(set(fields))
     if not fields:
@@ -183,9 +203,17 @@ def record_reveal(session, actor: str, workflow_id: Any, fields: Iterable[str], 
     record_staff_action(session, actor, REVEAL_ACTION, "workflow", str(workflow_id), changes, remote_addr)
 
 
-def state_for_staff(session, state: dict[str, Any] | None, compiled: CompiledSchema | None, role: Any,
-                    actor: str, workflow_id: Any, remote_addr: str = "", where: str = "",
-                    repeat_after: timedelta | None = None) -> dict[str, Any]:
+def state_for_staff(
+    session,
+    state: dict[str, Any] | None,
+    compiled: CompiledSchema | None,
+    role: Any,
+    actor: str,
+    workflow_id: Any,
+    remote_addr: str = "",
+    where: str = "",
+    repeat_after: timedelta | None = None,
+) -> dict[str, Any]:
     """What a dashboard page shows a staff user of a workflow's state_data: masked for viewers;
     for operators and admins the values, with the reveal recorded in the audit log (field names
     only) when any sensitive field holds a value. With `repeat_after`, a reveal of the same
@@ -194,13 +222,15 @@ def state_for_staff(session, state: dict[str, Any] | None, compiled: CompiledSch
     if not may_reveal(role):
         return mask_state(state, compiled, role)
     revealed = sensitive_present(state, compiled)
-    if revealed and not (repeat_after is not None
-                         and revealed_recently(session, actor, workflow_id, revealed, repeat_after)):
+    if revealed and not (
+        repeat_after is not None and revealed_recently(session, actor, workflow_id, revealed, repeat_after)
+    ):
         record_reveal(session, actor, workflow_id, revealed, remote_addr, where)
     return dict(state or {})
 
 
 # ----------------------------------------------------------------------------------- erasure
+
 
 def _scrub_diff(diff: Any) -> tuple[Any, bool]:
     """Keep which fields changed, drop what they held."""
@@ -244,8 +274,13 @@ def erase_end_user(session, user_id: str, actor: str, remote_addr: str = "") -> 
         raise NotFound(f"no end user {user_id!r}")
     workflows = list(session.scalars(sa.select(Workflow).where(Workflow.user_id == user_id)))
     ids = [wf.id for wf in workflows]
-    summary = {"user_id": user_id, "workflows": len(ids), "workflows_erased": 0, "events_scrubbed": 0,
-               "jobs_scrubbed": 0}
+    summary = {
+        "user_id": user_id,
+        "workflows": len(ids),
+        "workflows_erased": 0,
+        "events_scrubbed": 0,
+        "jobs_scrubbed": 0,
+    }
     for wf in workflows:
         touched = False
         if wf.state_data:
@@ -255,7 +290,8 @@ def erase_end_user(session, user_id: str, actor: str, remote_addr: str = "") -> 
         if any(isinstance(e, dict) and e.get("result") is not None for e in pending.values()):
             wf.pending_dependencies = {
                 name: ({**e, "result": None} if isinstance(e, dict) and e.get("result") is not None else e)
-                for name, e in pending.items()}
+                for name, e in pending.items()
+            }
             touched = True
         if touched:
             wf.row_version += 1
@@ -277,10 +313,21 @@ def erase_end_user(session, user_id: str, actor: str, remote_addr: str = "") -> 
     if user.display_name:
         user.display_name = ""
         summary["display_name_erased"] = True
-    if summary["workflows_erased"] or summary["events_scrubbed"] or summary["jobs_scrubbed"] \
-            or summary.get("display_name_erased"):
-        record_staff_action(session, actor, ERASE_ACTION, "end_user", user_id,
-                            {k: v for k, v in summary.items() if k != "user_id"}, remote_addr)
+    if (
+        summary["workflows_erased"]
+        or summary["events_scrubbed"]
+        or summary["jobs_scrubbed"]
+        or summary.get("display_name_erased")
+    ):
+        record_staff_action(
+            session,
+            actor,
+            ERASE_ACTION,
+            "end_user",
+            user_id,
+            {k: v for k, v in summary.items() if k != "user_id"},
+            remote_addr,
+        )
         summary["erased"] = True
     else:
         summary["erased"] = False
@@ -300,8 +347,24 @@ def _scrub_job_payload(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
-    "ERASE_ACTION", "MASK", "REVEAL_ACTION", "REVEAL_ROLES", "erase_end_user", "is_sensitive_anywhere", "mask_diff",
-    "mask_errors", "mask_event_data", "mask_pending", "mask_request_body", "mask_state", "mask_steps", "may_reveal",
-    "record_reveal", "refuse_sensitive_search", "revealed_recently", "sensitive_keys", "sensitive_present",
+    "ERASE_ACTION",
+    "MASK",
+    "REVEAL_ACTION",
+    "REVEAL_ROLES",
+    "erase_end_user",
+    "is_sensitive_anywhere",
+    "mask_diff",
+    "mask_errors",
+    "mask_event_data",
+    "mask_pending",
+    "mask_request_body",
+    "mask_state",
+    "mask_steps",
+    "may_reveal",
+    "record_reveal",
+    "refuse_sensitive_search",
+    "revealed_recently",
+    "sensitive_keys",
+    "sensitive_present",
     "state_for_staff",
 ]

@@ -54,11 +54,24 @@ def authenticate(session, username: str, password: str) -> StaffUser | None:
     return user
 
 
-def record_staff_action(session, actor: str, action: str, target_type: str = "", target_id: str = "",
-                        changes: dict | None = None, remote_addr: str = "") -> AuditEntry:
+def record_staff_action(
+    session,
+    actor: str,
+    action: str,
+    target_type: str = "",
+    target_id: str = "",
+    changes: dict | None = None,
+    remote_addr: str = "",
+) -> AuditEntry:
     """One entry of the staff audit log (staff actions and login failures)."""
-    entry = AuditEntry(actor=actor or "", action=action, target_type=target_type, target_id=str(target_id or ""),
-                       changes=changes or {}, remote_addr=remote_addr or "")
+    entry = AuditEntry(
+        actor=actor or "",
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id or ""),
+        changes=changes or {},
+        remote_addr=remote_addr or "",
+    )
     session.add(entry)
     return entry
 
@@ -86,8 +99,9 @@ def _failures(session, since: datetime, **where) -> list[datetime]:
     return list(session.scalars(q.order_by(AuditEntry.created_at)))
 
 
-def login_retry_after(session, username: str, remote_addr: str, limits: LoginLimits,
-                      now: datetime | None = None) -> int:
+def login_retry_after(
+    session, username: str, remote_addr: str, limits: LoginLimits, now: datetime | None = None
+) -> int:
     """Seconds until a login for this username from this address may be tried again (0: now).
     Failures are read from the audit log, so the limit holds across processes; an account's
     count starts again after its last successful login. Unknown and known usernames are counted
@@ -96,8 +110,11 @@ def login_retry_after(session, username: str, remote_addr: str, limits: LoginLim
     since = now - limits.window
     username = (username or "").strip()[:200]
     waits = [0.0]
-    last_ok = session.scalar(sa.select(sa.func.max(AuditEntry.created_at)).where(
-        AuditEntry.action == "login", AuditEntry.actor == f"staff:{username}"))
+    last_ok = session.scalar(
+        sa.select(sa.func.max(AuditEntry.created_at)).where(
+            AuditEntry.action == "login", AuditEntry.actor == f"staff:{username}"
+        )
+    )
     account = _failures(session, max(since, last_ok) if last_ok else since, actor=username)
     if limits.per_account and len(account) >= limits.per_account:
         waits.append((account[-limits.per_account] + limits.window - now).total_seconds())
@@ -110,12 +127,16 @@ def login_retry_after(session, username: str, remote_addr: str, limits: LoginLim
 
 # ------------------------------------------------------------------ server-side sessions
 
+
 def start_staff_session(session, user: StaffUser, remote_addr: str = "") -> str:
     """A new session record; its random id goes into the (re-issued) session cookie."""
     sid = secrets.token_urlsafe(32)
     now = utcnow()
-    session.add(StaffSession(id=sid, staff_user_id=user.id, created_at=now, last_seen_at=now,
-                             remote_addr=(remote_addr or "")[:100]))
+    session.add(
+        StaffSession(
+            id=sid, staff_user_id=user.id, created_at=now, last_seen_at=now, remote_addr=(remote_addr or "")[:100]
+        )
+    )
     return sid
 
 
@@ -135,8 +156,14 @@ def load_signed_in(session, user_id: int, sid: str | None) -> tuple[StaffUser | 
     return (row[0], row[1]) if row else (None, None)
 
 
-def check_staff_session(session, sid: str | None, user_id: int, idle: timedelta | None,
-                        now: datetime | None = None, record: StaffSession | None = None) -> tuple[bool, bool]:
+def check_staff_session(
+    session,
+    sid: str | None,
+    user_id: int,
+    idle: timedelta | None,
+    now: datetime | None = None,
+    record: StaffSession | None = None,
+) -> tuple[bool, bool]:
     """(is_open, needs_write) of the session `sid` of this staff user (its record may be given,
     as load_signed_in read it); reads only. needs_write says that touch_staff_session should
     record the visit (or end an idle session)."""

@@ -22,21 +22,37 @@ from wfapp.services.validation import schema_errors
 from wfapp.services.workflow_templates import create_workflow_template
 from wfapp.services.workflows import build_context
 
-EXPORT_FIELDS = ("name", "category", "is_active", "description", "guidelines", "state_schema",
-                 "workflow_dependencies", "end_action_type", "end_action_target")
+EXPORT_FIELDS = (
+    "name",
+    "category",
+    "is_active",
+    "description",
+    "guidelines",
+    "state_schema",
+    "workflow_dependencies",
+    "end_action_type",
+    "end_action_target",
+)
 
 
-def search_workflow_templates(session, q: str = "", category: str | None = None,
-                              is_active: bool | None = None) -> list[WorkflowTemplate]:
+def search_workflow_templates(
+    session, q: str = "", category: str | None = None, is_active: bool | None = None
+) -> list[WorkflowTemplate]:
     """Workflow templates whose name or current description contains q (case-insensitive)."""
-    stmt = sa.select(WorkflowTemplate).outerjoin(
-        TemplateVersion, TemplateVersion.id == WorkflowTemplate.current_version_id
-    ).order_by(WorkflowTemplate.name)
+    stmt = (
+        sa.select(WorkflowTemplate)
+        .outerjoin(TemplateVersion, TemplateVersion.id == WorkflowTemplate.current_version_id)
+        .order_by(WorkflowTemplate.name)
+    )
     if q:
         escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         like = f"%{escaped}%"
-        stmt = stmt.where(sa.or_(sa.func.lower(WorkflowTemplate.name).like(like, escape="\\"),
-                                 sa.func.lower(TemplateVersion.description).like(like, escape="\\")))
+        stmt = stmt.where(
+            sa.or_(
+                sa.func.lower(WorkflowTemplate.name).like(like, escape="\\"),
+                sa.func.lower(TemplateVersion.description).like(like, escape="\\"),
+            )
+        )
     if category:
         stmt = stmt.where(WorkflowTemplate.category == category)
     if is_active is not None:
@@ -45,7 +61,11 @@ def search_workflow_templates(session, q: str = "", category: str | None = None,
 
 
 def list_categories(session) -> list[str]:
-    return [c for c in session.scalars(sa.select(WorkflowTemplate.category).distinct().order_by(WorkflowTemplate.category)) if c]
+    return [
+        c
+        for c in session.scalars(sa.select(WorkflowTemplate.category).distinct().order_by(WorkflowTemplate.category))
+        if c
+    ]
 
 
 def workflow_counts_by_status(session, template_ids) -> dict[uuid.UUID, dict[str, int]]:
@@ -56,7 +76,9 @@ def workflow_counts_by_status(session, template_ids) -> dict[uuid.UUID, dict[str
         return out
     rows = session.execute(
         sa.select(Workflow.template_id, Workflow.status, sa.func.count())
-        .where(Workflow.template_id.in_(ids)).group_by(Workflow.template_id, Workflow.status))
+        .where(Workflow.template_id.in_(ids))
+        .group_by(Workflow.template_id, Workflow.status)
+    )
     for tid, status, count in rows:
         out.setdefault(tid, {})[str(WorkflowStatus(status))] = count
     return out
@@ -67,7 +89,8 @@ def live_workflows_per_version(session, template: WorkflowTemplate) -> dict[int,
     rows = session.execute(
         sa.select(Workflow.template_version_id, sa.func.count())
         .where(Workflow.template_id == template.id, Workflow.status.in_(OPEN_STATUSES))
-        .group_by(Workflow.template_version_id))
+        .group_by(Workflow.template_version_id)
+    )
     return {vid: count for vid, count in rows}
 
 
@@ -86,8 +109,9 @@ def import_workflow_template(session, document: Any, actor: str, rename_to: str 
     """Create a workflow template from an exported document, validated like the API's POST. A
     name that exists is refused (Conflict), never overwritten."""
     if not isinstance(document, dict):
-        raise ValidationFailed("an exported workflow template is a JSON object",
-                               [{"path": "", "message": "must be a JSON object"}])
+        raise ValidationFailed(
+            "an exported workflow template is a JSON object", [{"path": "", "message": "must be a JSON object"}]
+        )
     body = {k: v for k, v in document.items() if k != "change_note"}
     if rename_to:
         body["name"] = rename_to
@@ -140,7 +164,9 @@ def diff_versions(a: TemplateVersion, b: TemplateVersion) -> list[dict[str, Any]
         matcher = difflib.SequenceMatcher(a=l_lines, b=r_lines, autojunk=False)
         for op, i1, i2, j1, j2 in matcher.get_opcodes():
             if op == "equal":
-                rows.extend(("same", l_lines[i], r_lines[j]) for i, j in zip(range(i1, i2), range(j1, j2)))
+                rows.extend(
+                    ("same", l_lines[i], r_lines[j]) for i, j in zip(range(i1, i2), range(j1, j2), strict=False)
+                )
             else:
                 lpart, rpart = l_lines[i1:i2], r_lines[j1:j2]
                 for n in range(max(len(lpart), len(rpart))):

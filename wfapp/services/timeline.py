@@ -58,11 +58,18 @@ def build_timeline(session, wf: Workflow, events: list[WorkflowEvent] | None = N
         to = (data.get("status") or {}).get("to") if isinstance(data.get("status"), dict) else None
         if to:
             status = str(to)
-        steps.append(Step(
-            number=i, event=event, state=state, status=status,
-            set_keys=list((diff.get("set") or {}).keys()), removed_keys=list(diff.get("removed") or []),
-            before=dict(diff.get("before") or {}), data=dict(data),
-        ))
+        steps.append(
+            Step(
+                number=i,
+                event=event,
+                state=state,
+                status=status,
+                set_keys=list((diff.get("set") or {}).keys()),
+                removed_keys=list(diff.get("removed") or []),
+                before=dict(diff.get("before") or {}),
+                data=dict(data),
+            )
+        )
     return steps
 
 

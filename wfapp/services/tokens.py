@@ -26,8 +26,9 @@ def create_api_token(session, name: str, role: str, actor: str, remote_addr: str
     if errors:
         raise ValidationFailed("invalid API token", errors)
     token, secret = create_token(session, name, role)
-    record_staff_action(session, actor, "token_created", "api_token", token.id, {"name": name, "role": role},
-                        remote_addr)
+    record_staff_action(
+        session, actor, "token_created", "api_token", token.id, {"name": name, "role": role}, remote_addr
+    )
     return token, secret
 
 
@@ -54,6 +55,13 @@ def revoke_api_token(session, token_id, actor: str, remote_addr: str = "") -> tu
     if token.revoked_at is not None:
         return token, False
     token.revoked_at = utcnow()
-    record_staff_action(session, actor, "token_revoked", "api_token", token.id,
-                        {"name": token.name, "role": str(token.role)}, remote_addr)
+    record_staff_action(
+        session,
+        actor,
+        "token_revoked",
+        "api_token",
+        token.id,
+        {"name": token.name, "role": str(token.role)},
+        remote_addr,
+    )
     return token, True

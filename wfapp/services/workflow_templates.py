@@ -68,13 +68,20 @@ def validate_definition(definition: dict[str, Any]) -> dict[str, Any]:
         seen = set()
         for i, dep in enumerate(deps):
             if dep["name"] in seen:
-                errors.append({"path": f"/workflow_dependencies/{i}/name", "message": f"duplicate dependency name {dep['name']!r}"})
+                errors.append(
+                    {
+                        "path": f"/workflow_dependencies/{i}/name",
+                        "message": f"duplicate dependency name {dep['name']!r}",
+                    }
+                )
             seen.add(dep["name"])
             when = dep.get("when")
             if isinstance(when, dict) and compiled is not None:
                 for f in when["fields"]:
                     if f not in fields:
-                        errors.append({"path": f"/workflow_dependencies/{i}/when/fields", "message": f"unknown field {f!r}"})
+                        errors.append(
+                            {"path": f"/workflow_dependencies/{i}/when/fields", "message": f"unknown field {f!r}"}
+                        )
         d["workflow_dependencies"] = [dependency_defaults(dep) for dep in deps]
     if d["end_action_type"] not in END_ACTION_TYPES:
         errors.append({"path": "/end_action_type", "message": f"must be one of {', '.join(END_ACTION_TYPES)}"})
@@ -83,11 +90,19 @@ def validate_definition(definition: dict[str, Any]) -> dict[str, Any]:
         target_errors = schema_errors(END_ACTION_TARGET, target, "/end_action_target")
         expected = {"api_call": "endpoint", "start_workflow": "template"}.get(d["end_action_type"])
         if expected and not (isinstance(target, dict) and expected in target):
-            target_errors = target_errors or [{"path": f"/end_action_target/{expected}",
-                                               "message": f"is required for end_action_type {d['end_action_type']}"}]
+            target_errors = target_errors or [
+                {
+                    "path": f"/end_action_target/{expected}",
+                    "message": f"is required for end_action_type {d['end_action_type']}",
+                }
+            ]
             if not any(e["path"].endswith(expected) for e in target_errors):
-                target_errors.append({"path": f"/end_action_target/{expected}",
-                                      "message": f"is required for end_action_type {d['end_action_type']}"})
+                target_errors.append(
+                    {
+                        "path": f"/end_action_target/{expected}",
+                        "message": f"is required for end_action_type {d['end_action_type']}",
+                    }
+                )
         if d["end_action_type"] == "none" and target not in (None, {}):
             target_errors = [{"path": "/end_action_target", "message": "must be null when end_action_type is none"}]
         errors.extend(target_errors)
@@ -106,8 +121,12 @@ def create_workflow_template(session, data: dict[str, Any], actor: str) -> Workf
         raise Conflict(f"a workflow template named {name!r} exists", existing_id=str(existing))
     now = utcnow()
     template = WorkflowTemplate(
-        id=uuid.uuid4(), name=name, category=data.get("category") or "", is_active=data.get("is_active", True),
-        created_at=now, updated_at=now,
+        id=uuid.uuid4(),
+        name=name,
+        category=data.get("category") or "",
+        is_active=data.get("is_active", True),
+        created_at=now,
+        updated_at=now,
     )
     session.add(template)
     session.flush()
@@ -115,10 +134,17 @@ def create_workflow_template(session, data: dict[str, Any], actor: str) -> Workf
     return template
 
 
-def _add_version(session, template: WorkflowTemplate, definition: dict[str, Any], number: int,
-                 change_note: str, actor: str) -> TemplateVersion:
-    version = TemplateVersion(template_id=template.id, number=number, change_note=change_note,
-                              created_by=actor, created_at=utcnow(), **definition)
+def _add_version(
+    session, template: WorkflowTemplate, definition: dict[str, Any], number: int, change_note: str, actor: str
+) -> TemplateVersion:
+    version = TemplateVersion(
+        template_id=template.id,
+        number=number,
+        change_note=change_note,
+        created_by=actor,
+        created_at=utcnow(),
+        **definition,
+    )
     session.add(version)
     session.flush()
     template.current_version = version
@@ -146,8 +172,9 @@ def update_workflow_template(session, template: WorkflowTemplate, data: dict[str
     return True
 
 
-def set_template_flags(session, template: WorkflowTemplate, is_active: bool | None = None,
-                       category: str | None = None) -> None:
+def set_template_flags(
+    session, template: WorkflowTemplate, is_active: bool | None = None, category: str | None = None
+) -> None:
     """Template-level switches: no new version."""
     if is_active is not None and is_active != template.is_active:
         template.is_active = is_active
@@ -160,8 +187,9 @@ def set_template_flags(session, template: WorkflowTemplate, is_active: bool | No
 def delete_workflow_template(session, template: WorkflowTemplate) -> None:
     count = session.scalar(sa.select(sa.func.count()).select_from(Workflow).where(Workflow.template_id == template.id))
     if count:
-        raise Conflict(f"workflow template {template.name!r} has {count} workflow(s); deactivate it instead",
-                       workflows=count)
+        raise Conflict(
+            f"workflow template {template.name!r} has {count} workflow(s); deactivate it instead", workflows=count
+        )
     session.execute(sa.delete(Permission).where(Permission.workflow_template_id == template.id))
     template.current_version_id = None
     template.current_version = None
@@ -171,8 +199,9 @@ def delete_workflow_template(session, template: WorkflowTemplate) -> None:
     session.flush()
 
 
-def list_workflow_templates(session, category: str | None = None, is_active: bool | None = None,
-                            user_type_id: str | None = None) -> list[WorkflowTemplate]:
+def list_workflow_templates(
+    session, category: str | None = None, is_active: bool | None = None, user_type_id: str | None = None
+) -> list[WorkflowTemplate]:
     q = sa.select(WorkflowTemplate).order_by(WorkflowTemplate.name)
     if category is not None:
         q = q.where(WorkflowTemplate.category == category)
@@ -180,18 +209,25 @@ def list_workflow_templates(session, category: str | None = None, is_active: boo
         q = q.where(WorkflowTemplate.is_active == is_active)
     if user_type_id is not None:
         q = q.join(Permission, Permission.workflow_template_id == WorkflowTemplate.id).where(
-            Permission.user_type_id == user_type_id)
+            Permission.user_type_id == user_type_id
+        )
     return list(session.scalars(q).unique())
 
 
 def list_versions(session, template: WorkflowTemplate) -> list[TemplateVersion]:
-    return list(session.scalars(
-        sa.select(TemplateVersion).where(TemplateVersion.template_id == template.id).order_by(TemplateVersion.number)))
+    return list(
+        session.scalars(
+            sa.select(TemplateVersion)
+            .where(TemplateVersion.template_id == template.id)
+            .order_by(TemplateVersion.number)
+        )
+    )
 
 
 def get_version(session, template: WorkflowTemplate, number: int) -> TemplateVersion:
-    version = session.scalar(sa.select(TemplateVersion).where(
-        TemplateVersion.template_id == template.id, TemplateVersion.number == number))
+    version = session.scalar(
+        sa.select(TemplateVersion).where(TemplateVersion.template_id == template.id, TemplateVersion.number == number)
+    )
     if version is None:
         raise WorkflowTemplateNotFound(f"workflow template {template.name!r} has no version {number}")
     return version

@@ -1,14 +1,15 @@
 """Admin pages: API tokens (create, list, revoke), the staff audit log with filters, and the
 erasure of an end user's personal data."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Blueprint, flash, request, url_for
 
 from wfapp.auth import ADMIN, actor_name, roles_required
 from wfapp.extensions import db
 from wfapp.services import audit as audit_svc
-from wfapp.services import privacy, tokens as token_svc
+from wfapp.services import privacy
+from wfapp.services import tokens as token_svc
 from wfapp.services.errors import NotFound, Problem
 from wfapp.web import hx_redirect, render
 
@@ -17,8 +18,7 @@ AUDIT_FILTERS = ("actor", "action", "target_type", "target_id", "remote_addr", "
 
 
 def _tokens_context(**extra):
-    return dict(active_nav="tokens", tokens=token_svc.list_api_tokens(db.session), roles=token_svc.TOKEN_ROLES,
-                **extra)
+    return dict(active_nav="tokens", tokens=token_svc.list_api_tokens(db.session), roles=token_svc.TOKEN_ROLES, **extra)
 
 
 @bp.get("/tokens")
@@ -35,12 +35,17 @@ def create_token():
         token, secret = token_svc.create_api_token(db.session, name, role, actor_name(), request.remote_addr or "")
     except Problem as exc:
         db.session.rollback()
-        return render("admin/tokens.html", "admin/_tokens.html", status=422,
-                      **_tokens_context(errors=[e["message"] for e in exc.errors] or [exc.detail], form=request.form))
+        return render(
+            "admin/tokens.html",
+            "admin/_tokens.html",
+            status=422,
+            **_tokens_context(errors=[e["message"] for e in exc.errors] or [exc.detail], form=request.form),
+        )
     db.session.commit()
     # The secret is shown once, in this answer only; it is never stored.
-    return render("admin/tokens.html", "admin/_tokens.html", status=201,
-                  **_tokens_context(new_token=token, new_secret=secret))
+    return render(
+        "admin/tokens.html", "admin/_tokens.html", status=201, **_tokens_context(new_token=token, new_secret=secret)
+    )
 
 
 @bp.post("/tokens/<int:token_id>/revoke")
@@ -53,8 +58,12 @@ def revoke_token(token_id):
 
         abort(404)
     db.session.commit()
-    flash(f"Token {token.name} revoked: it is refused from now on." if changed else
-          f"Token {token.name} was revoked already.", "success" if changed else "info")
+    flash(
+        f"Token {token.name} revoked: it is refused from now on."
+        if changed
+        else f"Token {token.name} was revoked already.",
+        "success" if changed else "info",
+    )
     return hx_redirect(url_for(".tokens"))
 
 
@@ -67,7 +76,7 @@ def _ts_arg(name: str, errors: list[str]) -> datetime | None:
     except ValueError:
         errors.append(f"{name}: use a date such as 2025-01-31 or 2025-01-31T14:00")
         return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 @bp.get("/audit")
@@ -76,16 +85,29 @@ def audit():
     errors: list[str] = []
     args = {k: (request.args.get(k) or "").strip() for k in AUDIT_FILTERS}
     f = audit_svc.AuditFilters(
-        actor=args["actor"] or None, action=args["action"] or None, target_type=args["target_type"] or None,
-        target_id=args["target_id"] or None, remote_addr=args["remote_addr"] or None,
-        after=_ts_arg("after", errors), before=_ts_arg("before", errors))
+        actor=args["actor"] or None,
+        action=args["action"] or None,
+        target_type=args["target_type"] or None,
+        target_id=args["target_id"] or None,
+        remote_addr=args["remote_addr"] or None,
+        after=_ts_arg("after", errors),
+        before=_ts_arg("before", errors),
+    )
     before_id = request.args.get("before_id", type=int)
     entries, next_before = audit_svc.list_audit_entries(db.session, f, limit=50, before_id=before_id)
     next_url = None
     if next_before:
         next_url = url_for(".audit", **{k: v for k, v in args.items() if v}, before_id=next_before)
-    return render("admin/audit.html", "admin/_audit.html", active_nav="audit", entries=entries, args=args,
-                  actions=audit_svc.audit_actions(db.session), next_url=next_url, errors=errors)
+    return render(
+        "admin/audit.html",
+        "admin/_audit.html",
+        active_nav="audit",
+        entries=entries,
+        args=args,
+        actions=audit_svc.audit_actions(db.session),
+        next_url=next_url,
+        errors=errors,
+    )
 
 
 @bp.get("/privacy")
@@ -102,7 +124,14 @@ def erase_end_user():
         result = privacy.erase_end_user(db.session, user_id, actor_name(), request.remote_addr or "")
     except NotFound as exc:
         db.session.rollback()
-        return render("admin/privacy.html", "admin/_privacy.html", status=404, active_nav="privacy", result=None,
-                      user_id=user_id, error=exc.detail)
+        return render(
+            "admin/privacy.html",
+            "admin/_privacy.html",
+            status=404,
+            active_nav="privacy",
+            result=None,
+            user_id=user_id,
+            error=exc.detail,
+        )
     db.session.commit()
     return render("admin/privacy.html", "admin/_privacy.html", active_nav="privacy", result=result, user_id=user_id)

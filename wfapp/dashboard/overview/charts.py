@@ -44,9 +44,19 @@ def day_chart(days: list[DayCount], width: int = 640, height: int = 180) -> Char
         for j, (value, css) in enumerate(((d.started, "bar-started"), (d.completed, "bar-completed"))):
             h = plot_h * value / peak
             x = x0 + j * (bar_w + 1)
-            bars.append(Bar(f"{d.day:%b %d} {'started' if j == 0 else 'completed'}", value, round(x, 1),
-                            round(top + plot_h - h, 1), round(bar_w, 1), round(h, 1), css,
-                            round(x + bar_w / 2, 1), round(top + plot_h - h - 3, 1)))
+            bars.append(
+                Bar(
+                    f"{d.day:%b %d} {'started' if j == 0 else 'completed'}",
+                    value,
+                    round(x, 1),
+                    round(top + plot_h - h, 1),
+                    round(bar_w, 1),
+                    round(h, 1),
+                    css,
+                    round(x + bar_w / 2, 1),
+                    round(top + plot_h - h - 3, 1),
+                )
+            )
         if len(days) <= 16 or i % 2 == 0:
             labels.append((round(x0 + group / 2 - 2, 1), height - 10, f"{d.day:%d %b}"))
     return Chart(width, height, bars, labels, axis_y=top + plot_h)

@@ -27,12 +27,19 @@ def _overview_context(days: int = CHART_DAYS) -> dict:
     counts = monitor.status_counts(db.session)
     per_day = monitor.per_day(db.session, days)
     return dict(
-        counts=counts, total=sum(counts.values()), statuses=STATUSES,
+        counts=counts,
+        total=sum(counts.values()),
+        statuses=STATUSES,
         templates=monitor.template_status_counts(db.session),
-        per_day=per_day, chart=day_chart(per_day),
-        incidents=monitor.incidents(db.session), dead=monitor.dead_job_count(db.session),
-        activity=monitor.recent_activity(db.session), token=monitor.overview_token(db.session),
-        poll_s=POLL_S, active_nav="overview", days=days,
+        per_day=per_day,
+        chart=day_chart(per_day),
+        incidents=monitor.incidents(db.session),
+        dead=monitor.dead_job_count(db.session),
+        activity=monitor.recent_activity(db.session),
+        token=monitor.overview_token(db.session),
+        poll_s=POLL_S,
+        active_nav="overview",
+        days=days,
     )
 
 
@@ -56,8 +63,9 @@ def live():
 @roles_required()
 def analytics_index():
     templates = db.session.scalars(sa.select(WorkflowTemplate).order_by(WorkflowTemplate.name)).all()
-    return render("overview/analytics_index.html", "overview/_analytics_index.html", templates=templates,
-                  active_nav="overview")
+    return render(
+        "overview/analytics_index.html", "overview/_analytics_index.html", templates=templates, active_nav="overview"
+    )
 
 
 @bp.get("/analytics/<name>")
@@ -71,14 +79,24 @@ def analytics(name):
     except (LookupError, NotFound):
         abort(404)
     fill = hbar_chart([(f.title, f.filled, "bar") for f in a.fields], a.total)
-    stops = hbar_chart([(f.title, f.stopped_here, "bar-alt") for f in a.fields]
-                       + ([("(no data at all)", a.abandoned_without_data, "bar-muted")] if a.abandoned else []),
-                       max(a.abandoned, 1))
+    stops = hbar_chart(
+        [(f.title, f.stopped_here, "bar-alt") for f in a.fields]
+        + ([("(no data at all)", a.abandoned_without_data, "bar-muted")] if a.abandoned else []),
+        max(a.abandoned, 1),
+    )
     funnel = hbar_chart([(label, n, "bar") for label, n in a.funnel], a.total)
     statuses = hbar_chart([(s, a.statuses.get(s, 0), "bar-muted") for s in STATUSES], a.total)
-    return render("overview/analytics.html", "overview/_analytics.html", a=a, fill_chart=fill, stop_chart=stops,
-                  funnel_chart=funnel, status_chart=statuses, active_nav="overview",
-                  monitor_url=url_for("workflows.index", template=template.name, version=a.version.number))
+    return render(
+        "overview/analytics.html",
+        "overview/_analytics.html",
+        a=a,
+        fill_chart=fill,
+        stop_chart=stops,
+        funnel_chart=funnel,
+        status_chart=statuses,
+        active_nav="overview",
+        monitor_url=url_for("workflows.index", template=template.name, version=a.version.number),
+    )
 
 
 @bp.app_template_filter("duration")

@@ -6,10 +6,15 @@ USER_TYPE_ID = r"^[a-z0-9][a-z0-9_-]*$"
 
 
 class UserTypeForm(FlaskForm):
-    id = StringField("Id", validators=[
-        DataRequired(), Length(max=64),
-        Regexp(USER_TYPE_ID, message="lowercase letters, digits, '_' and '-', starting with a letter or digit"),
-    ], description="What the integration sends, e.g. premium_users. Cannot be changed later.")
+    id = StringField(
+        "Id",
+        validators=[
+            DataRequired(),
+            Length(max=64),
+            Regexp(USER_TYPE_ID, message="lowercase letters, digits, '_' and '-', starting with a letter or digit"),
+        ],
+        description="What the integration sends, e.g. premium_users. Cannot be changed later.",
+    )
     name = StringField("Name", validators=[Optional(), Length(max=200)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
 

@@ -20,8 +20,14 @@ def _grid_context(**extra):
     templates = list_workflow_templates(db.session)
     user_types = directory.list_user_types(db.session)
     granted = {(p.workflow_template_id, p.user_type_id) for p in directory.list_permissions(db.session)}
-    return dict(active_nav="permissions", templates=templates, user_types=user_types, granted=granted,
-                new_form=extra.pop("new_form", None) or UserTypeForm(formdata=None), **extra)
+    return dict(
+        active_nav="permissions",
+        templates=templates,
+        user_types=user_types,
+        granted=granted,
+        new_form=extra.pop("new_form", None) or UserTypeForm(formdata=None),
+        **extra,
+    )
 
 
 def _after_change():
@@ -50,17 +56,32 @@ def set_grant():
         template = get_workflow_template(db.session, template_ref)
     except NotFound:
         abort(404)
-    existing = db.session.scalar(sa.select(Permission).where(
-        Permission.user_type_id == user_type.id, Permission.workflow_template_id == template.id))
+    existing = db.session.scalar(
+        sa.select(Permission).where(
+            Permission.user_type_id == user_type.id, Permission.workflow_template_id == template.id
+        )
+    )
     if want and existing is None:
         permission = directory.grant_permission(db.session, user_type.id, str(template.id))
-        record_staff_action(db.session, actor_name(), "permission_granted", "permission", permission.id,
-                            {"user_type_id": user_type.id, "workflow_template": template.name},
-                            request.remote_addr or "")
+        record_staff_action(
+            db.session,
+            actor_name(),
+            "permission_granted",
+            "permission",
+            permission.id,
+            {"user_type_id": user_type.id, "workflow_template": template.name},
+            request.remote_addr or "",
+        )
     elif not want and existing is not None:
-        record_staff_action(db.session, actor_name(), "permission_revoked", "permission", existing.id,
-                            {"user_type_id": user_type.id, "workflow_template": template.name},
-                            request.remote_addr or "")
+        record_staff_action(
+            db.session,
+            actor_name(),
+            "permission_revoked",
+            "permission",
+            existing.id,
+            {"user_type_id": user_type.id, "workflow_template": template.name},
+            request.remote_addr or "",
+        )
         directory.revoke_permission(db.session, existing)
     db.session.commit()
     if not is_fragment():
@@ -75,19 +96,26 @@ def create_user_type():
     form = UserTypeForm()
     if form.validate():
         try:
-            user_type = directory.create_user_type(db.session, form.id.data, form.name.data or "",
-                                                   form.description.data or "")
+            user_type = directory.create_user_type(
+                db.session, form.id.data, form.name.data or "", form.description.data or ""
+            )
         except Conflict as exc:
             form.id.errors = [*form.id.errors, exc.detail]
         else:
-            record_staff_action(db.session, actor_name(), "user_type_created", "user_type", user_type.id,
-                                {"name": user_type.name}, request.remote_addr or "")
+            record_staff_action(
+                db.session,
+                actor_name(),
+                "user_type_created",
+                "user_type",
+                user_type.id,
+                {"name": user_type.name},
+                request.remote_addr or "",
+            )
             db.session.commit()
             flash(f"User type {user_type.id} created.", "success")
             return _after_change()
     db.session.rollback()
-    return render("permissions/index.html", "permissions/_page.html", status=422,
-                  **_grid_context(new_form=form))
+    return render("permissions/index.html", "permissions/_page.html", status=422, **_grid_context(new_form=form))
 
 
 @bp.post("/user-types/<user_type_id>")
@@ -100,13 +128,23 @@ def rename_user_type(user_type_id):
     form = RenameUserTypeForm()
     if not form.validate():
         db.session.rollback()
-        return render("permissions/index.html", "permissions/_page.html", status=422,
-                      **_grid_context(rename_errors={user_type_id: form.name.errors or form.description.errors}))
+        return render(
+            "permissions/index.html",
+            "permissions/_page.html",
+            status=422,
+            **_grid_context(rename_errors={user_type_id: form.name.errors or form.description.errors}),
+        )
     before = {"name": user_type.name, "description": user_type.description}
     directory.update_user_type(db.session, user_type, name=form.name.data, description=form.description.data or "")
-    record_staff_action(db.session, actor_name(), "user_type_updated", "user_type", user_type.id,
-                        {"before": before, "after": {"name": user_type.name, "description": user_type.description}},
-                        request.remote_addr or "")
+    record_staff_action(
+        db.session,
+        actor_name(),
+        "user_type_updated",
+        "user_type",
+        user_type.id,
+        {"before": before, "after": {"name": user_type.name, "description": user_type.description}},
+        request.remote_addr or "",
+    )
     db.session.commit()
     flash(f"User type {user_type.id} saved.", "success")
     return _after_change()
@@ -123,12 +161,18 @@ def delete_user_type(user_type_id):
         directory.delete_user_type(db.session, user_type)
     except (Conflict, ValidationFailed) as exc:
         db.session.rollback()
-        flash(f"Cannot delete {user_type_id}: {exc.detail}. Revoke its permissions and move its end users first.",
-              "error")
-        return render("permissions/index.html", "permissions/_page.html", status=409,
-                      **_grid_context(delete_errors={user_type_id: exc.detail}))
-    record_staff_action(db.session, actor_name(), "user_type_deleted", "user_type", user_type_id,
-                        remote_addr=request.remote_addr or "")
+        flash(
+            f"Cannot delete {user_type_id}: {exc.detail}. Revoke its permissions and move its end users first.", "error"
+        )
+        return render(
+            "permissions/index.html",
+            "permissions/_page.html",
+            status=409,
+            **_grid_context(delete_errors={user_type_id: exc.detail}),
+        )
+    record_staff_action(
+        db.session, actor_name(), "user_type_deleted", "user_type", user_type_id, remote_addr=request.remote_addr or ""
+    )
     db.session.commit()
     flash(f"User type {user_type_id} deleted.", "success")
     return _after_change()

@@ -9,8 +9,17 @@ from flask import flash, request, url_for
 
 from wfapp.auth import actor_name
 from wfapp.dashboard.workflow_templates.forms import (
-    CONSTRAINT_LABELS, CONSTRAINTS, FAILURE_ACTIONS, HTTP_METHODS, TYPE_LABELS, EditorState,
-    definition_from_state, route_errors, state_from_definition, state_from_form, apply_op,
+    CONSTRAINT_LABELS,
+    CONSTRAINTS,
+    FAILURE_ACTIONS,
+    HTTP_METHODS,
+    TYPE_LABELS,
+    EditorState,
+    apply_op,
+    definition_from_state,
+    route_errors,
+    state_from_definition,
+    state_from_form,
 )
 from wfapp.extensions import db
 from wfapp.models import WorkflowTemplate
@@ -85,19 +94,36 @@ def _context(template, state: EditorState, body=None, status: int = 200, **extra
         body = validate(state, template)
     compiled = compile_preview(state, body)
     name = template.name if template is not None else (state.name or "new_workflow_template")
-    llm_context = catalog.new_workflow_context(name, state.description, state.guidelines, compiled) if compiled else None
+    llm_context = (
+        catalog.new_workflow_context(name, state.description, state.guidelines, compiled) if compiled else None
+    )
     if template is None:
-        urls = dict(save=url_for(".create"), op=url_for(".editor_op"), preview=url_for(".preview"),
-                    cancel=url_for(".index"))
+        urls = dict(
+            save=url_for(".create"), op=url_for(".editor_op"), preview=url_for(".preview"), cancel=url_for(".index")
+        )
     else:
-        urls = dict(save=url_for(".update", name=template.name), op=url_for(".editor_op", name=template.name),
-                    preview=url_for(".preview", name=template.name), cancel=url_for(".show", name=template.name))
+        urls = dict(
+            save=url_for(".update", name=template.name),
+            op=url_for(".editor_op", name=template.name),
+            preview=url_for(".preview", name=template.name),
+            cancel=url_for(".show", name=template.name),
+        )
     return dict(
-        active_nav="workflow_templates", template=template, state=state, compiled=compiled,
-        llm_context=llm_context, urls=urls, field_types=FIELD_TYPES, type_labels=TYPE_LABELS,
-        constraints=CONSTRAINTS, constraint_labels=CONSTRAINT_LABELS, end_action_types=END_ACTION_TYPES,
-        http_methods=HTTP_METHODS, failure_actions=FAILURE_ACTIONS,
-        template_names=[t.name for t in svc.list_workflow_templates(db.session)], **extra,
+        active_nav="workflow_templates",
+        template=template,
+        state=state,
+        compiled=compiled,
+        llm_context=llm_context,
+        urls=urls,
+        field_types=FIELD_TYPES,
+        type_labels=TYPE_LABELS,
+        constraints=CONSTRAINTS,
+        constraint_labels=CONSTRAINT_LABELS,
+        end_action_types=END_ACTION_TYPES,
+        http_methods=HTTP_METHODS,
+        failure_actions=FAILURE_ACTIONS,
+        template_names=[t.name for t in svc.list_workflow_templates(db.session)],
+        **extra,
     )
 
 
@@ -149,15 +175,21 @@ def save(template):
             route_errors(state, exc.errors or [{"path": "", "message": exc.detail}])
         else:
             number = saved.current_version.number
-            record_staff_action(db.session, actor_name(),
-                                "workflow_template_created" if template is None else "workflow_template_changed",
-                                "workflow_template", str(saved.id),
-                                {"name": saved.name, "version": number, "change_note": body.get("change_note", "")},
-                                request.remote_addr or "")
+            record_staff_action(
+                db.session,
+                actor_name(),
+                "workflow_template_created" if template is None else "workflow_template_changed",
+                "workflow_template",
+                str(saved.id),
+                {"name": saved.name, "version": number, "change_note": body.get("change_note", "")},
+                request.remote_addr or "",
+            )
             db.session.commit()
             if made_version:
-                flash(f"Saved {saved.name} version {number}. New workflows start on it; running ones stay on theirs.",
-                      "success")
+                flash(
+                    f"Saved {saved.name} version {number}. New workflows start on it; running ones stay on theirs.",
+                    "success",
+                )
             else:
                 flash(f"No change: the definition is the same as version {number}, so no version was made.", "info")
             return hx_redirect(url_for(".show", name=saved.name))

@@ -23,8 +23,15 @@ from wfapp.schemas.definitions import END_ACTION_TYPES
 from wfapp.schemas.state_schema import FIELD_TYPES
 
 TYPE_LABELS = {
-    "string": "Short text", "text": "Long text", "number": "Number", "integer": "Whole number",
-    "boolean": "Yes / no", "enum": "Choice", "date": "Date", "email": "Email", "phone": "Phone",
+    "string": "Short text",
+    "text": "Long text",
+    "number": "Number",
+    "integer": "Whole number",
+    "boolean": "Yes / no",
+    "enum": "Choice",
+    "date": "Date",
+    "email": "Email",
+    "phone": "Phone",
     "array": "List of texts",
 }
 CONSTRAINTS = {
@@ -40,21 +47,71 @@ CONSTRAINTS = {
     "array": ("minItems", "maxItems"),
 }
 CONSTRAINT_LABELS = {
-    "minimum": "Minimum", "maximum": "Maximum", "minLength": "Min length", "maxLength": "Max length",
-    "pattern": "Pattern (RE2)", "choices": "Choices (one per line)", "default": "Default",
-    "examples": "Examples (one per line)", "minItems": "Min items", "maxItems": "Max items",
+    "minimum": "Minimum",
+    "maximum": "Maximum",
+    "minLength": "Min length",
+    "maxLength": "Max length",
+    "pattern": "Pattern (RE2)",
+    "choices": "Choices (one per line)",
+    "default": "Default",
+    "examples": "Examples (one per line)",
+    "minItems": "Min items",
+    "maxItems": "Max items",
 }
 ROW_ATTRS = ("key", "title", "type", "required", "sensitive", "description", *CONSTRAINT_LABELS)
 NUMBER_ATTRS = ("minimum", "maximum")
 COUNT_ATTRS = ("minLength", "maxLength", "minItems", "maxItems")
-BUILDER_KEYS = {"type", "required", "sensitive", "title", "description", "minimum", "maximum", "minLength",
-                "maxLength", "pattern", "choices", "enum", "default", "examples", "minItems", "maxItems", "items"}
+BUILDER_KEYS = {
+    "type",
+    "required",
+    "sensitive",
+    "title",
+    "description",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "choices",
+    "enum",
+    "default",
+    "examples",
+    "minItems",
+    "maxItems",
+    "items",
+}
 
-DEP_ATTRS = ("name", "type", "when", "when_fields", "endpoint", "method", "headers", "body", "timeout_s",
-             "template", "success_path", "success_values", "store_as", "failure_action", "max_attempts",
-             "failure_message", "description")
-DEP_KEYS = {"name", "type", "when", "api", "template", "success_path", "success_values", "store_as",
-            "on_failure", "description"}
+DEP_ATTRS = (
+    "name",
+    "type",
+    "when",
+    "when_fields",
+    "endpoint",
+    "method",
+    "headers",
+    "body",
+    "timeout_s",
+    "template",
+    "success_path",
+    "success_values",
+    "store_as",
+    "failure_action",
+    "max_attempts",
+    "failure_message",
+    "description",
+)
+DEP_KEYS = {
+    "name",
+    "type",
+    "when",
+    "api",
+    "template",
+    "success_path",
+    "success_values",
+    "store_as",
+    "on_failure",
+    "description",
+}
 HTTP_METHODS = ("POST", "PUT", "PATCH", "GET", "DELETE")
 FAILURE_ACTIONS = ("fail", "retry", "wait", "continue")
 EA_ATTRS = ("endpoint", "method", "headers", "timeout_s", "template")
@@ -63,6 +120,7 @@ _INDEXED = re.compile(r"^(f|d)-(\d+)-key$|^(d)-(\d+)-name$")
 
 class NameForm(FlaskForm):
     """Clone: the new workflow template's name."""
+
     name = StringField("New name", validators=[DataRequired(), Length(max=100)])
 
 
@@ -85,17 +143,23 @@ class EditorState:
     ea: dict[str, str] = field(default_factory=dict)
     ea_json: str = "null"
     # errors
-    general: dict[str, list[str]] = field(default_factory=dict)      # name, category, ... , "" = other
+    general: dict[str, list[str]] = field(default_factory=dict)  # name, category, ... , "" = other
     row_errors: dict[int, dict[str, list[str]]] = field(default_factory=dict)
-    schema_errors: list[str] = field(default_factory=list)           # raw mode
+    schema_errors: list[str] = field(default_factory=list)  # raw mode
     dep_errors: dict[int, dict[str, list[str]]] = field(default_factory=dict)
-    deps_errors: list[str] = field(default_factory=list)             # raw mode / whole list
-    ea_errors: dict[str, list[str]] = field(default_factory=dict)    # type, endpoint, ..., "" = raw/other
+    deps_errors: list[str] = field(default_factory=list)  # raw mode / whole list
+    ea_errors: dict[str, list[str]] = field(default_factory=dict)  # type, endpoint, ..., "" = raw/other
 
     @property
     def has_errors(self) -> bool:
-        return bool(self.general or self.row_errors or self.schema_errors or self.dep_errors
-                    or self.deps_errors or self.ea_errors)
+        return bool(
+            self.general
+            or self.row_errors
+            or self.schema_errors
+            or self.dep_errors
+            or self.deps_errors
+            or self.ea_errors
+        )
 
     def error_count(self) -> int:
         n = sum(len(v) for v in self.general.values()) + len(self.schema_errors) + len(self.deps_errors)
@@ -117,9 +181,10 @@ class EditorState:
 
 # ---------------------------------------------------------------- reading the posted form
 
+
 def _indexes(form, prefix: str, attr: str) -> list[int]:
     out = []
-    for name in form.keys():
+    for name in form:
         m = re.match(rf"^{prefix}-(\d+)-{attr}$", name)
         if m:
             out.append(int(m.group(1)))
@@ -148,10 +213,17 @@ def state_from_form(form, is_new: bool) -> EditorState:
     return s
 
 
-def state_from_definition(is_new: bool, name: str = "", category: str = "", d: dict[str, Any] | None = None) -> EditorState:
+def state_from_definition(
+    is_new: bool, name: str = "", category: str = "", d: dict[str, Any] | None = None
+) -> EditorState:
     d = d or {}
-    s = EditorState(is_new=is_new, name=name, category=category or "",
-                    description=d.get("description") or "", guidelines=d.get("guidelines") or "")
+    s = EditorState(
+        is_new=is_new,
+        name=name,
+        category=category or "",
+        description=d.get("description") or "",
+        guidelines=d.get("guidelines") or "",
+    )
     schema = d.get("state_schema") or {}
     rows = compact_to_rows(schema)
     if rows is None:
@@ -175,6 +247,7 @@ def state_from_definition(is_new: bool, name: str = "", category: str = "", d: d
 
 
 # ---------------------------------------------------------------- builder rows <-> compact schema
+
 
 def _scalar_text(value: Any) -> str:
     if value is None:
@@ -207,14 +280,22 @@ def compact_to_rows(schema: Any) -> list[dict[str, str]] | None:
         if "enum" in spec and ftype != "enum":
             return None
         examples = spec.get("examples")
-        if examples is not None and (not isinstance(examples, list) or any(isinstance(e, (dict, list)) for e in examples)):
+        if examples is not None and (
+            not isinstance(examples, list) or any(isinstance(e, (dict, list)) for e in examples)
+        ):
             return None
         default = spec.get("default")
         if isinstance(default, (dict, list)):
             return None
         row = {a: "" for a in ROW_ATTRS}
-        row.update(key=key, type=ftype, title=spec.get("title") or "", description=spec.get("description") or "",
-                   required="true" if spec.get("required") else "", sensitive="true" if spec.get("sensitive") else "")
+        row.update(
+            key=key,
+            type=ftype,
+            title=spec.get("title") or "",
+            description=spec.get("description") or "",
+            required="true" if spec.get("required") else "",
+            sensitive="true" if spec.get("sensitive") else "",
+        )
         for a in NUMBER_ATTRS + COUNT_ATTRS + ("pattern",):
             if a in spec:
                 row[a] = _scalar_text(spec[a])
@@ -296,9 +377,15 @@ def rows_to_compact(state: EditorState, lenient: bool = False) -> dict[str, Any]
                 elif attr == "examples":
                     spec["examples"] = [_typed(line.strip(), ftype) for line in text.splitlines() if line.strip()]
             except ValueError:
-                what = {"minLength": "a whole number of 0 or more", "maxLength": "a whole number of 0 or more",
-                        "minItems": "a whole number of 0 or more", "maxItems": "a whole number of 0 or more"}.get(
-                    attr, "a whole number" if ftype == "integer" else "a number" if ftype == "number" else "true or false")
+                what = {
+                    "minLength": "a whole number of 0 or more",
+                    "maxLength": "a whole number of 0 or more",
+                    "minItems": "a whole number of 0 or more",
+                    "maxItems": "a whole number of 0 or more",
+                }.get(
+                    attr,
+                    "a whole number" if ftype == "integer" else "a number" if ftype == "number" else "true or false",
+                )
                 state.add_row_error(i, attr, f"{CONSTRAINT_LABELS[attr]} must be {what}")
         if ftype == "enum" and "choices" not in spec:
             if not lenient:
@@ -309,6 +396,7 @@ def rows_to_compact(state: EditorState, lenient: bool = False) -> dict[str, Any]
 
 
 # ---------------------------------------------------------------- dependencies
+
 
 def _headers_text(headers: Any) -> str:
     return "\n".join(f"{k}: {v}" for k, v in (headers or {}).items())
@@ -402,7 +490,7 @@ def rows_to_deps(state: EditorState) -> list[dict[str, Any]]:
                 try:
                     dep["success_values"] = json.loads(row["success_values"])
                 except (ValueError, RecursionError) as exc:
-                    state.add_dep_error(i, "success_values", f"write a JSON list such as [\"approved\"]: {exc}")
+                    state.add_dep_error(i, "success_values", f'write a JSON list such as ["approved"]: {exc}')
             if row["store_as"].strip():
                 dep["store_as"] = row["store_as"].strip()
         else:
@@ -424,6 +512,7 @@ def rows_to_deps(state: EditorState) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------- end action
+
 
 def target_to_ea(target: Any) -> dict[str, str] | None:
     ea = {a: "" for a in EA_ATTRS}
@@ -465,6 +554,7 @@ def ea_to_target(state: EditorState) -> dict[str, Any] | None:
 
 # ---------------------------------------------------------------- raw JSON
 
+
 class _DuplicateKey(ValueError):
     pass
 
@@ -491,6 +581,7 @@ def parse_json_text(text: str) -> Any:
 
 
 # ---------------------------------------------------------------- the whole definition
+
 
 def definition_from_state(state: EditorState, lenient: bool = False) -> dict[str, Any]:
     """The body the services take (the API's create/update body); form mistakes are recorded on
@@ -532,10 +623,18 @@ def definition_from_state(state: EditorState, lenient: bool = False) -> dict[str
 
 
 DEP_ERROR_ATTR = {
-    "api/endpoint": "endpoint", "api/method": "method", "api/headers": "headers", "api/body": "body",
-    "api/timeout_s": "timeout_s", "api": "endpoint", "on_failure/action": "failure_action",
-    "on_failure/max_attempts": "max_attempts", "on_failure/message": "failure_message", "on_failure": "failure_action",
-    "when/fields": "when_fields", "when": "when",
+    "api/endpoint": "endpoint",
+    "api/method": "method",
+    "api/headers": "headers",
+    "api/body": "body",
+    "api/timeout_s": "timeout_s",
+    "api": "endpoint",
+    "on_failure/action": "failure_action",
+    "on_failure/max_attempts": "max_attempts",
+    "on_failure/message": "failure_message",
+    "on_failure": "failure_action",
+    "when/fields": "when_fields",
+    "when": "when",
 }
 
 
@@ -567,7 +666,11 @@ def route_errors(state: EditorState, errors: list[dict[str, str]]) -> None:
                 continue
             i = int(parts[1])
             rest = "/".join(parts[2:])
-            attr = DEP_ERROR_ATTR.get(rest) or DEP_ERROR_ATTR.get("/".join(parts[2:4])) or (parts[2] if len(parts) > 2 else "name")
+            attr = (
+                DEP_ERROR_ATTR.get(rest)
+                or DEP_ERROR_ATTR.get("/".join(parts[2:4]))
+                or (parts[2] if len(parts) > 2 else "name")
+            )
             if attr not in DEP_ATTRS:
                 attr = "name"
             state.add_dep_error(i, attr, message)
@@ -609,8 +712,10 @@ def apply_op(state: EditorState, op: str) -> None:
                 state.schema_errors.append(f"fix the JSON before switching to the builder: {exc}")
                 return
             if rows is None:
-                state.schema_errors.append("this schema uses settings the builder cannot show (a full JSON Schema, "
-                                           "nested items or non-text choices); keep editing it as JSON")
+                state.schema_errors.append(
+                    "this schema uses settings the builder cannot show (a full JSON Schema, "
+                    "nested items or non-text choices); keep editing it as JSON"
+                )
                 return
             state.schema_mode, state.rows = "builder", rows
     elif verb == "add_dep":
@@ -630,7 +735,9 @@ def apply_op(state: EditorState, op: str) -> None:
                 state.deps_errors.append(f"fix the JSON before switching to the form: {exc}")
                 return
             if rows is None:
-                state.deps_errors.append("these dependencies use settings the form cannot show; keep editing them as JSON")
+                state.deps_errors.append(
+                    "these dependencies use settings the form cannot show; keep editing them as JSON"
+                )
                 return
             state.deps_mode, state.dep_rows = "builder", rows
     elif verb == "ea_mode":

@@ -30,11 +30,19 @@ def _template_or_404(name):
 
 
 def _audit(action, template, changes=None):
-    record_staff_action(db.session, actor_name(), action, "workflow_template", str(template.id),
-                        {"name": template.name, **(changes or {})}, request.remote_addr or "")
+    record_staff_action(
+        db.session,
+        actor_name(),
+        action,
+        "workflow_template",
+        str(template.id),
+        {"name": template.name, **(changes or {})},
+        request.remote_addr or "",
+    )
 
 
 # ------------------------------------------------------------------------------- list
+
 
 @bp.get("/")
 @roles_required()
@@ -45,12 +53,22 @@ def index():
     is_active = {"true": True, "false": False}.get(active)
     templates = catalog.search_workflow_templates(db.session, q, category, is_active)
     counts = catalog.workflow_counts_by_status(db.session, [t.id for t in templates])
-    return render("workflow_templates/index.html", "workflow_templates/_table.html", active_nav="workflow_templates",
-                  templates=templates, counts=counts, statuses=STATUSES, q=q, category=category or "",
-                  active=active, categories=catalog.list_categories(db.session))
+    return render(
+        "workflow_templates/index.html",
+        "workflow_templates/_table.html",
+        active_nav="workflow_templates",
+        templates=templates,
+        counts=counts,
+        statuses=STATUSES,
+        q=q,
+        category=category or "",
+        active=active,
+        categories=catalog.list_categories(db.session),
+    )
 
 
 # ------------------------------------------------------------------------------- editor
+
 
 @bp.get("/-/new")
 @roles_required(ADMIN)
@@ -93,6 +111,7 @@ def preview(name):
 
 # ------------------------------------------------------------------------------- one template
 
+
 @bp.get("/<name>")
 @roles_required()
 def show(name):
@@ -115,9 +134,18 @@ def _version_page(template, v):
     compiled = compiled_for_version(v)
     counts = catalog.workflow_counts_by_status(db.session, [template.id])[template.id]
     context = catalog.new_workflow_context(template.name, v.description, v.guidelines, compiled)
-    return render("workflow_templates/show.html", "workflow_templates/_show.html", active_nav="workflow_templates",
-                  template=template, version=v, compiled=compiled, counts=counts, statuses=STATUSES,
-                  context=context, tab="overview")
+    return render(
+        "workflow_templates/show.html",
+        "workflow_templates/_show.html",
+        active_nav="workflow_templates",
+        template=template,
+        version=v,
+        compiled=compiled,
+        counts=counts,
+        statuses=STATUSES,
+        context=context,
+        tab="overview",
+    )
 
 
 @bp.get("/<name>/versions")
@@ -126,8 +154,15 @@ def versions(name):
     template = _template_or_404(name)
     versions = list(reversed(svc.list_versions(db.session, template)))
     live = catalog.live_workflows_per_version(db.session, template)
-    return render("workflow_templates/versions.html", "workflow_templates/_versions.html",
-                  active_nav="workflow_templates", template=template, versions=versions, live=live, tab="versions")
+    return render(
+        "workflow_templates/versions.html",
+        "workflow_templates/_versions.html",
+        active_nav="workflow_templates",
+        template=template,
+        versions=versions,
+        live=live,
+        tab="versions",
+    )
 
 
 @bp.get("/<name>/diff")
@@ -142,9 +177,17 @@ def diff(name):
     except (ValueError, NotFound):
         abort(404)
     numbers = [v.number for v in svc.list_versions(db.session, template)]
-    return render("workflow_templates/diff.html", "workflow_templates/_diff.html", active_nav="workflow_templates",
-                  template=template, a=va, b=vb, sections=catalog.diff_versions(va, vb), numbers=numbers,
-                  tab="versions")
+    return render(
+        "workflow_templates/diff.html",
+        "workflow_templates/_diff.html",
+        active_nav="workflow_templates",
+        template=template,
+        a=va,
+        b=vb,
+        sections=catalog.diff_versions(va, vb),
+        numbers=numbers,
+        tab="versions",
+    )
 
 
 @bp.post("/<name>/active")
@@ -155,8 +198,10 @@ def set_active(name):
     svc.set_template_flags(db.session, template, is_active=want)
     _audit("workflow_template_activated" if want else "workflow_template_deactivated", template)
     db.session.commit()
-    flash(f"{template.name} is {'active: new workflows can start' if want else 'inactive: no new workflows start'}.",
-          "success")
+    flash(
+        f"{template.name} is {'active: new workflows can start' if want else 'inactive: no new workflows start'}.",
+        "success",
+    )
     return hx_redirect(url_for(".show", name=template.name))
 
 
@@ -180,8 +225,15 @@ def clone(name):
             return hx_redirect(url_for(".show", name=copy.name))
     elif request.method == "POST":
         status = 422
-    return render("workflow_templates/clone.html", "workflow_templates/_clone.html", status=status,
-                  active_nav="workflow_templates", template=template, form=form, tab="overview")
+    return render(
+        "workflow_templates/clone.html",
+        "workflow_templates/_clone.html",
+        status=status,
+        active_nav="workflow_templates",
+        template=template,
+        form=form,
+        tab="overview",
+    )
 
 
 @bp.get("/<name>/export")
@@ -189,8 +241,11 @@ def clone(name):
 def export(name):
     template = _template_or_404(name)
     body = json.dumps(catalog.export_workflow_template(template), indent=2, ensure_ascii=False)
-    return Response(body + "\n", mimetype="application/json", headers={
-        "Content-Disposition": f'attachment; filename="{template.name}.workflow-template.json"'})
+    return Response(
+        body + "\n",
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{template.name}.workflow-template.json"'},
+    )
 
 
 @bp.get("/<name>/tool")
@@ -198,8 +253,14 @@ def export(name):
 def tool(name):
     template = _template_or_404(name)
     tool_def = llm_tool(template.name, compiled_for_version(template.current_version))
-    return render("workflow_templates/tool.html", "workflow_templates/_tool.html", active_nav="workflow_templates",
-                  template=template, tool=tool_def, tab="tool")
+    return render(
+        "workflow_templates/tool.html",
+        "workflow_templates/_tool.html",
+        active_nav="workflow_templates",
+        template=template,
+        tool=tool_def,
+        tab="tool",
+    )
 
 
 @bp.route("/-/import", methods=["GET", "POST"])
@@ -219,8 +280,16 @@ def import_template():
         except ValueError as exc:
             errors, status = [{"path": "", "message": str(exc)}], 422
         except Conflict as exc:
-            errors, status = [{"path": "/name", "message": f"{exc.detail}: nothing was overwritten. "
-                                                           "Import it under another name, or delete the existing one."}], 409
+            errors, status = (
+                [
+                    {
+                        "path": "/name",
+                        "message": f"{exc.detail}: nothing was overwritten. "
+                        "Import it under another name, or delete the existing one.",
+                    }
+                ],
+                409,
+            )
         except ValidationFailed as exc:
             errors, status = exc.errors or [{"path": "", "message": exc.detail}], 422
         else:
@@ -229,5 +298,12 @@ def import_template():
             flash(f"Imported {template.name}.", "success")
             return hx_redirect(url_for(".show", name=template.name))
         db.session.rollback()
-    return render("workflow_templates/import.html", "workflow_templates/_import.html", status=status,
-                  active_nav="workflow_templates", errors=errors, text=text, rename=rename)
+    return render(
+        "workflow_templates/import.html",
+        "workflow_templates/_import.html",
+        status=status,
+        active_nav="workflow_templates",
+        errors=errors,
+        text=text,
+        rename=rename,
+    )

@@ -65,15 +65,17 @@ def _states(session, wf: Workflow, base_seq: int) -> tuple[dict[str, Any], list[
     return base, later
 
 
-def save_operator_form(session, workflow_id, fields: list[Field], typed: dict[str, Any], etag: str,
-                       base_seq: int, actor: str) -> SaveOutcome:
+def save_operator_form(
+    session, workflow_id, fields: list[Field], typed: dict[str, Any], etag: str, base_seq: int, actor: str
+) -> SaveOutcome:
     """Merge the operator's changes; never overwrite a change the operator has not seen."""
     wf = wf_svc.get_workflow(session, workflow_id)
     base, _later = _states(session, wf, base_seq)
     changes = operator_changes(typed, base)
     if not changes and (not etag or etag == wf.etag):
-        return SaveOutcome(saved=True, workflow=wf, values=dict(wf.state_data or {}), etag=wf.etag,
-                           base_seq=wf.event_seq)
+        return SaveOutcome(
+            saved=True, workflow=wf, values=dict(wf.state_data or {}), etag=wf.etag, base_seq=wf.event_seq
+        )
     try:
         wf = wf_svc.merge_state(session, workflow_id, changes, actor, if_match=etag or None, source=OPERATOR_SOURCE)
     except PreconditionFailed:
@@ -86,12 +88,22 @@ def save_operator_form(session, workflow_id, fields: list[Field], typed: dict[st
         both = [k for k in changes if k in theirs_set or k in theirs_removed]
         values = {**current, **changes}
         return SaveOutcome(
-            saved=False, workflow=wf, values=values,
+            saved=False,
+            workflow=wf,
+            values=values,
             meanwhile=Meanwhile(events=later, changed=theirs_set, removed=theirs_removed, both=both),
-            changed_fields=list(changes), etag=wf.etag, base_seq=wf.event_seq,
+            changed_fields=list(changes),
+            etag=wf.etag,
+            base_seq=wf.event_seq,
         )
-    return SaveOutcome(saved=True, workflow=wf, values=dict(wf.state_data or {}), changed_fields=list(changes),
-                       etag=wf.etag, base_seq=wf.event_seq)
+    return SaveOutcome(
+        saved=True,
+        workflow=wf,
+        values=dict(wf.state_data or {}),
+        changed_fields=list(changes),
+        etag=wf.etag,
+        base_seq=wf.event_seq,
+    )
 
 
 BULK_ACTIONS = ("cancel", "retry")

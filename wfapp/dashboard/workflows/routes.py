@@ -19,8 +19,8 @@ from wfapp.models import EndUser, JobStatus, WorkflowStatus, WorkflowTemplate
 from wfapp.outbox.jobs import end_action_body
 from wfapp.schemas.state_schema import compiled_for_version
 from wfapp.services import monitor, outbox, privacy
-from wfapp.services.analytics import record_validation_failure
 from wfapp.services import workflows as wf_svc
+from wfapp.services.analytics import record_validation_failure
 from wfapp.services.errors import NotFound, PermissionDenied, Problem, StateValidationError, ValidationFailed
 from wfapp.services.staff import record_staff_action
 from wfapp.services.timeline import build_timeline, clamp_step
@@ -29,8 +29,21 @@ from wfapp.web import HTMX_NO_CHANGE, HTMX_STOP_POLLING, errors_by_field, hx_red
 bp = Blueprint("workflows", __name__, url_prefix="/workflows")
 ACTORS = (ADMIN, OPERATOR)
 STATUSES = [s.value for s in WorkflowStatus]
-FILTER_NAMES = ("status", "template", "version", "user_id", "conversation_id", "waiting_for", "started_after",
-                "started_before", "last_interaction_after", "last_interaction_before", "field", "value", "match")
+FILTER_NAMES = (
+    "status",
+    "template",
+    "version",
+    "user_id",
+    "conversation_id",
+    "waiting_for",
+    "started_after",
+    "started_before",
+    "last_interaction_after",
+    "last_interaction_before",
+    "field",
+    "value",
+    "match",
+)
 MONITOR_POLL_S = 3
 DETAIL_POLL_S = 2
 # A full view of the detail page records every reveal of sensitive values; its polls and fragments
@@ -47,11 +60,13 @@ def staff_role() -> str:
 
 
 def _audit(action: str, workflow_id, changes: dict | None = None) -> None:
-    record_staff_action(db.session, actor_name(), action, "workflow", str(workflow_id), changes or {},
-                        request.remote_addr or "")
+    record_staff_action(
+        db.session, actor_name(), action, "workflow", str(workflow_id), changes or {}, request.remote_addr or ""
+    )
 
 
 # ------------------------------------------------------------------------------------ monitor
+
 
 def monitor_args() -> dict[str, str]:
     """The filters and sort of the request, normalised: statuses may come as repeated
@@ -94,15 +109,26 @@ def _monitor_context(since: str | None = None) -> dict[str, Any]:
     query = urlencode(args)
     page_args = dict(args, **({"cursor": cursor} if cursor else {}))
     return dict(
-        rows=rows, next_cursor=next_cursor, args=args, query=query, errors=errors, filter_errors=errors_by_field(
-            errors, "/query/"), token=token, changed=changed, cursor=cursor,
+        rows=rows,
+        next_cursor=next_cursor,
+        args=args,
+        query=query,
+        errors=errors,
+        filter_errors=errors_by_field(errors, "/query/"),
+        token=token,
+        changed=changed,
+        cursor=cursor,
         next_url=url_for(".index", **dict(args, cursor=next_cursor)) if next_cursor else None,
         first_url=url_for(".index", **args) if cursor else None,
         live_url=url_for(".monitor_live", **page_args, since=token),
-        statuses=STATUSES, selected_statuses=(args.get("status") or "").split(","),
+        statuses=STATUSES,
+        selected_statuses=(args.get("status") or "").split(","),
         templates=db.session.scalars(sa.select(WorkflowTemplate).order_by(WorkflowTemplate.name)).all(),
-        sorts=monitor.SORT_LABELS, sort=args.get("sort", "newest"), may_act=may_act(),
-        poll_s=MONITOR_POLL_S, active_nav="workflows",
+        sorts=monitor.SORT_LABELS,
+        sort=args.get("sort", "newest"),
+        may_act=may_act(),
+        poll_s=MONITOR_POLL_S,
+        active_nav="workflows",
     )
 
 
@@ -153,6 +179,7 @@ def bulk():
 
 # ------------------------------------------------------------------------------------ detail
 
+
 def _workflow_or_404(workflow_id):
     try:
         return wf_svc.get_workflow(db.session, workflow_id)
@@ -168,22 +195,44 @@ def _shown_state(wf, compiled, reveal: str | None) -> dict[str, Any]:
     role = staff_role()
     if reveal is None:
         return privacy.mask_state(wf.state_data, compiled, role)
-    return privacy.state_for_staff(db.session, wf.state_data, compiled, role, actor_name(), wf.id,
-                                   request.remote_addr or "", where="workflow detail",
-                                   repeat_after=None if reveal == "page" else REVEAL_REPEAT_AFTER)
+    return privacy.state_for_staff(
+        db.session,
+        wf.state_data,
+        compiled,
+        role,
+        actor_name(),
+        wf.id,
+        request.remote_addr or "",
+        where="workflow detail",
+        repeat_after=None if reveal == "page" else REVEAL_REPEAT_AFTER,
+    )
 
 
-def _detail_context(wf, *, form_values=None, form_errors=None, meanwhile=None, changed_fields=(),
-                    etag=None, base_seq=None, saved=False, reveal: str | None = None) -> dict[str, Any]:
+def _detail_context(
+    wf,
+    *,
+    form_values=None,
+    form_errors=None,
+    meanwhile=None,
+    changed_fields=(),
+    etag=None,
+    base_seq=None,
+    saved=False,
+    reveal: str | None = None,
+) -> dict[str, Any]:
     row = wf_svc.workflow_row(db.session, wf)
     version = wf_svc.version_of(db.session, wf)
     compiled = compiled_for_version(version)
     role = staff_role()
     state = _shown_state(wf, compiled, reveal)
-    complete_errors = errors_by_field(privacy.mask_errors(compiled.validate_complete(wf.state_data or {}),
-                                                          compiled, role))
-    checklist = [(f, f.key in state and state[f.key] not in (None, "", []), complete_errors.get(f.key, []))
-                 for f in compiled.fields if f.required]
+    complete_errors = errors_by_field(
+        privacy.mask_errors(compiled.validate_complete(wf.state_data or {}), compiled, role)
+    )
+    checklist = [
+        (f, f.key in state and state[f.key] not in (None, "", []), complete_errors.get(f.key, []))
+        for f in compiled.fields
+        if f.required
+    ]
     end_jobs = monitor.end_action_jobs(db.session, wf.id)
     attempts: dict[Any, list] = {}
     for e in monitor.job_events(db.session, wf.id):
@@ -192,21 +241,43 @@ def _detail_context(wf, *, form_values=None, form_errors=None, meanwhile=None, c
     template = db.session.get(WorkflowTemplate, wf.template_id)
     preview = None
     if version.end_action_type not in (None, "", "none"):
-        preview = {"type": version.end_action_type, "target": version.end_action_target,
-                   "body": privacy.mask_request_body(end_action_body(wf, template.name, version), compiled, role)}
-    attempts = {job_id: [(e, privacy.mask_event_data(e.data, compiled, role)) for e in events]
-                for job_id, events in attempts.items()}
+        preview = {
+            "type": version.end_action_type,
+            "target": version.end_action_target,
+            "body": privacy.mask_request_body(end_action_body(wf, template.name, version), compiled, role),
+        }
+    attempts = {
+        job_id: [(e, privacy.mask_event_data(e.data, compiled, role)) for e in events]
+        for job_id, events in attempts.items()
+    }
     sent = {j.id: privacy.mask_request_body(j.payload.get("body"), compiled, role) for j in end_jobs}
     return dict(
-        wf=wf, row=row, version=version, fields=compiled.fields, state=state, checklist=checklist,
-        end_jobs=end_jobs, dep_jobs=dep_jobs, attempts=attempts, end_action_preview=preview, sent_bodies=sent,
+        wf=wf,
+        row=row,
+        version=version,
+        fields=compiled.fields,
+        state=state,
+        checklist=checklist,
+        end_jobs=end_jobs,
+        dep_jobs=dep_jobs,
+        attempts=attempts,
+        end_action_preview=preview,
+        sent_bodies=sent,
         pending=privacy.mask_pending(wf.pending_dependencies, role),
         end_user=db.session.get(EndUser, wf.user_id),
         form_values=state if form_values is None else form_values,
-        form_errors=errors_by_field(form_errors or []), meanwhile=meanwhile, changed_fields=list(changed_fields),
-        etag=etag or wf.etag, base_seq=wf.event_seq if base_seq is None else base_seq, saved=saved,
-        may_act=may_act(), mask=not privacy.may_reveal(role), token=monitor.workflow_token(db.session, wf.id),
-        polling=_keeps_polling(wf), poll_s=DETAIL_POLL_S, active_nav="workflows",
+        form_errors=errors_by_field(form_errors or []),
+        meanwhile=meanwhile,
+        changed_fields=list(changed_fields),
+        etag=etag or wf.etag,
+        base_seq=wf.event_seq if base_seq is None else base_seq,
+        saved=saved,
+        may_act=may_act(),
+        mask=not privacy.may_reveal(role),
+        token=monitor.workflow_token(db.session, wf.id),
+        polling=_keeps_polling(wf),
+        poll_s=DETAIL_POLL_S,
+        active_nav="workflows",
         dead_end_action=any(j.status == JobStatus.DEAD for j in end_jobs),
         stale_form=False,
     )
@@ -271,8 +342,9 @@ def live(workflow_id):
 @roles_required()
 def state_form(workflow_id):
     wf = _workflow_or_404(workflow_id)
-    response = render("workflows/_state_panel.html", "workflows/_state_panel.html",
-                      **_detail_context(wf, reveal="fragment"))
+    response = render(
+        "workflows/_state_panel.html", "workflows/_state_panel.html", **_detail_context(wf, reveal="fragment")
+    )
     db.session.commit()
     return response
 
@@ -293,25 +365,41 @@ def save_state(workflow_id):
         # counted by the template analytics ("validation failures" per field)
         record_validation_failure(db.session, wf, exc.errors, actor_name(), request.remote_addr or "")
         db.session.commit()
-        ctx = _detail_context(wf, form_values={**(wf.state_data or {}), **typed}, form_errors=exc.errors,
-                              etag=etag, base_seq=base_seq)
+        ctx = _detail_context(
+            wf, form_values={**(wf.state_data or {}), **typed}, form_errors=exc.errors, etag=etag, base_seq=base_seq
+        )
         return render("workflows/_state_panel.html", "workflows/_state_panel.html", status=422, **ctx)
     except Problem as exc:  # a terminal workflow, for instance
         db.session.rollback()
         wf = _workflow_or_404(workflow_id)
-        ctx = _detail_context(wf, form_values={**(wf.state_data or {}), **typed},
-                              form_errors=[{"path": "", "message": exc.detail}], etag=etag, base_seq=base_seq)
+        ctx = _detail_context(
+            wf,
+            form_values={**(wf.state_data or {}), **typed},
+            form_errors=[{"path": "", "message": exc.detail}],
+            etag=etag,
+            base_seq=base_seq,
+        )
         return render("workflows/_state_panel.html", "workflows/_state_panel.html", status=exc.status, **ctx)
     if not outcome.saved:
-        ctx = _detail_context(outcome.workflow, form_values=outcome.values, meanwhile=outcome.meanwhile,
-                              changed_fields=outcome.changed_fields, etag=outcome.etag, base_seq=outcome.base_seq)
+        ctx = _detail_context(
+            outcome.workflow,
+            form_values=outcome.values,
+            meanwhile=outcome.meanwhile,
+            changed_fields=outcome.changed_fields,
+            etag=outcome.etag,
+            base_seq=outcome.base_seq,
+        )
         return render("workflows/_state_panel.html", "workflows/_state_panel.html", status=409, **ctx)
     if outcome.changed_fields:
         _audit("workflow_state_updated", wf.id, {"fields": outcome.changed_fields})
     db.session.commit()
     if not request.headers.get("HX-Request"):
-        flash(f"Saved {', '.join(outcome.changed_fields)}." if outcome.changed_fields
-              else "Nothing to save: no field changed.", "success" if outcome.changed_fields else "info")
+        flash(
+            f"Saved {', '.join(outcome.changed_fields)}."
+            if outcome.changed_fields
+            else "Nothing to save: no field changed.",
+            "success" if outcome.changed_fields else "info",
+        )
         return hx_redirect(url_for(".show", workflow_id=workflow_id))
     wf = _workflow_or_404(workflow_id)
     ctx = _detail_context(wf, changed_fields=outcome.changed_fields, saved=True)
@@ -352,8 +440,9 @@ def timeline(workflow_id):
     wf = _workflow_or_404(workflow_id)
     # the steps show the state's values: audited like the other fragments of the page
     _shown_state(wf, compiled_for_version(wf_svc.version_of(db.session, wf)), "fragment")
-    response = render("workflows/_stepper.html", "workflows/_stepper.html",
-                      **_stepper_context(wf, request.args.get("step", type=int)))
+    response = render(
+        "workflows/_stepper.html", "workflows/_stepper.html", **_stepper_context(wf, request.args.get("step", type=int))
+    )
     db.session.commit()
     return response
 
@@ -405,4 +494,3 @@ def _short_id_filter(value) -> str:
 @bp.app_template_filter("when")
 def _when(ts) -> str:
     return ts.strftime("%Y-%m-%d %H:%M:%S") if ts else "—"
-

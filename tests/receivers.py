@@ -132,7 +132,7 @@ class Receiver:
 
 def drain(app, db, timeout: float = 15.0, owner: str = "test-worker") -> None:
     """Run the dispatcher until no job is pending or running (backoffs in tests are short)."""
-    from wfapp.outbox.dispatcher import run_due_jobs
+    from wfapp.outbox.run import run_due_jobs
 
     deadline = time.monotonic() + timeout
     while True:

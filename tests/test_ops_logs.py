@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from receivers import FAST, Receiver
 
 from wfapp.extensions import db as _db
-from wfapp.outbox.dispatcher import run_due_jobs
+from wfapp.outbox.run import run_due_jobs
 
 PASSPORT = "PZ7734901QX"  # a sensitive field's value
 RECEIVER_KEY = "rk-live-4f9a8b7c6d5e"  # a ${secret:...} value

@@ -19,7 +19,7 @@ from receivers import FAST, Receiver
 
 from wfapp import create_app
 from wfapp.extensions import db as _db
-from wfapp.outbox.dispatcher import run_due_jobs
+from wfapp.outbox.run import run_due_jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 

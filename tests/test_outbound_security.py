@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from receivers import FAST, Answer, Receiver, drain
 
 from wfapp.models import Job, JobStatus
-from wfapp.outbox.dispatcher import run_due_jobs
 from wfapp.outbox.http import Allowlist
+from wfapp.outbox.run import run_due_jobs
 
 STATE = {"amount": 50000, "purpose": "Home improvement"}
 BANK_KEY = "bk_live_5up3r-s3cr3t-v4lue"

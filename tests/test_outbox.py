@@ -11,9 +11,9 @@ from receivers import FAST, Answer, Receiver, drain
 from wfapp.extensions import db as _db
 from wfapp.models import Job, JobStatus, Workflow, WorkflowStatus
 from wfapp.models.types import utcnow
-from wfapp.outbox.dispatcher import run_due_jobs
 from wfapp.outbox.http import verify_signature
 from wfapp.outbox.jobs import backoff_s, claim_due_jobs
+from wfapp.outbox.run import run_due_jobs
 
 STATE = {"amount": 50000, "purpose": "Home improvement"}
 
@@ -263,11 +263,11 @@ def test_workers_answer_arrives_outside_the_transaction(api, app, db, make_workf
 
 
 def test_the_embedded_dispatcher_thread_sends_by_itself(api, app, db, make_workflow):
-    from wfapp.outbox.dispatcher import _start_embedded, stop_embedded
+    from wfapp.outbox.run import start_embedded, stop_embedded
 
     app.config["DISPATCHER_POLL_S"] = 0.05
     with Receiver([200]) as rx:
-        _start_embedded(app)
+        start_embedded(app)
         try:
             completed_workflow(api, make_workflow, {"endpoint": rx.url})
             rx.wait_for(1, timeout=10)

@@ -46,12 +46,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     web.init_app(app)
     auth.init_app(app)
     dashboard.init_app(app)
-    cli.init_app(app)
+    cli.register(app)
 
-    from wfapp.outbox import dispatcher
-
-    dispatcher.init_app(app)
     from wfapp import ops
+    from wfapp.outbox import run
+
+    run.init_app(app)
 
     ops.init_app(app)
     return app

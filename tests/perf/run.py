@@ -510,7 +510,7 @@ class Bench:
     def lifecycle_statements(self) -> int:
         """SQL statements of one lifecycle: start, merge two fields, complete, and the
         dispatcher's delivery of the end action (claim, call, record)."""
-        from wfapp.outbox.dispatcher import run_due_jobs
+        from wfapp.outbox.run import run_due_jobs
 
         client = self.app.test_client()
         h = {"Authorization": f"Bearer {self.base.token}"}

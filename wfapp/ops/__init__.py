@@ -96,7 +96,7 @@ def init_app(app: Flask) -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # prometheus_client writes its per-process files there from the first metric on.
         os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
-    from wfapp.ops import cli, health, metrics
+    from wfapp.ops import health, metrics
     from wfapp.ops import logging as ops_logging
 
     apply_proxy_fix(app)
@@ -104,4 +104,3 @@ def init_app(app: Flask) -> None:
     _init_request_hooks(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
-    cli.init_app(app)

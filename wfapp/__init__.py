@@ -5,7 +5,11 @@ from pathlib import Path
 
 from flask import Flask
 
+from wfapp import api, auth, cli, dashboard, db_setup, ops, web
+from wfapp.api import errors as api_errors
 from wfapp.config import Defaults, finish_config
+from wfapp.extensions import csrf, db, htmx, login_manager, migrate
+from wfapp.outbox import run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,10 +29,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.from_mapping(test_config)
     finish_config(app)
     # Field order is the order of questions: never sort the keys of JSON we send.
-    app.json.sort_keys = False
-
-    from wfapp import cli, db_setup
-    from wfapp.extensions import csrf, db, htmx, login_manager, migrate
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # the DefaultJSONProvider
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
@@ -37,9 +38,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     htmx.init_app(app)
     db_setup.init_app(app)
 
-    from wfapp import api, auth, dashboard, web
-    from wfapp.api import errors as api_errors
-
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
     api_errors.register(app)
@@ -47,10 +45,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     auth.init_app(app)
     dashboard.init_app(app)
     cli.register(app)
-
-    from wfapp import ops
-    from wfapp.outbox import run
-
     run.init_app(app)
 
     ops.init_app(app)

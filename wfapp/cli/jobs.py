@@ -25,8 +25,9 @@ def worker_command(concurrency: int) -> None:
     """Send end actions and dependency calls from the outbox until stopped (SIGTERM/SIGINT).
     Run any number of workers, on any machines, sharing one PostgreSQL database."""
     stop = run.stop_on_signals()
-    threads = run.start_workers(current_app._get_current_object(), concurrency, stop)
-    database = current_app.config["SQLALCHEMY_DATABASE_URI"].split("@")[-1]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    threads = run.start_workers(app, concurrency, stop)
+    database = app.config["SQLALCHEMY_DATABASE_URI"].split("@")[-1]
     click.echo(f"worker started: {concurrency} thread(s), database {database}")
     run.wait_for_workers(stop, threads)
     click.echo("worker stopped")

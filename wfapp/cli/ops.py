@@ -18,8 +18,9 @@ cli = AppGroup(__name__)
 def backup_command(path: Path) -> None:
     """Copy the SQLite database to PATH (a file, or a folder to put a dated file in) while the
     app runs. PostgreSQL: use pg_dump."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     try:
-        info = backup(current_app._get_current_object(), path)
+        info = backup(app, path)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
@@ -36,7 +37,7 @@ def backup_command(path: Path) -> None:
 def restore_command(path: Path, upgrade: bool, no_keep_current: bool, yes: bool) -> None:
     """Replace the SQLite database with the backup at PATH, after checking it (integrity,
     migration revision). Stop the app and the workers first. PostgreSQL: use pg_restore."""
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     try:
         info = check_backup(app, path, upgrade=upgrade)
         live = live_database_path(app)

@@ -9,6 +9,7 @@ on PostgreSQL, each with N dispatcher threads until SIGTERM or SIGINT.
 import logging
 import signal
 import threading
+from typing import Any
 
 import requests
 from flask import Flask
@@ -87,13 +88,13 @@ class Dispatcher(threading.Thread):
 
 def start_embedded(app: Flask) -> None:
     """Start the app's dispatcher thread unless it runs already."""
-    state = app.extensions.setdefault("wfapp_dispatcher", {"lock": threading.Lock(), "thread": None})
+    state: dict[str, Any] = app.extensions.setdefault("wfapp_dispatcher", {"lock": threading.Lock(), "thread": None})
     with state["lock"]:
         if state["thread"] is None:
             stop = threading.Event()
-            state["stop"] = stop
-            state["thread"] = Dispatcher(app, stop)
-            state["thread"].start()
+            thread = Dispatcher(app, stop)
+            state.update(stop=stop, thread=thread)
+            thread.start()
 
 
 def stop_embedded(app: Flask) -> None:

@@ -33,7 +33,7 @@ from wfapp.models import Job, JobKind, JobStatus
 from wfapp.models.types import utcnow
 from wfapp.ops.metrics import observe_job_attempt
 from wfapp.outbox import http as outbound
-from wfapp.outbox.jobs import backoff_s, claim_due_jobs, worker_id
+from wfapp.outbox.jobs import backoff_s, claim_due_jobs, lease_for, worker_id
 
 log = logging.getLogger(__name__)
 ACTOR = "outbox"
@@ -173,6 +173,7 @@ def _call(app: Flask, http, c: Claimed) -> tuple[outbound.CallResult, dict[str, 
         timeout=(connect, read),
         max_bytes=int(app.config["OUTBOUND_MAX_RESPONSE_BYTES"]),
         secrets_used=used,
+        lease_s=lease_for(c.payload),  # claimed just now: the call never outlives the lease
     )
     return result, request_summary
 

@@ -56,6 +56,7 @@ from requests.adapters import HTTPAdapter
 from requests_hardened import Config, HTTPSession
 from requests_hardened.ip_filter import EXTRA_BLOCKED_NET_RANGES, InvalidIPAddress
 from requests_hardened.ip_filter_adapter import IPFilterAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from wfapp.outbox.placeholders import header_problem, url_problem
@@ -164,39 +165,59 @@ def refusal(host: str, ip: IPAddress, allowlist: Allowlist) -> str:
 
 
 class _Watch:
-    """Ends a call at its deadline: the connection in use has its socket shut down, which wakes
-    any read blocked on it (a receiver that drips its answer one byte at a time included)."""
+    """Ends a call at its deadline: the socket of the connection in use is shut down, which
+    wakes any read blocked on it (a receiver that drips its answer one byte at a time included)."""
 
     def __init__(self) -> None:
-        self.conn: Any = None
+        self.sock: Any = None
         self.fired = False
 
     def fire(self) -> None:
         self.fired = True
-        sock = getattr(self.conn, "sock", None)
-        if sock is not None:
+        if self.sock is not None:
             with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+                self.sock.shutdown(socket.SHUT_RDWR)
 
 
 _calls = threading.local()  # the _Watch of the call this thread is making
 
 
-class _WatchedPoolMixin:
+def _watch(sock) -> None:
+    watch = getattr(_calls, "watch", None)
+    if watch is not None and sock is not None:
+        watch.sock = sock
+        if watch.fired:
+            watch.fire()
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watch(self.sock)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watch(self.sock)
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
     def _get_conn(self, timeout=None):
-        conn = super()._get_conn(timeout)  # type: ignore[misc]
-        watch = getattr(_calls, "watch", None)
-        if watch is not None:
-            watch.conn = conn
+        conn = super()._get_conn(timeout)
+        _watch(conn.sock)  # a kept-alive connection is connected already
         return conn
 
 
-class _WatchedHTTPPool(_WatchedPoolMixin, HTTPConnectionPool):
-    pass
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
 
-
-class _WatchedHTTPSPool(_WatchedPoolMixin, HTTPSConnectionPool):
-    pass
+    def _get_conn(self, timeout=None):
+        conn = super()._get_conn(timeout)
+        _watch(conn.sock)
+        return conn
 
 
 class AllowlistAdapter(IPFilterAdapter):

@@ -47,6 +47,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -372,7 +373,7 @@ def send(
     raw: bytes | None,
     timeout: tuple[float, float],
     max_bytes: int,
-    secrets_used: list[str] = (),
+    secrets_used: Sequence[str] = (),
     lease_s: float | None = None,
 ) -> CallResult:
     """One call; never raises for what the network or the receiver does.

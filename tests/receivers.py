@@ -33,6 +33,7 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0  # hold the request this long before answering (a slow receiver)
     hold: threading.Event | None = None  # hold until this event is set (or the server stops)
+    drip_s: float = 0.0  # send the headers, then the body one byte every drip_s seconds
 
 
 class Receiver:
@@ -76,7 +77,14 @@ class Receiver:
                 for k, v in answer.headers.items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(payload)
+                if answer.drip_s:
+                    for i in range(len(payload)):
+                        self.wfile.write(payload[i : i + 1])
+                        self.wfile.flush()
+                        if receiver.stopping.wait(answer.drip_s):
+                            return
+                else:
+                    self.wfile.write(payload)
 
             def _safe(self):
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError, TimeoutError):

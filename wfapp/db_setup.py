@@ -22,10 +22,25 @@ def is_sqlite(engine: sa.Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def private_file(path: str | os.PathLike) -> None:
+    """Make `path` (created empty if missing) readable by its owner alone (0600). SQLite gives a
+    database's -wal, -shm and -journal files the mode of the database file, so they follow."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm", "-journal"):
+        if os.path.exists(f"{os.fspath(path)}{suffix}"):
+            os.chmod(f"{os.fspath(path)}{suffix}", 0o600)
+
+
 def configure_engine(engine: sa.Engine, busy_timeout_s: float) -> None:
     if not is_sqlite(engine) or getattr(engine, "_wfapp_configured", False):
         return
     engine._wfapp_configured = True
+    if engine.url.database not in (None, "", ":memory:") and not engine.url.database.startswith("file:"):
+        private_file(engine.url.database)  # before the first connection creates it
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from flask import Flask
 
+from wfapp.db_setup import private_file
+
 
 class BackupError(Exception):
     """A backup or restore that cannot be done, with the reason."""
@@ -85,6 +87,7 @@ def _count_workflows(path: Path) -> int:
 
 
 def _copy(src_path: Path, dst_path: Path, timeout: float, *, single_file: bool) -> None:
+    private_file(dst_path)  # a backup is as private as the database (0600)
     with (
         closing(sqlite3.connect(src_path, timeout=timeout)) as src,
         closing(sqlite3.connect(dst_path, timeout=timeout)) as dst,
@@ -173,6 +176,7 @@ def restore(
         _copy(live, kept, timeout, single_file=True)
     with app.app_context():
         db.engine.dispose()  # no pooled connection of ours holds the old content
+    private_file(live)
     with (
         closing(sqlite3.connect(info.path, timeout=timeout)) as src,
         closing(sqlite3.connect(live, timeout=timeout)) as dst,

@@ -10,6 +10,7 @@ import requests
 from wfapp.models import JobKind
 from wfapp.outbox import http as outbound
 from wfapp.outbox.claim import Claimed
+from wfapp.outbox.jobs import lease_for
 
 
 def call(config: Mapping[str, Any], http: requests.Session, c: Claimed) -> tuple[outbound.CallResult, dict[str, Any]]:
@@ -53,5 +54,6 @@ def call(config: Mapping[str, Any], http: requests.Session, c: Claimed) -> tuple
         timeout=(connect, read),
         max_bytes=int(config["OUTBOUND_MAX_RESPONSE_BYTES"]),
         secrets_used=used,
+        lease_s=lease_for(c.payload),  # claimed just now: the call never outlives the lease
     )
     return result, request_summary

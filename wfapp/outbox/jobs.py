@@ -92,7 +92,12 @@ def worker_id() -> str:
 
 def lease_s(job: Job) -> float:
     """Long enough for the call: the configured lease plus the call's own timeouts."""
-    target = (job.payload or {}).get("target") or {}
+    return lease_for(job.payload)
+
+
+def lease_for(payload: dict[str, Any] | None) -> float:
+    """The lease a claim of the job with this payload takes (see lease_s)."""
+    target = (payload or {}).get("target") or {}
     timeout = float(target.get("timeout_s") or _config("OUTBOUND_READ_TIMEOUT_S", 10.0))
     return float(_config("JOB_LEASE_S", 60)) + timeout + float(_config("OUTBOUND_CONNECT_TIMEOUT_S", 3.0))
 

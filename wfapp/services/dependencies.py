@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from wfapp.models import TemplateVersion, Workflow, WorkflowStatus, WorkflowTemplate
 from wfapp.models.types import utcnow
+from wfapp.outbox.placeholders import PLACEHOLDER, render_header_value, render_url
 from wfapp.schemas.definitions import dependency_defaults
 from wfapp.services.errors import Conflict, NotFound
 from wfapp.services.events import record_event, state_diff
@@ -123,31 +124,44 @@ def _lookup(path: str, data: Any) -> tuple[bool, Any]:
     return True, cur
 
 
-def render(value: Any, wf: Workflow) -> Any:
-    """A request body with {{state.field}} (and {{workflow.id|user_id|conversation_id}}) filled
-    from the workflow. A string that is only a placeholder takes the value with its JSON type."""
-    import re
-
+def _lookup_in(wf: Workflow):
     ctx = {
         "state": wf.state_data or {},
         "workflow": {"id": str(wf.id), "user_id": wf.user_id, "conversation_id": wf.conversation_id},
     }
-    pattern = re.compile(r"\{\{\s*((?:state|workflow)(?:\.[A-Za-z0-9_\-]+)+)\s*\}\}")
+    return lambda path: _lookup(path, ctx)
+
+
+def render(value: Any, wf: Workflow) -> Any:
+    """A request body with {{state.field}} (and {{workflow.id|user_id|conversation_id}}) filled
+    from the workflow. A string that is only a placeholder takes the value with its JSON type."""
     if isinstance(value, dict):
         return {k: render(v, wf) for k, v in value.items()}
     if isinstance(value, list):
         return [render(v, wf) for v in value]
     if isinstance(value, str):
-        whole = pattern.fullmatch(value.strip())
+        lookup = _lookup_in(wf)
+        whole = PLACEHOLDER.fullmatch(value.strip())
         if whole:
-            return _lookup(whole.group(1), ctx)[1]
+            return lookup(whole.group(1))[1]
 
         def repl(m):
-            found, v = _lookup(m.group(1), ctx)
+            found, v = lookup(m.group(1))
             return "" if not found or v is None else str(v)
 
-        return pattern.sub(repl, value)
+        return PLACEHOLDER.sub(repl, value)
     return value
+
+
+def render_endpoint(endpoint: str, wf: Workflow) -> str:
+    """The endpoint with placeholders filled as data (wfapp.outbox.placeholders.render_url)."""
+    return render_url(endpoint, _lookup_in(wf))
+
+
+def render_headers(headers: dict[str, str] | None, wf: Workflow) -> dict[str, str]:
+    """Header values with placeholders filled as text (secrets stay references until sent)."""
+    lookup = _lookup_in(wf)
+    return {k: render_header_value(str(v), lookup) for k, v in (headers or {}).items()}
 
 
 def _completed_workflow_of(session, wf: Workflow, template_ref: str):
@@ -209,9 +223,9 @@ def _fire(session, wf: Workflow, dep: dict[str, Any], actor: str, attempts: int 
 
     api = dep["api"]
     request = {
-        "endpoint": render(api["endpoint"], wf) if "{{" in api["endpoint"] else api["endpoint"],
+        "endpoint": render_endpoint(api["endpoint"], wf),
         "method": api.get("method", "POST"),
-        "headers": api.get("headers") or {},
+        "headers": render_headers(api.get("headers"), wf),
         "timeout_s": api.get("timeout_s"),
     }
     if "body" in api:

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from wfapp.models import Permission, TemplateVersion, Workflow, WorkflowTemplate
 from wfapp.models.types import utcnow
+from wfapp.outbox.placeholders import request_errors
 from wfapp.schemas.definitions import END_ACTION_TARGET, END_ACTION_TYPES, WORKFLOW_DEPENDENCIES, dependency_defaults
 from wfapp.schemas.state_schema import compile_state_schema
 from wfapp.services.errors import Conflict, ValidationFailed, WorkflowTemplateNotFound
@@ -75,6 +76,10 @@ def validate_definition(definition: dict[str, Any]) -> dict[str, Any]:
                     }
                 )
             seen.add(dep["name"])
+            if dep.get("api"):
+                errors.extend(
+                    request_errors(dep["api"], f"/workflow_dependencies/{i}/api", f"dependency {dep['name']}")
+                )
             when = dep.get("when")
             if isinstance(when, dict) and compiled is not None:
                 for f in when["fields"]:
@@ -106,6 +111,8 @@ def validate_definition(definition: dict[str, Any]) -> dict[str, Any]:
         if d["end_action_type"] == "none" and target not in (None, {}):
             target_errors = [{"path": "/end_action_target", "message": "must be null when end_action_type is none"}]
         errors.extend(target_errors)
+        if not target_errors and isinstance(target, dict) and "endpoint" in target:
+            errors.extend(request_errors(target, "/end_action_target", "end action"))
         if d["end_action_type"] == "none":
             d["end_action_target"] = None
     if errors:

@@ -7,16 +7,17 @@ from flask import Blueprint, Response, abort, flash, request, url_for
 
 from wfapp.auth import ADMIN, actor_name, roles_required
 from wfapp.dashboard.workflow_templates import editor
-from wfapp.dashboard.workflow_templates.forms import NameForm, parse_json_text
+from wfapp.dashboard.workflow_templates.editor.text import parse_json_text
+from wfapp.dashboard.workflow_templates.forms import NameForm
 from wfapp.extensions import db
 from wfapp.models import WorkflowStatus
 from wfapp.schemas.state_schema import compiled_for_version
 from wfapp.services import template_catalog as catalog
 from wfapp.services import workflow_templates as svc
-from wfapp.services.errors import Conflict, NotFound, ValidationFailed
+from wfapp.services.errors import Conflict, NotFound, Problem
 from wfapp.services.staff import record_staff_action
 from wfapp.services.workflows import llm_tool
-from wfapp.web import hx_redirect, render
+from wfapp.web import commit_action, hx_redirect, render
 
 bp = Blueprint("workflow_templates", __name__, url_prefix="/workflow-templates")
 STATUSES = [s.value for s in WorkflowStatus]
@@ -195,9 +196,10 @@ def diff(name):
 def set_active(name):
     template = _template_or_404(name)
     want = request.form.get("is_active") == "true"
-    svc.set_template_flags(db.session, template, is_active=want)
-    _audit("workflow_template_activated" if want else "workflow_template_deactivated", template)
-    db.session.commit()
+    commit_action(
+        lambda: svc.set_template_flags(db.session, template, is_active=want),
+        audit=lambda _: _audit("workflow_template_activated" if want else "workflow_template_deactivated", template),
+    )
     flash(
         f"{template.name} is {'active: new workflows can start' if want else 'inactive: no new workflows start'}.",
         "success",
@@ -210,21 +212,25 @@ def set_active(name):
 def clone(name):
     template = _template_or_404(name)
     form = NameForm(data={"name": f"{template.name}_copy"} if request.method == "GET" else None)
-    status = 200
-    if request.method == "POST" and form.validate():
-        try:
-            copy = catalog.clone_workflow_template(db.session, template, form.name.data.strip(), actor_name())
-        except (Conflict, ValidationFailed) as exc:
-            db.session.rollback()
-            form.name.errors = [*form.name.errors, *([e["message"] for e in exc.errors] or [exc.detail])]
-            status = 409 if isinstance(exc, Conflict) else 422
-        else:
-            _audit("workflow_template_cloned", copy, {"from": template.name})
-            db.session.commit()
-            flash(f"Cloned {template.name} as {copy.name} (inactive until you activate it).", "success")
-            return hx_redirect(url_for(".show", name=copy.name))
-    elif request.method == "POST":
-        status = 422
+    if request.method == "GET":
+        return _clone_page(template, form)
+    if not form.validate():
+        return _clone_page(template, form, 422)
+
+    def refused(problem: Problem) -> Response:
+        form.name.errors = [*form.name.errors, *([e["message"] for e in problem.errors] or [problem.detail])]
+        return _clone_page(template, form, 409 if isinstance(problem, Conflict) else 422)
+
+    copy = commit_action(
+        lambda: catalog.clone_workflow_template(db.session, template, form.name.data.strip(), actor_name()),
+        refused,
+        lambda copy: _audit("workflow_template_cloned", copy, {"from": template.name}),
+    )
+    flash(f"Cloned {template.name} as {copy.name} (inactive until you activate it).", "success")
+    return hx_redirect(url_for(".show", name=copy.name))
+
+
+def _clone_page(template, form, status=200):
     return render(
         "workflow_templates/clone.html",
         "workflow_templates/_clone.html",
@@ -266,44 +272,42 @@ def tool(name):
 @bp.route("/-/import", methods=["GET", "POST"])
 @roles_required(ADMIN)
 def import_template():
-    errors, text, rename = [], "", ""
-    status = 200
-    if request.method == "POST":
-        upload = request.files.get("file")
-        text = request.form.get("document", "")
-        if upload and upload.filename:
-            text = upload.read().decode("utf-8", errors="replace")
-        rename = request.form.get("rename", "").strip()
-        try:
-            document = parse_json_text(text)
-            template = catalog.import_workflow_template(db.session, document, actor_name(), rename or None)
-        except ValueError as exc:
-            errors, status = [{"path": "", "message": str(exc)}], 422
-        except Conflict as exc:
-            errors, status = (
-                [
-                    {
-                        "path": "/name",
-                        "message": f"{exc.detail}: nothing was overwritten. "
-                        "Import it under another name, or delete the existing one.",
-                    }
-                ],
-                409,
+    if request.method == "GET":
+        return _import_page()
+    upload = request.files.get("file")
+    text = request.form.get("document", "")
+    if upload and upload.filename:
+        text = upload.read().decode("utf-8", errors="replace")
+    rename = request.form.get("rename", "").strip()
+    try:
+        document = parse_json_text(text)
+    except ValueError as exc:
+        return _import_page([{"path": "", "message": str(exc)}], text, rename, 422)
+
+    def refused(problem: Problem) -> Response:
+        if isinstance(problem, Conflict):
+            message = (
+                f"{problem.detail}: nothing was overwritten. Import it under another name, or delete the existing one."
             )
-        except ValidationFailed as exc:
-            errors, status = exc.errors or [{"path": "", "message": exc.detail}], 422
-        else:
-            _audit("workflow_template_imported", template)
-            db.session.commit()
-            flash(f"Imported {template.name}.", "success")
-            return hx_redirect(url_for(".show", name=template.name))
-        db.session.rollback()
+            return _import_page([{"path": "/name", "message": message}], text, rename, 409)
+        return _import_page(problem.errors or [{"path": "", "message": problem.detail}], text, rename, 422)
+
+    template = commit_action(
+        lambda: catalog.import_workflow_template(db.session, document, actor_name(), rename or None),
+        refused,
+        lambda template: _audit("workflow_template_imported", template),
+    )
+    flash(f"Imported {template.name}.", "success")
+    return hx_redirect(url_for(".show", name=template.name))
+
+
+def _import_page(errors=(), text="", rename="", status=200):
     return render(
         "workflow_templates/import.html",
         "workflow_templates/_import.html",
         status=status,
         active_nav="workflow_templates",
-        errors=errors,
+        errors=list(errors),
         text=text,
         rename=rename,
     )

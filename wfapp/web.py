@@ -107,7 +107,9 @@ def is_api_path() -> bool:
 def is_fragment() -> bool:
     """An HTMX request that wants a fragment (not boosted, not a history restore)."""
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+    if not htmx:
+        return False
+    return not htmx.boosted and not htmx.history_restore_request
 
 
 def render(full_template: str, fragment_template: str | None = None, status: int = 200, **ctx: Any) -> Response:
@@ -126,6 +128,7 @@ def render(full_template: str, fragment_template: str | None = None, status: int
 
 def hx_redirect(url: str) -> Response:
     """Redirect after a POST: HX-Redirect for HTMX (no 302 into a swap target), 303 otherwise."""
+    response: Any
     if request.headers.get("HX-Request") == "true":
         response = make_response("", 204)
         response.headers["HX-Redirect"] = url

@@ -42,9 +42,8 @@ class Meanwhile:
 @dataclass
 class SaveOutcome:
     saved: bool
-    workflow: Workflow | None = None
+    workflow: Workflow
     values: dict[str, Any] = field(default_factory=dict)  # what the form shows next
-    errors: list[dict[str, Any]] = field(default_factory=list)
     meanwhile: Meanwhile | None = None
     changed_fields: list[str] = field(default_factory=list)
     etag: str = ""
@@ -73,7 +72,7 @@ def save_operator_form(
 ) -> SaveOutcome:
     """Merge the operator's changes; never overwrite a change the operator has not seen."""
     wf = wf_svc.get_workflow(session, workflow_id)
-    base, _later = _states(session, wf, base_seq)
+    base, _ = _states(session, wf, base_seq)
     changes = operator_changes(typed, base)
     if not changes and (not etag or etag == wf.etag):
         return SaveOutcome(

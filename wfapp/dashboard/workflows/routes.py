@@ -73,10 +73,10 @@ def _audit(action: str, workflow_id, changes: dict | None = None) -> None:
 # ------------------------------------------------------------------------------------ monitor
 
 
-def monitor_args() -> dict[str, str]:
+def monitor_args() -> dict[str, Any]:
     """The filters and sort of the request, normalised: statuses may come as repeated
     parameters (check boxes) or comma-separated (the API's form)."""
-    args: dict[str, str] = {}
+    args: dict[str, Any] = {}
     statuses = [s for v in request.args.getlist("status") for s in v.split(",") if s]
     if statuses:
         args["status"] = ",".join(dict.fromkeys(statuses))
@@ -210,7 +210,7 @@ def _detail_context(
     reveal: str | None = None,
 ) -> dict[str, Any]:
     """The page's context: what the service shows this viewer, and the state of the form."""
-    page = workflow_page(db.session, wf, _viewer(), reveal)
+    page = workflow_page(db.session(), wf, _viewer(), reveal)
     return dict(
         page.context(),
         form_values=page.state if form_values is None else form_values,
@@ -246,7 +246,7 @@ def _back_to_workflow(workflow_id):
 def show(workflow_id):
     wf = _workflow_or_404(workflow_id)
     ctx = _detail_context(wf, reveal="page")
-    ctx.update(workflow_steps(db.session, wf, staff_role(), request.args.get("step", type=int)).context())
+    ctx.update(workflow_steps(db.session(), wf, staff_role(), request.args.get("step", type=int)).context())
     response = render("workflows/show.html", "workflows/_detail.html", **ctx)
     db.session.commit()  # the audit entry of a reveal
     return response
@@ -298,7 +298,7 @@ def save_state(workflow_id):
     base_seq = request.form.get("base_seq", type=int) or 0
 
     def save() -> SaveOutcome:
-        outcome = save_operator_form(db.session, wf.id, typed, etag, base_seq, actor_name())
+        outcome = save_operator_form(db.session(), wf.id, typed, etag, base_seq, actor_name())
         if not outcome.saved:
             # changed meanwhile: nothing was written; the form again, with what changed
             ctx = _detail_context(
@@ -378,8 +378,8 @@ def change_status(workflow_id):
 def timeline(workflow_id):
     wf = _workflow_or_404(workflow_id)
     # the steps show the state's values: audited like the other fragments of the page
-    reveal_state(db.session, wf, _viewer(), "fragment")
-    steps = workflow_steps(db.session, wf, staff_role(), request.args.get("step", type=int))
+    reveal_state(db.session(), wf, _viewer(), "fragment")
+    steps = workflow_steps(db.session(), wf, staff_role(), request.args.get("step", type=int))
     response = render("workflows/_stepper.html", "workflows/_stepper.html", **steps.context())
     db.session.commit()
     return response

@@ -22,12 +22,15 @@ Interface for dashboard blueprints (stable; other page groups build on it):
   swap of ``#flash``. Full pages extend ``base.html`` and ``{% include %}`` their fragments, so both
   answers carry the same markup. ``render`` returns a Response, so headers can be added.
 - ``hx_redirect(url)``: after a POST. HTMX requests get 204 + ``HX-Redirect``; others a 303.
-- ``add_trigger(response, event, detail=None)``: adds an event to ``HX-Trigger``, merging with
-  events already set (the header becomes a JSON object).
+- ``add_trigger(response, event, detail=None, header="HX-Trigger")``: adds an event to
+  ``HX-Trigger`` (or ``HX-Trigger-After-Settle``, ...), merging with events already set (the
+  header becomes a JSON object). Never set these headers by hand.
 - ``commit_action(action, failure=None, audit=None)``: a dashboard action in one call. It runs
   ``action()`` (one service call), then ``audit(result)``, then commits and returns the result. A
   ``Problem`` from either rolls the session back and ends the request with ``failure(problem)``
   (default: the problem's message flashed, and a redirect back to the page the request came from).
+  An answer that must not commit (nothing written, nothing to undo) is ``abort(response)`` inside
+  ``action``: an HTTPException is no Problem, so it passes through untouched.
 - ``HTMX_STOP_POLLING`` (286): answer a poll with it to make htmx stop polling;
   ``HTMX_NO_CHANGE`` (204): an unchanged poll (htmx keeps the content). Never a raw 304.
 - ``base.html`` blocks: ``title``, ``content`` (main), ``head`` (extra CSS/JS files: only files
@@ -38,6 +41,9 @@ Interface for dashboard blueprints (stable; other page groups build on it):
   (wfapp.schemas.state_schema.Field); ``errors_by_field`` maps field key -> list of messages
   (``errors_by_field(errors)`` below turns the services' ``[{"path", "message"}]`` into it).
   Read the posted values back with ``state_values_from_form(fields, request.form)``.
+- Filters for every template: ``short_id`` (an id's first 8 characters), ``when`` (a timestamp,
+  "—" for none), ``duration`` (a timedelta in its two largest units), ``choice_value``,
+  ``tojson_pretty``; global ``nav_url(endpoint, **values)`` (None when no blueprint has it).
 - Every response gets the security headers (CSP without inline script/style, nosniff,
   frame-ancestors none, Referrer-Policy same-origin). Errors outside /api render
   ``errors/<code>.html`` (friendly pages; a fragment for HTMX requests); /api is left to the API.
@@ -46,7 +52,8 @@ Interface for dashboard blueprints (stable; other page groups build on it):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from flask import (
@@ -65,6 +72,7 @@ from werkzeug.exceptions import HTTPException
 
 from wfapp.extensions import db
 from wfapp.services.errors import Problem
+from wfapp.services.field_errors import errors_by_field as errors_by_field  # part of this interface
 
 T = TypeVar("T")
 
@@ -99,7 +107,9 @@ def is_api_path() -> bool:
 def is_fragment() -> bool:
     """An HTMX request that wants a fragment (not boosted, not a history restore)."""
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+    if not htmx:
+        return False
+    return not htmx.boosted and not htmx.history_restore_request
 
 
 def render(full_template: str, fragment_template: str | None = None, status: int = 200, **ctx: Any) -> Response:
@@ -118,6 +128,7 @@ def render(full_template: str, fragment_template: str | None = None, status: int
 
 def hx_redirect(url: str) -> Response:
     """Redirect after a POST: HX-Redirect for HTMX (no 302 into a swap target), 303 otherwise."""
+    response: Any
     if request.headers.get("HX-Request") == "true":
         response = make_response("", 204)
         response.headers["HX-Redirect"] = url
@@ -165,19 +176,6 @@ def commit_action(
         raise HTTPException(response=response) from exc
     db.session.commit()
     return result
-
-
-def errors_by_field(errors: Iterable[dict[str, Any]], prefix: str = "/state_data/") -> dict[str, list[str]]:
-    """Service errors [{"path": "/state_data/amount", "message"}] -> {"amount": [messages]};
-    errors that name no field are collected under ""."""
-    out: dict[str, list[str]] = {}
-    for err in errors:
-        path = err.get("path", "")
-        key = ""
-        if path.startswith(prefix):
-            key = path[len(prefix) :].split("/", 1)[0].replace("~1", "/").replace("~0", "~")
-        out.setdefault(key, []).append(err["message"])
-    return out
 
 
 def state_values_from_form(fields, form, prefix: str = "state-") -> dict[str, Any]:
@@ -258,10 +256,39 @@ def render_error(code: int, description: str = "") -> Response:
     return response
 
 
+def short_id(value: Any) -> str:
+    """The first 8 characters of an id (a UUID's first group)."""
+    return str(value)[:8]
+
+
+def when(ts: datetime | None) -> str:
+    return ts.strftime("%Y-%m-%d %H:%M:%S") if ts else "—"
+
+
+def duration(td: timedelta | None) -> str:
+    """A time span in its two largest units: "2 d 3 h", "4 min 5 s"."""
+    if td is None:
+        return "—"
+    seconds = int(td.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {seconds} s"
+    return f"{seconds} s"
+
+
 def init_app(app: Flask) -> None:
     app.session_interface = _SessionInterface()
     app.jinja_env.globals["choice_value"] = _choice_value
     app.jinja_env.filters["choice_value"] = _choice_value
+    app.jinja_env.filters["short_id"] = short_id
+    app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["duration"] = duration
 
     def nav_url(endpoint: str, **values: Any) -> str | None:
         """The URL of an endpoint, or None when no blueprint provides it (yet)."""

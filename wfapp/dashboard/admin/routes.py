@@ -2,16 +2,17 @@
 erasure of an end user's personal data."""
 
 from datetime import UTC, datetime
+from typing import NoReturn
 
-from flask import Blueprint, flash, request, url_for
+from flask import Blueprint, Response, abort, flash, request, url_for
 
 from wfapp.auth import ADMIN, actor_name, roles_required
 from wfapp.extensions import db
 from wfapp.services import audit as audit_svc
 from wfapp.services import privacy
 from wfapp.services import tokens as token_svc
-from wfapp.services.errors import NotFound, Problem
-from wfapp.web import hx_redirect, render
+from wfapp.services.errors import Problem
+from wfapp.web import commit_action, hx_redirect, render
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 AUDIT_FILTERS = ("actor", "action", "target_type", "target_id", "remote_addr", "after", "before")
@@ -31,33 +32,32 @@ def tokens():
 @roles_required(ADMIN)
 def create_token():
     name, role = request.form.get("name", ""), request.form.get("role", "")
-    try:
-        token, secret = token_svc.create_api_token(db.session, name, role, actor_name(), request.remote_addr or "")
-    except Problem as exc:
-        db.session.rollback()
+
+    def refused(exc: Problem) -> Response:
+        errors = [e["message"] for e in exc.errors] or [exc.detail]
         return render(
-            "admin/tokens.html",
-            "admin/_tokens.html",
-            status=422,
-            **_tokens_context(errors=[e["message"] for e in exc.errors] or [exc.detail], form=request.form),
+            "admin/tokens.html", "admin/_tokens.html", status=422, **_tokens_context(errors=errors, form=request.form)
         )
-    db.session.commit()
+
+    token, secret = commit_action(
+        lambda: token_svc.create_api_token(db.session, name, role, actor_name(), request.remote_addr or ""), refused
+    )
     # The secret is shown once, in this answer only; it is never stored.
     return render(
         "admin/tokens.html", "admin/_tokens.html", status=201, **_tokens_context(new_token=token, new_secret=secret)
     )
 
 
+def _not_found(_exc: Problem) -> NoReturn:
+    abort(404)
+
+
 @bp.post("/tokens/<int:token_id>/revoke")
 @roles_required(ADMIN)
 def revoke_token(token_id):
-    try:
-        token, changed = token_svc.revoke_api_token(db.session, token_id, actor_name(), request.remote_addr or "")
-    except NotFound:
-        from flask import abort
-
-        abort(404)
-    db.session.commit()
+    token, changed = commit_action(
+        lambda: token_svc.revoke_api_token(db.session, token_id, actor_name(), request.remote_addr or ""), _not_found
+    )
     flash(
         f"Token {token.name} revoked: it is refused from now on."
         if changed
@@ -120,18 +120,14 @@ def privacy_page():
 @roles_required(ADMIN)
 def erase_end_user():
     user_id = (request.form.get("user_id") or "").strip()
-    try:
-        result = privacy.erase_end_user(db.session, user_id, actor_name(), request.remote_addr or "")
-    except NotFound as exc:
-        db.session.rollback()
+
+    def _page(status: int = 200, **ctx) -> Response:
         return render(
-            "admin/privacy.html",
-            "admin/_privacy.html",
-            status=404,
-            active_nav="privacy",
-            result=None,
-            user_id=user_id,
-            error=exc.detail,
+            "admin/privacy.html", "admin/_privacy.html", status=status, active_nav="privacy", user_id=user_id, **ctx
         )
-    db.session.commit()
-    return render("admin/privacy.html", "admin/_privacy.html", active_nav="privacy", result=result, user_id=user_id)
+
+    result = commit_action(
+        lambda: privacy.erase_end_user(db.session, user_id, actor_name(), request.remote_addr or ""),
+        lambda exc: _page(404, result=None, error=exc.detail),  # no such end user
+    )
+    return _page(result=result)

@@ -38,7 +38,8 @@ def day_chart(days: list[DayCount], width: int = 640, height: int = 180) -> Char
     peak = max([max(d.started, d.completed) for d in days] + [1])
     group = (width - left * 2) / max(len(days), 1)
     bar_w = max(group / 2 - 3, 2)
-    bars, labels = [], []
+    bars: list[Bar] = []
+    labels: list[tuple[float, float, str]] = []
     for i, d in enumerate(days):
         x0 = left + i * group + 2
         for j, (value, css) in enumerate(((d.started, "bar-started"), (d.completed, "bar-completed"))):
@@ -67,7 +68,8 @@ def hbar_chart(items: list[tuple[str, int, str]], total: int, width: int = 640, 
     label_w, right = 190, 70
     plot_w = width - label_w - right
     total = max(total, max([v for _l, v, _c in items] + [1]))
-    bars, labels = [], []
+    bars: list[Bar] = []
+    labels: list[tuple[float, float, str]] = []
     for i, (label, value, css) in enumerate(items):
         y = 6 + i * row
         w = plot_w * value / total if total else 0

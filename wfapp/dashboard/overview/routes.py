@@ -97,20 +97,3 @@ def analytics(name):
         active_nav="overview",
         monitor_url=url_for("workflows.index", template=template.name, version=a.version.number),
     )
-
-
-@bp.app_template_filter("duration")
-def _duration(td) -> str:
-    if td is None:
-        return "—"
-    seconds = int(td.total_seconds())
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min {seconds} s"
-    return f"{seconds} s"

@@ -1,19 +1,25 @@
 """Permissions: the grid of workflow templates x user types, and the user types themselves."""
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, request, url_for
+from flask import Blueprint, Response, abort, flash, request, url_for
 
 from wfapp.auth import ADMIN, actor_name, roles_required
 from wfapp.dashboard.permissions.forms import RenameUserTypeForm, UserTypeForm
 from wfapp.extensions import db
 from wfapp.models import Permission
 from wfapp.services import directory
-from wfapp.services.errors import Conflict, NotFound, ValidationFailed
+from wfapp.services.errors import Conflict, NotFound, Problem, ValidationFailed
 from wfapp.services.staff import record_staff_action
 from wfapp.services.workflow_templates import get_workflow_template, list_workflow_templates
-from wfapp.web import hx_redirect, is_fragment, render
+from wfapp.web import commit_action, hx_redirect, is_fragment, render
 
 bp = Blueprint("permissions", __name__, url_prefix="/permissions")
+
+
+def _audit(action: str, target_type: str, target_id, changes: dict | None = None) -> None:
+    record_staff_action(
+        db.session, actor_name(), action, target_type, target_id, changes or {}, request.remote_addr or ""
+    )
 
 
 def _grid_context(**extra):
@@ -63,24 +69,18 @@ def set_grant():
     )
     if want and existing is None:
         permission = directory.grant_permission(db.session, user_type.id, str(template.id))
-        record_staff_action(
-            db.session,
-            actor_name(),
+        _audit(
             "permission_granted",
             "permission",
             permission.id,
             {"user_type_id": user_type.id, "workflow_template": template.name},
-            request.remote_addr or "",
         )
     elif not want and existing is not None:
-        record_staff_action(
-            db.session,
-            actor_name(),
+        _audit(
             "permission_revoked",
             "permission",
             existing.id,
             {"user_type_id": user_type.id, "workflow_template": template.name},
-            request.remote_addr or "",
         )
         directory.revoke_permission(db.session, existing)
     db.session.commit()
@@ -94,28 +94,24 @@ def set_grant():
 @roles_required(ADMIN)
 def create_user_type():
     form = UserTypeForm()
-    if form.validate():
-        try:
-            user_type = directory.create_user_type(
-                db.session, form.id.data, form.name.data or "", form.description.data or ""
-            )
-        except Conflict as exc:
+
+    def refused(exc: Problem | None = None) -> Response:
+        if exc is not None:
+            if not isinstance(exc, Conflict):
+                raise exc
             form.id.errors = [*form.id.errors, exc.detail]
-        else:
-            record_staff_action(
-                db.session,
-                actor_name(),
-                "user_type_created",
-                "user_type",
-                user_type.id,
-                {"name": user_type.name},
-                request.remote_addr or "",
-            )
-            db.session.commit()
-            flash(f"User type {user_type.id} created.", "success")
-            return _after_change()
-    db.session.rollback()
-    return render("permissions/index.html", "permissions/_page.html", status=422, **_grid_context(new_form=form))
+        return render("permissions/index.html", "permissions/_page.html", status=422, **_grid_context(new_form=form))
+
+    if not form.validate():
+        db.session.rollback()
+        return refused()
+    user_type = commit_action(
+        lambda: directory.create_user_type(db.session, form.id.data, form.name.data or "", form.description.data or ""),
+        refused,
+        lambda user_type: _audit("user_type_created", "user_type", user_type.id, {"name": user_type.name}),
+    )
+    flash(f"User type {user_type.id} created.", "success")
+    return _after_change()
 
 
 @bp.post("/user-types/<user_type_id>")
@@ -136,14 +132,11 @@ def rename_user_type(user_type_id):
         )
     before = {"name": user_type.name, "description": user_type.description}
     directory.update_user_type(db.session, user_type, name=form.name.data, description=form.description.data or "")
-    record_staff_action(
-        db.session,
-        actor_name(),
+    _audit(
         "user_type_updated",
         "user_type",
         user_type.id,
         {"before": before, "after": {"name": user_type.name, "description": user_type.description}},
-        request.remote_addr or "",
     )
     db.session.commit()
     flash(f"User type {user_type.id} saved.", "success")
@@ -157,10 +150,10 @@ def delete_user_type(user_type_id):
         user_type = directory.get_user_type(db.session, user_type_id)
     except NotFound:
         abort(404)
-    try:
-        directory.delete_user_type(db.session, user_type)
-    except (Conflict, ValidationFailed) as exc:
-        db.session.rollback()
+
+    def refused(exc: Problem) -> Response:
+        if not isinstance(exc, (Conflict, ValidationFailed)):
+            raise exc
         flash(
             f"Cannot delete {user_type_id}: {exc.detail}. Revoke its permissions and move its end users first.", "error"
         )
@@ -170,9 +163,11 @@ def delete_user_type(user_type_id):
             status=409,
             **_grid_context(delete_errors={user_type_id: exc.detail}),
         )
-    record_staff_action(
-        db.session, actor_name(), "user_type_deleted", "user_type", user_type_id, remote_addr=request.remote_addr or ""
+
+    commit_action(
+        lambda: directory.delete_user_type(db.session, user_type),
+        refused,
+        lambda _: _audit("user_type_deleted", "user_type", user_type_id),
     )
-    db.session.commit()
     flash(f"User type {user_type_id} deleted.", "success")
     return _after_change()

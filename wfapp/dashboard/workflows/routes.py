@@ -3,28 +3,35 @@ workflow detail page (state_data form, timeline stepper, dependency and end-acti
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, request, url_for
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from wfapp.auth import ADMIN, OPERATOR, actor_name, has_role, roles_required
-from wfapp.dashboard.workflows.forms import BULK_ACTIONS, save_operator_form
 from wfapp.extensions import db
-from wfapp.models import EndUser, JobStatus, WorkflowStatus, WorkflowTemplate
-from wfapp.outbox.jobs import end_action_body
+from wfapp.models import Workflow, WorkflowStatus, WorkflowTemplate
 from wfapp.schemas.state_schema import compiled_for_version
 from wfapp.services import monitor, outbox, privacy
 from wfapp.services import workflows as wf_svc
 from wfapp.services.analytics import record_validation_failure
 from wfapp.services.errors import NotFound, PermissionDenied, Problem, StateValidationError, ValidationFailed
+from wfapp.services.operator_form import SaveOutcome, save_operator_form
 from wfapp.services.staff import record_staff_action
-from wfapp.services.timeline import build_timeline, clamp_step
-from wfapp.web import HTMX_NO_CHANGE, HTMX_STOP_POLLING, errors_by_field, hx_redirect, render, state_values_from_form
+from wfapp.services.workflow_page import Viewer, reveal_state, workflow_page, workflow_steps
+from wfapp.web import (
+    HTMX_NO_CHANGE,
+    HTMX_STOP_POLLING,
+    add_trigger,
+    commit_action,
+    errors_by_field,
+    hx_redirect,
+    render,
+    state_values_from_form,
+)
 
 bp = Blueprint("workflows", __name__, url_prefix="/workflows")
 ACTORS = (ADMIN, OPERATOR)
@@ -46,9 +53,7 @@ FILTER_NAMES = (
 )
 MONITOR_POLL_S = 3
 DETAIL_POLL_S = 2
-# A full view of the detail page records every reveal of sensitive values; its polls and fragments
-# record one only when this actor was not shown the same fields of the workflow within this time.
-REVEAL_REPEAT_AFTER = timedelta(minutes=30)
+BULK_ACTIONS = ("cancel", "retry")
 
 
 def may_act() -> bool:
@@ -68,10 +73,10 @@ def _audit(action: str, workflow_id, changes: dict | None = None) -> None:
 # ------------------------------------------------------------------------------------ monitor
 
 
-def monitor_args() -> dict[str, str]:
+def monitor_args() -> dict[str, Any]:
     """The filters and sort of the request, normalised: statuses may come as repeated
     parameters (check boxes) or comma-separated (the API's form)."""
-    args: dict[str, str] = {}
+    args: dict[str, Any] = {}
     statuses = [s for v in request.args.getlist("status") for s in v.split(",") if s]
     if statuses:
         args["status"] = ",".join(dict.fromkeys(statuses))
@@ -94,7 +99,8 @@ def _monitor_context(since: str | None = None) -> dict[str, Any]:
     errors: list[dict[str, Any]] = []
     limit = min(max(request.args.get("limit", current_app.config.get("PAGE_SIZE", 50), type=int) or 50, 1), 200)
     cursor = request.args.get("cursor") or None
-    rows, next_cursor = [], None
+    rows: list = []
+    next_cursor = None
     try:
         # A broken filter shows nothing (and says why beside it) rather than everything.
         privacy.refuse_sensitive_search(db.session, args.get("field"), staff_role())
@@ -180,36 +186,19 @@ def bulk():
 # ------------------------------------------------------------------------------------ detail
 
 
-def _workflow_or_404(workflow_id):
+def _viewer() -> Viewer:
+    return Viewer(role=staff_role(), actor=actor_name(), remote_addr=request.remote_addr or "")
+
+
+def _workflow_or_404(workflow_id) -> Workflow:
     try:
         return wf_svc.get_workflow(db.session, workflow_id)
     except NotFound:
         abort(404)
 
 
-def _shown_state(wf, compiled, reveal: str | None) -> dict[str, Any]:
-    """state_data as the signed-in user may see it. `reveal` names the view when showing
-    sensitive values to an operator or admin is to be audited: "page" (a full view of the detail
-    page: always recorded) or "fragment" (a poll or panel of that page: recorded only when not
-    recorded lately); None for the answers to an operator's own actions."""
-    role = staff_role()
-    if reveal is None:
-        return privacy.mask_state(wf.state_data, compiled, role)
-    return privacy.state_for_staff(
-        db.session,
-        wf.state_data,
-        compiled,
-        role,
-        actor_name(),
-        wf.id,
-        request.remote_addr or "",
-        where="workflow detail",
-        repeat_after=None if reveal == "page" else REVEAL_REPEAT_AFTER,
-    )
-
-
 def _detail_context(
-    wf,
+    wf: Workflow,
     *,
     form_values=None,
     form_errors=None,
@@ -220,52 +209,11 @@ def _detail_context(
     saved=False,
     reveal: str | None = None,
 ) -> dict[str, Any]:
-    row = wf_svc.workflow_row(db.session, wf)
-    version = wf_svc.version_of(db.session, wf)
-    compiled = compiled_for_version(version)
-    role = staff_role()
-    state = _shown_state(wf, compiled, reveal)
-    complete_errors = errors_by_field(
-        privacy.mask_errors(compiled.validate_complete(wf.state_data or {}), compiled, role)
-    )
-    checklist = [
-        (f, f.key in state and state[f.key] not in (None, "", []), complete_errors.get(f.key, []))
-        for f in compiled.fields
-        if f.required
-    ]
-    end_jobs = monitor.end_action_jobs(db.session, wf.id)
-    attempts: dict[Any, list] = {}
-    for e in monitor.job_events(db.session, wf.id):
-        attempts.setdefault((e.data or {}).get("job_id"), []).append(e)
-    dep_jobs = monitor.dependency_jobs(db.session, wf.id)
-    template = db.session.get(WorkflowTemplate, wf.template_id)
-    preview = None
-    if version.end_action_type not in (None, "", "none"):
-        preview = {
-            "type": version.end_action_type,
-            "target": version.end_action_target,
-            "body": privacy.mask_request_body(end_action_body(wf, template.name, version), compiled, role),
-        }
-    attempts = {
-        job_id: [(e, privacy.mask_event_data(e.data, compiled, role)) for e in events]
-        for job_id, events in attempts.items()
-    }
-    sent = {j.id: privacy.mask_request_body(j.payload.get("body"), compiled, role) for j in end_jobs}
+    """The page's context: what the service shows this viewer, and the state of the form."""
+    page = workflow_page(db.session(), wf, _viewer(), reveal)
     return dict(
-        wf=wf,
-        row=row,
-        version=version,
-        fields=compiled.fields,
-        state=state,
-        checklist=checklist,
-        end_jobs=end_jobs,
-        dep_jobs=dep_jobs,
-        attempts=attempts,
-        end_action_preview=preview,
-        sent_bodies=sent,
-        pending=privacy.mask_pending(wf.pending_dependencies, role),
-        end_user=db.session.get(EndUser, wf.user_id),
-        form_values=state if form_values is None else form_values,
+        page.context(),
+        form_values=page.state if form_values is None else form_values,
         form_errors=errors_by_field(form_errors or []),
         meanwhile=meanwhile,
         changed_fields=list(changed_fields),
@@ -273,31 +221,24 @@ def _detail_context(
         base_seq=wf.event_seq if base_seq is None else base_seq,
         saved=saved,
         may_act=may_act(),
-        mask=not privacy.may_reveal(role),
-        token=monitor.workflow_token(db.session, wf.id),
-        polling=_keeps_polling(wf),
         poll_s=DETAIL_POLL_S,
         active_nav="workflows",
-        dead_end_action=any(j.status == JobStatus.DEAD for j in end_jobs),
         stale_form=False,
     )
 
 
-def _keeps_polling(wf) -> bool:
-    """Open workflows are watched; a terminal one only while its end action is on its way."""
-    return not wf.is_terminal or monitor.has_open_jobs(db.session, wf.id)
+def _state_panel(ctx: dict[str, Any], status: int = 200) -> Response:
+    return render("workflows/_state_panel.html", "workflows/_state_panel.html", status=status, **ctx)
 
 
-def _stepper_context(wf, requested: int | None) -> dict[str, Any]:
-    version = wf_svc.version_of(db.session, wf)
-    compiled = compiled_for_version(version)
-    steps = privacy.mask_steps(build_timeline(db.session, wf), compiled, staff_role())
-    current = clamp_step(steps, requested)
-    fields = compiled.fields
-    step = steps[current - 1] if steps else None
-    keys = [f.key for f in fields]
-    extra = sorted({k for s in steps for k in s.state} - set(keys)) if steps else []
-    return dict(wf=wf, steps=steps, current=current, step=step, fields=fields, extra_keys=extra)
+def _back_to_workflow(workflow_id):
+    """A failed action's answer: its reason flashed, and the workflow page again."""
+
+    def failure(exc: Problem) -> Response:
+        flash(exc.detail, "error")
+        return hx_redirect(url_for(".show", workflow_id=workflow_id))
+
+    return failure
 
 
 @bp.get("/<workflow_id>")
@@ -305,7 +246,7 @@ def _stepper_context(wf, requested: int | None) -> dict[str, Any]:
 def show(workflow_id):
     wf = _workflow_or_404(workflow_id)
     ctx = _detail_context(wf, reveal="page")
-    ctx.update(_stepper_context(wf, request.args.get("step", type=int)))
+    ctx.update(workflow_steps(db.session(), wf, staff_role(), request.args.get("step", type=int)).context())
     response = render("workflows/show.html", "workflows/_detail.html", **ctx)
     db.session.commit()  # the audit entry of a reveal
     return response
@@ -332,7 +273,7 @@ def live(workflow_id):
     ctx["stale_form"] = bool(form_etag) and form_etag != wf.etag
     response = render("workflows/_live.html", "workflows/_live.html", **ctx)
     db.session.commit()
-    response.headers["HX-Trigger"] = '{"workflowChanged": null}'  # the timeline follows
+    add_trigger(response, "workflowChanged")  # the timeline follows
     if not ctx["polling"]:
         response.status_code = HTMX_STOP_POLLING
     return response
@@ -342,9 +283,7 @@ def live(workflow_id):
 @roles_required()
 def state_form(workflow_id):
     wf = _workflow_or_404(workflow_id)
-    response = render(
-        "workflows/_state_panel.html", "workflows/_state_panel.html", **_detail_context(wf, reveal="fragment")
-    )
+    response = _state_panel(_detail_context(wf, reveal="fragment"))
     db.session.commit()
     return response
 
@@ -357,42 +296,41 @@ def save_state(workflow_id):
     typed = state_values_from_form(fields, request.form)
     etag = request.form.get("etag", "")
     base_seq = request.form.get("base_seq", type=int) or 0
-    try:
-        outcome = save_operator_form(db.session, wf.id, fields, typed, etag, base_seq, actor_name())
-    except StateValidationError as exc:
-        db.session.rollback()
+
+    def save() -> SaveOutcome:
+        outcome = save_operator_form(db.session(), wf.id, typed, etag, base_seq, actor_name())
+        if not outcome.saved:
+            # changed meanwhile: nothing was written; the form again, with what changed
+            ctx = _detail_context(
+                outcome.workflow,
+                form_values=outcome.values,
+                meanwhile=outcome.meanwhile,
+                changed_fields=outcome.changed_fields,
+                etag=outcome.etag,
+                base_seq=outcome.base_seq,
+            )
+            abort(_state_panel(ctx, 409))
+        return outcome
+
+    def refused(exc: Problem) -> Response:
         wf = _workflow_or_404(workflow_id)
-        # counted by the template analytics ("validation failures" per field)
-        record_validation_failure(db.session, wf, exc.errors, actor_name(), request.remote_addr or "")
-        db.session.commit()
+        if isinstance(exc, StateValidationError):
+            # counted by the template analytics ("validation failures" per field)
+            record_validation_failure(db.session, wf, exc.errors, actor_name(), request.remote_addr or "")
+            db.session.commit()
+            errors, status = exc.errors, 422
+        else:  # a terminal workflow, for instance
+            errors, status = [{"path": "", "message": exc.detail}], exc.status
         ctx = _detail_context(
-            wf, form_values={**(wf.state_data or {}), **typed}, form_errors=exc.errors, etag=etag, base_seq=base_seq
+            wf, form_values={**(wf.state_data or {}), **typed}, form_errors=errors, etag=etag, base_seq=base_seq
         )
-        return render("workflows/_state_panel.html", "workflows/_state_panel.html", status=422, **ctx)
-    except Problem as exc:  # a terminal workflow, for instance
-        db.session.rollback()
-        wf = _workflow_or_404(workflow_id)
-        ctx = _detail_context(
-            wf,
-            form_values={**(wf.state_data or {}), **typed},
-            form_errors=[{"path": "", "message": exc.detail}],
-            etag=etag,
-            base_seq=base_seq,
-        )
-        return render("workflows/_state_panel.html", "workflows/_state_panel.html", status=exc.status, **ctx)
-    if not outcome.saved:
-        ctx = _detail_context(
-            outcome.workflow,
-            form_values=outcome.values,
-            meanwhile=outcome.meanwhile,
-            changed_fields=outcome.changed_fields,
-            etag=outcome.etag,
-            base_seq=outcome.base_seq,
-        )
-        return render("workflows/_state_panel.html", "workflows/_state_panel.html", status=409, **ctx)
-    if outcome.changed_fields:
-        _audit("workflow_state_updated", wf.id, {"fields": outcome.changed_fields})
-    db.session.commit()
+        return _state_panel(ctx, status)
+
+    def audit(outcome: SaveOutcome) -> None:
+        if outcome.changed_fields:
+            _audit("workflow_state_updated", wf.id, {"fields": outcome.changed_fields})
+
+    outcome = commit_action(save, refused, audit)
     if not request.headers.get("HX-Request"):
         flash(
             f"Saved {', '.join(outcome.changed_fields)}."
@@ -402,11 +340,11 @@ def save_state(workflow_id):
         )
         return hx_redirect(url_for(".show", workflow_id=workflow_id))
     wf = _workflow_or_404(workflow_id)
-    ctx = _detail_context(wf, changed_fields=outcome.changed_fields, saved=True)
-    response = render("workflows/_state_panel.html", "workflows/_state_panel.html", **ctx)
+    response = _state_panel(_detail_context(wf, changed_fields=outcome.changed_fields, saved=True))
     # the status panels and the timeline refresh themselves once the new form is in place (its
     # etag is what the live poll compares with: fired before the swap, it would send the old one)
-    response.headers["HX-Trigger-After-Settle"] = '{"stateSaved": null, "workflowChanged": null}'
+    for event in ("stateSaved", "workflowChanged"):
+        add_trigger(response, event, header="HX-Trigger-After-Settle")
     return response
 
 
@@ -420,16 +358,17 @@ def change_status(workflow_id):
     reason = (request.form.get("reason") or "").strip()
     if target == "cancelled" and not reason:
         reason = "cancelled by an operator"
-    try:
-        wf_svc.change_status(db.session, wf.id, target, actor_name(), reason=reason, source="operator")
-    except Problem as exc:
-        db.session.rollback()
-        wf = _workflow_or_404(workflow_id)
-        ctx = _detail_context(wf)
+
+    def refused(exc: Problem) -> Response:
+        ctx = _detail_context(_workflow_or_404(workflow_id))
         ctx.update(action_error=exc.detail, action_errors=exc.errors)
         return render("workflows/_actions.html", "workflows/_actions.html", status=exc.status, **ctx)
-    _audit(f"workflow_{target}", wf.id, {"reason": reason} if reason else {})
-    db.session.commit()
+
+    commit_action(
+        lambda: wf_svc.change_status(db.session, wf.id, target, actor_name(), reason=reason, source="operator"),
+        refused,
+        lambda _wf: _audit(f"workflow_{target}", wf.id, {"reason": reason} if reason else {}),
+    )
     flash(f"The workflow is {target}.", "success")
     return hx_redirect(url_for(".show", workflow_id=wf.id))
 
@@ -439,10 +378,9 @@ def change_status(workflow_id):
 def timeline(workflow_id):
     wf = _workflow_or_404(workflow_id)
     # the steps show the state's values: audited like the other fragments of the page
-    _shown_state(wf, compiled_for_version(wf_svc.version_of(db.session, wf)), "fragment")
-    response = render(
-        "workflows/_stepper.html", "workflows/_stepper.html", **_stepper_context(wf, request.args.get("step", type=int))
-    )
+    reveal_state(db.session(), wf, _viewer(), "fragment")
+    steps = workflow_steps(db.session(), wf, staff_role(), request.args.get("step", type=int))
+    response = render("workflows/_stepper.html", "workflows/_stepper.html", **steps.context())
     db.session.commit()
     return response
 
@@ -454,14 +392,11 @@ def resolve_dependency(workflow_id, name):
     outcome = request.form.get("outcome", "")
     if outcome not in ("succeeded", "failed"):
         abort(400, "Choose succeeded or failed.")
-    try:
-        outbox.resolve_dependency(db.session, wf.id, name, outcome, actor_name())
-    except Problem as exc:
-        db.session.rollback()
-        flash(exc.detail, "error")
-        return hx_redirect(url_for(".show", workflow_id=wf.id))
-    _audit("dependency_resolved", wf.id, {"dependency": name, "outcome": outcome})
-    db.session.commit()
+    commit_action(
+        lambda: outbox.resolve_dependency(db.session, wf.id, name, outcome, actor_name()),
+        _back_to_workflow(wf.id),
+        lambda _: _audit("dependency_resolved", wf.id, {"dependency": name, "outcome": outcome}),
+    )
     flash(f"Dependency {name} marked {outcome}.", "success")
     return hx_redirect(url_for(".show", workflow_id=wf.id))
 
@@ -470,27 +405,10 @@ def resolve_dependency(workflow_id, name):
 @roles_required(*ACTORS)
 def retry_end_action(workflow_id):
     wf = _workflow_or_404(workflow_id)
-    try:
-        outbox.retry_end_action(db.session, wf.id, actor_name())
-    except Problem as exc:
-        db.session.rollback()
-        flash(exc.detail, "error")
-        return hx_redirect(url_for(".show", workflow_id=wf.id))
-    _audit("end_action_retried", wf.id)
-    db.session.commit()
+    commit_action(
+        lambda: outbox.retry_end_action(db.session, wf.id, actor_name()),
+        _back_to_workflow(wf.id),
+        lambda _: _audit("end_action_retried", wf.id),
+    )
     flash("The end action is queued again.", "success")
     return hx_redirect(url_for(".show", workflow_id=wf.id))
-
-
-def short_id(value) -> str:
-    return str(value)[:8]
-
-
-@bp.app_template_filter("short_id")
-def _short_id_filter(value) -> str:
-    return short_id(value)
-
-
-@bp.app_template_filter("when")
-def _when(ts) -> str:
-    return ts.strftime("%Y-%m-%d %H:%M:%S") if ts else "—"

@@ -10,6 +10,8 @@ base_seq), as a merge guarded by If-Match. When someone else changed the workflo
   fields both sides changed,
 and the new ETag, so that saving again applies the operator's changes on top of what they have
 now seen.
+
+Like every service it takes a session and never commits (nor rolls back): the caller does.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy.orm as so
+
 from wfapp.models import Workflow, WorkflowEvent
-from wfapp.schemas.state_schema import Field
 from wfapp.services import workflows as wf_svc
 from wfapp.services.errors import PreconditionFailed
 from wfapp.services.timeline import build_timeline
@@ -39,9 +42,8 @@ class Meanwhile:
 @dataclass
 class SaveOutcome:
     saved: bool
-    workflow: Workflow | None = None
+    workflow: Workflow
     values: dict[str, Any] = field(default_factory=dict)  # what the form shows next
-    errors: list[dict[str, Any]] = field(default_factory=list)
     meanwhile: Meanwhile | None = None
     changed_fields: list[str] = field(default_factory=list)
     etag: str = ""
@@ -53,7 +55,7 @@ def operator_changes(typed: dict[str, Any], base: dict[str, Any]) -> dict[str, A
     return {k: v for k, v in typed.items() if k not in base or base[k] != v}
 
 
-def _states(session, wf: Workflow, base_seq: int) -> tuple[dict[str, Any], list[WorkflowEvent]]:
+def _states(session: so.Session, wf: Workflow, base_seq: int) -> tuple[dict[str, Any], list[WorkflowEvent]]:
     steps = build_timeline(session, wf)
     base: dict[str, Any] = {}
     later: list[WorkflowEvent] = []
@@ -66,11 +68,11 @@ def _states(session, wf: Workflow, base_seq: int) -> tuple[dict[str, Any], list[
 
 
 def save_operator_form(
-    session, workflow_id, fields: list[Field], typed: dict[str, Any], etag: str, base_seq: int, actor: str
+    session: so.Session, workflow_id, typed: dict[str, Any], etag: str, base_seq: int, actor: str
 ) -> SaveOutcome:
     """Merge the operator's changes; never overwrite a change the operator has not seen."""
     wf = wf_svc.get_workflow(session, workflow_id)
-    base, _later = _states(session, wf, base_seq)
+    base, _ = _states(session, wf, base_seq)
     changes = operator_changes(typed, base)
     if not changes and (not etag or etag == wf.etag):
         return SaveOutcome(
@@ -79,7 +81,8 @@ def save_operator_form(
     try:
         wf = wf_svc.merge_state(session, workflow_id, changes, actor, if_match=etag or None, source=OPERATOR_SOURCE)
     except PreconditionFailed:
-        session.rollback()
+        # Raised before merge_state changed anything, right after it locked and re-read the
+        # workflow: nothing to undo, and the workflow in the session is its current state.
         wf = wf_svc.get_workflow(session, workflow_id)
         base, later = _states(session, wf, base_seq)
         current = wf.state_data or {}
@@ -104,6 +107,3 @@ def save_operator_form(
         etag=wf.etag,
         base_seq=wf.event_seq,
     )
-
-
-BULK_ACTIONS = ("cancel", "retry")

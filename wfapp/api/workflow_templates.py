@@ -174,7 +174,6 @@ def get_template_version(ref, number):
     return jsonify(template_version_json(svc.get_version(db.session, template, number), template))
 
 
-
 @operation(
     bp,
     "/workflow-templates/<ref>/tool",

@@ -59,9 +59,7 @@ STRICT_KEYWORDS = frozenset(
         "maxItems",
     }
 )
-STRICT_FORMATS = frozenset(
-    {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"}
-)
+STRICT_FORMATS = frozenset({"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"})
 # Keywords of no use in a tool call (annotations the schema carries for wfapp or for authors).
 DROPPED = frozenset({"$schema", "$id", "$comment", "default", "readOnly", "writeOnly", "deprecated"})
 SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
@@ -237,10 +235,8 @@ def _collect_defs(schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     def name_for(pointer: str) -> str:
         if pointer not in names:
             parts = [_unescape(p) for p in pointer.split("/")[1:]]
-            if len(parts) == 2 and parts[0] in ("$defs", "definitions"):
-                base = parts[1]
-            else:
-                base = "_".join(parts) or "root"
+            in_defs = len(parts) == 2 and parts[0] in ("$defs", "definitions")
+            base = parts[1] if in_defs else "_".join(parts) or "root"
             base = re.sub(r"[^a-zA-Z0-9_.-]+", "_", base)
             candidate, n = base, 2
             while candidate in names.values():
@@ -327,9 +323,7 @@ def _strict(node: Any, *, is_root: bool = False) -> Any:
     if isinstance(out.get("properties"), dict) or out.get("type") == "object":
         required = set(out.get("required") or [])
         props = out.get("properties") or {}
-        out["properties"] = {
-            k: _strict(v if (k in required or is_root) else _nullable(v)) for k, v in props.items()
-        }
+        out["properties"] = {k: _strict(v if (k in required or is_root) else _nullable(v)) for k, v in props.items()}
         out["required"] = list(props)
         if out.get("additionalProperties") not in (None, False):
             words.append("more keys: " + _words({"additionalProperties": out["additionalProperties"]}))

@@ -194,7 +194,7 @@ def list_workflow_events(workflow_id):
     summary="What the chat LLM needs next: guidelines, collected data, missing fields, a tool definition",
     roles=READ,
     response="WorkflowContext",
-    errors=(404,),
+    errors=(404, 422),
     tag=TAG,
     query=tools.TOOL_QUERY,
 )

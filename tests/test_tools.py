@@ -69,12 +69,46 @@ RICH_FULL = {
     "tags": ["first", "online"],
     "amount": 12000,
 }
+# What strict mode cannot say as such: recursion, a $ref into properties, allOf, free-form values,
+# optional keys of objects in arrays, cross-field keywords.
+EDGES = {
+    "type": "object",
+    "definitions": {
+        "node": {
+            "type": "object",
+            "properties": {
+                "label": {"type": "string"},
+                "children": {"type": "array", "items": {"$ref": "#/definitions/node"}},
+            },
+            "required": ["label"],
+        }
+    },
+    "properties": {
+        "tree": {"$ref": "#/definitions/node"},
+        "same_as_code": {"$ref": "#/properties/code"},
+        "code": {"type": "integer", "const": 3},
+        "free": {"type": "object"},
+        "anything": {},
+        "lines": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"n": {"type": "integer"}, "note": {"type": "string"}},
+                "required": ["n"],
+            },
+        },
+        "either": {"type": ["string", "integer"], "minLength": 1},
+        "short": {"allOf": [{"type": "string"}, {"maxLength": 3}]},
+    },
+    "minProperties": 1,
+}
 TEMPLATES = [
     *(
         (t["name"], t["state_schema"])
         for t in (demo.LOAN_APPLICATION, demo.KYC_VERIFICATION, demo.CREDIT_CARD_APPLICATION)
     ),
     ("rich_application", RICH),
+    ("edge_cases", EDGES),
     (LONG_A, RICH),
     (LONG_B, demo.LOAN_APPLICATION["state_schema"]),
 ]
@@ -140,6 +174,10 @@ def test_every_dialect_fits_its_client(name, state_schema):
             assert sub["required"] == list(sub["properties"]) and sub["additionalProperties"] is False
         if "$ref" in sub:
             assert len(sub) == 1
+        else:
+            assert {"type", "anyOf", "enum"} & set(sub), sub
+        if "object" in (sub.get("type") or []):
+            assert sub["additionalProperties"] is False
 
     responses = tools["openai-responses"]
     roundtrip(FunctionToolParam, responses)
@@ -180,6 +218,20 @@ def test_strict_schema_carries_refs_and_says_unsupported_keywords_in_words():
     assert "No item twice" in parameters["properties"]["tags"]["description"]
     assert "Exactly one of the choices" in str(parameters["properties"]["payment"])
     assert "default" not in str(parameters)
+
+
+def test_strict_folds_all_of_and_closes_free_form_objects():
+    parameters = template_tool("edge_cases", compiled(EDGES), "openai-strict")["function"]["parameters"]
+    assert parameters["properties"]["short"] == {
+        "anyOf": [{"type": "string", "description": "At most 3 characters"}, {"type": "null"}]
+    }
+    assert parameters["properties"]["free"]["additionalProperties"] is False
+    assert parameters["properties"]["same_as_code"] == {
+        "anyOf": [{"$ref": "#/$defs/properties_code"}, {"type": "null"}]
+    }
+    assert set(parameters["$defs"]) == {"node", "properties_code"}
+    assert parameters["$defs"]["node"]["properties"]["children"]["items"] == {"$ref": "#/$defs/node"}
+    assert "minProperties 1" in parameters["description"]
 
 
 def test_arguments_a_merge_accepts_fit_the_tool_schemas():

@@ -307,6 +307,8 @@ def _strict(node: Any, *, is_root: bool = False) -> Any:
         return {"type": "null"}
     node = dict(node)
     words: list[str] = []
+    if isinstance(node.get("allOf"), list):
+        node = _fold_all_of(node, words)
     if "oneOf" in node:
         node["anyOf"] = [*(node.get("anyOf") or []), *node.pop("oneOf")]
         words.append("exactly one of the choices")
@@ -320,7 +322,8 @@ def _strict(node: Any, *, is_root: bool = False) -> Any:
             out[key] = value
         else:
             words.append(_word(key, value))
-    if isinstance(out.get("properties"), dict) or out.get("type") == "object":
+    kind = out.get("type")
+    if isinstance(out.get("properties"), dict) or kind == "object" or (isinstance(kind, list) and "object" in kind):
         required = set(out.get("required") or [])
         props = out.get("properties") or {}
         out["properties"] = {k: _strict(v if (k in required or is_root) else _nullable(v)) for k, v in props.items()}
@@ -341,6 +344,25 @@ def _strict(node: Any, *, is_root: bool = False) -> Any:
         said = "; ".join(w for w in words if w)
         out["description"] = f"{out['description']} ({said})" if out.get("description") else said[:1].upper() + said[1:]
     return out
+
+
+def _fold_all_of(node: dict[str, Any], words: list[str]) -> dict[str, Any]:
+    """allOf is not in strict mode: its parts' keywords join the schema itself (a keyword two parts
+    set differently is said in words)."""
+    node = dict(node)
+    for part in node.pop("allOf"):
+        if not isinstance(part, dict):
+            continue
+        for key, value in part.items():
+            if key not in node:
+                node[key] = value
+            elif key == "properties" and isinstance(value, dict) and isinstance(node[key], dict):
+                node[key] = {**value, **node[key]}
+            elif key == "required" and isinstance(value, list) and isinstance(node[key], list):
+                node[key] = [*node[key], *(k for k in value if k not in node[key])]
+            elif node[key] != value:
+                words.append(_word(key, value))
+    return node
 
 
 def _word(keyword: str, value: Any) -> str:

@@ -232,6 +232,8 @@ def test_strict_folds_all_of_and_closes_free_form_objects():
     assert set(parameters["$defs"]) == {"node", "properties_code"}
     assert parameters["$defs"]["node"]["properties"]["children"]["items"] == {"$ref": "#/$defs/node"}
     assert "minProperties 1" in parameters["description"]
+    plain = template_tool("edge_cases", compiled(EDGES), "json-schema")
+    assert NULL_MEANING in plain["description"] and "minProperties 1" in plain["description"]
 
 
 def test_arguments_a_merge_accepts_fit_the_tool_schemas():

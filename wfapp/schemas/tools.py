@@ -20,9 +20,12 @@ import copy
 import hashlib
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wfapp.services.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from wfapp.schemas.state_schema import CompiledSchema
 
 DIALECTS = ("openai", "openai-strict", "openai-responses", "anthropic", "json-schema")
 DEFAULT_DIALECT = "openai"
@@ -111,7 +114,7 @@ def tool_name(template_name: str) -> str:
     return safe_name(f"update_{template_name}")
 
 
-def tool_description(template_name: str, compiled: Any, dialect: str = DEFAULT_DIALECT) -> str:
+def tool_description(template_name: str, compiled: CompiledSchema, dialect: str = DEFAULT_DIALECT) -> str:
     required = [f.key for f in compiled.fields if f.required]
     if dialect in ("openai-strict", "openai-responses"):
         how = "Send every field: a new value, the value already collected to keep it, or null; "
@@ -123,13 +126,13 @@ def tool_description(template_name: str, compiled: Any, dialect: str = DEFAULT_D
     return text
 
 
-def template_tool(template_name: str, compiled: Any, dialect: str | None = None) -> dict[str, Any]:
+def template_tool(template_name: str, compiled: CompiledSchema, dialect: str | None = None) -> dict[str, Any]:
     """The tool of a template version, named and described from the template."""
     dialect = check_dialect(dialect)
     return tool_for(compiled, tool_name(template_name), tool_description(template_name, compiled, dialect), dialect)
 
 
-def tool_for(compiled: Any, name: str, description: str, dialect: str = DEFAULT_DIALECT) -> dict[str, Any]:
+def tool_for(compiled: CompiledSchema, name: str, description: str, dialect: str = DEFAULT_DIALECT) -> dict[str, Any]:
     """The function-calling tool that lets an LLM write collected data into state_data."""
     dialect = check_dialect(dialect)
     name = safe_name(name)
@@ -146,6 +149,8 @@ def tool_for(compiled: Any, name: str, description: str, dialect: str = DEFAULT_
         return {"type": "function", "name": name, "description": description, "parameters": parameters, "strict": True}
     if dialect == "anthropic":
         return {"name": name, "description": description, "input_schema": parameters}
+    if parameters.get("description"):
+        description = f"{description} {parameters.pop('description')}"
     return {"$schema": DRAFT_2020_12, "title": name, "description": description, **parameters}
 
 

@@ -269,7 +269,7 @@ def test_context_for_the_llm(api, make_workflow):
     assert tool["type"] == "function"
     params = tool["function"]["parameters"]
     assert params["properties"]["amount"] == {
-        "type": "number",
+        "type": ["number", "null"],  # null clears the field, as the merge does
         "minimum": 1000,
         "title": "Loan amount",
         "description": "in euros",

@@ -155,6 +155,7 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
         },
         "required": ["workflow_id", "guidelines", "collected", "missing_fields", "tool"],
     },
+    "Tool": {"type": "object", "description": "a function-calling tool in the shape of the dialect asked for"},
 }
 
 

@@ -7,7 +7,9 @@ from wfapp.api.auth import ADMIN, READ
 from wfapp.api.operations import operation
 from wfapp.api.serializers import template_version_json, workflow_template_json
 from wfapp.extensions import db
+from wfapp.schemas import tools
 from wfapp.schemas.api import WORKFLOW_TEMPLATE_CREATE, WORKFLOW_TEMPLATE_PATCH, WORKFLOW_TEMPLATE_UPDATE
+from wfapp.schemas.state_schema import compiled_for_version
 from wfapp.services import directory
 from wfapp.services import workflow_templates as svc
 from wfapp.services.errors import ValidationFailed
@@ -170,3 +172,38 @@ def list_template_versions(ref):
 def get_template_version(ref, number):
     template = svc.get_workflow_template(db.session, ref)
     return jsonify(template_version_json(svc.get_version(db.session, template, number), template))
+
+
+@operation(
+    bp,
+    "/workflow-templates/<ref>/tool",
+    "GET",
+    summary="The function-calling tool of the current version, for one LLM client",
+    roles=READ,
+    response="Tool",
+    errors=(404, 422),
+    tag=TAG,
+    query=tools.TOOL_QUERY,
+)
+def get_template_tool(ref):
+    dialect = tools.check_dialect(request.args.get("dialect"))
+    template = svc.get_workflow_template(db.session, ref)
+    return jsonify(tools.template_tool(template.name, compiled_for_version(template.current_version), dialect))
+
+
+@operation(
+    bp,
+    "/workflow-templates/<ref>/versions/<int:number>/tool",
+    "GET",
+    summary="The function-calling tool of one version, for one LLM client",
+    roles=READ,
+    response="Tool",
+    errors=(404, 422),
+    tag=TAG,
+    query=tools.TOOL_QUERY,
+)
+def get_template_version_tool(ref, number):
+    dialect = tools.check_dialect(request.args.get("dialect"))
+    template = svc.get_workflow_template(db.session, ref)
+    version = svc.get_version(db.session, template, number)
+    return jsonify(tools.template_tool(template.name, compiled_for_version(version), dialect))

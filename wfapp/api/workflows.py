@@ -8,6 +8,7 @@ from wfapp.api.operations import operation
 from wfapp.api.privacy import masked_context, masked_events_json, masked_workflow_json, refuse_sensitive_search
 from wfapp.api.serializers import event_json, workflow_json
 from wfapp.extensions import db
+from wfapp.schemas import tools
 from wfapp.schemas.api import WORKFLOW_START, WORKFLOW_UPDATE
 from wfapp.services import workflows as svc
 from wfapp.services.analytics import record_validation_failure
@@ -193,9 +194,13 @@ def list_workflow_events(workflow_id):
     summary="What the chat LLM needs next: guidelines, collected data, missing fields, a tool definition",
     roles=READ,
     response="WorkflowContext",
-    errors=(404,),
+    errors=(404, 422),
     tag=TAG,
+    query=tools.TOOL_QUERY,
 )
 def get_workflow_context(workflow_id):
+    dialect = tools.check_dialect(request.args.get("dialect"))
     wf = svc.get_workflow(db.session, workflow_id)
-    return jsonify(masked_context(svc.context_for(db.session, wf), wf))
+    context = svc.context_for(db.session, wf)
+    context["tool"] = tools.template_tool(context["template"], svc.schema_of(db.session, wf), dialect)
+    return jsonify(masked_context(context, wf))

@@ -429,21 +429,11 @@ def clear_cache() -> None:
 
 
 def tool_definition(compiled: CompiledSchema, name: str, description: str) -> dict[str, Any]:
-    """A function-calling tool that lets an LLM write collected data into state_data."""
-    properties = {}
-    for f in compiled.fields:
-        prop = {k: v for k, v in f.schema.items() if not k.startswith("x-") and k not in ("default",)}
-        if f.description and "description" not in prop:
-            prop["description"] = f.description
-        properties[f.key] = prop
-    return {
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": description,
-            "parameters": {"type": "object", "properties": properties, "additionalProperties": False},
-        },
-    }
+    """A function-calling tool that lets an LLM write collected data into state_data (OpenAI Chat
+    Completions; wfapp.schemas.tools has the other dialects)."""
+    from wfapp.schemas.tools import tool_for
+
+    return tool_for(compiled, name, description, "openai")
 
 
 __all__ = [

@@ -22,7 +22,8 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
-from wfapp.services.errors import SchemaError
+from wfapp.errors import SchemaError
+from wfapp.schemas.nesting import MAX_NESTING, nesting_depth
 
 FIELD_TYPES = ("string", "text", "number", "integer", "boolean", "enum", "date", "email", "phone", "array")
 PHONE_PATTERN = r"^\+?[0-9][0-9 ()./-]{5,24}$"
@@ -96,8 +97,6 @@ def is_full_schema(state_schema: dict[str, Any]) -> bool:
 
 def compile_state_schema(state_schema: Any) -> dict[str, Any]:
     """Compile the authored state_schema (compact or full) to a JSON Schema; raise SchemaError."""
-    from wfapp.services.validation import MAX_NESTING, nesting_depth
-
     errors: list[dict[str, str]] = []
     if not isinstance(state_schema, dict):
         raise SchemaError([{"path": "/state_schema", "message": "must be an object of fields"}])

@@ -26,10 +26,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from wfapp.errors import NotFound, PermissionDenied
 from wfapp.models import EndUser, Job, JobStatus, Workflow, WorkflowEvent
 from wfapp.models.types import utcnow
 from wfapp.schemas.state_schema import CompiledSchema
-from wfapp.services.errors import NotFound, PermissionDenied
 from wfapp.services.staff import record_staff_action
 
 MASK = "••••"

@@ -27,14 +27,14 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from wfapp.errors import Conflict, DependencyPending, NotFound
-from wfapp.models import Job, JobStatus, TemplateVersion, Workflow, WorkflowStatus, WorkflowTemplate
+from wfapp.models import Job, JobStatus, TemplateVersion, Workflow, WorkflowStatus
 from wfapp.models.types import utcnow
 from wfapp.outbox.placeholders import PLACEHOLDER, render_header_value, render_url
 from wfapp.schemas.definitions import dependency_defaults
 from wfapp.schemas.state_schema import compiled_for_version
 from wfapp.services.events import record_event, state_diff
 from wfapp.services.outbox import OutboxSettings, enqueue_dependency_call
-from wfapp.services.workflow_lookup import get_workflow
+from wfapp.services.workflow_lookup import get_workflow, template_of, version_of
 from wfapp.services.workflow_status import fail_workflow
 from wfapp.services.workflow_templates import find_workflow_template
 
@@ -314,7 +314,7 @@ def on_state_changed(
 ) -> None:
     """Fire dependencies whose `when.fields` are now all filled (and before_complete ones once
     the workflow could complete)."""
-    version = session.get(TemplateVersion, wf.template_version_id)
+    version = version_of(session, wf)
     _fire_ready(session, wf, version, actor, settings)
     refresh_waiting(session, wf, actor)
 
@@ -340,7 +340,7 @@ def before_complete(
 
 def on_workflow_completed(session: so.Session, wf: Workflow, actor: str) -> None:
     """Resume workflows of the same end user that wait on this workflow's template."""
-    template = session.get(WorkflowTemplate, wf.template_id)
+    template = template_of(session, wf)
     refs = {template.name, str(template.id)}
     # Only waiting workflows can wait on another one; a workflow being completed is active, so
     # two workflows completing side by side never lock each other (no deadlock).
@@ -505,7 +505,7 @@ def on_call_result(session: so.Session, wf: Workflow, job, result, actor: str = 
     ):
         # resolved meanwhile (callback, operator, cancel): the answer changes nothing
         return ("succeeded" if result.ok else "dead"), result.error or ""
-    version = session.get(TemplateVersion, wf.template_version_id)
+    version = version_of(session, wf)
     dep = definition(version, name)
     action = ((dep or {}).get("on_failure") or {}).get("action", "fail")
     entry = {**entry, "attempts": job.attempts, "last_attempt_at": _now_iso()}
@@ -566,7 +566,7 @@ def resolve(
 ) -> None:
     """A callback's or an operator's outcome for a pending dependency (the workflow is locked)."""
 
-    version = session.get(TemplateVersion, wf.template_version_id)
+    version = version_of(session, wf)
     dep = definition(version, name)
     entry = (wf.pending_dependencies or {}).get(name)
     if entry is None:

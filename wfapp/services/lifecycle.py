@@ -93,6 +93,7 @@ def start_workflow(
     if not is_granted_:
         raise PermissionDenied(f"user type {user.user_type_id!r} may not start workflow template {template.name!r}")
     version = template.current_version
+    assert version is not None  # an active template has a published version
     compiled = compiled_for_version(version)
     state = merge_patch(compiled.defaults(), state_data or {})
     errors = compiled.validate_merge(state, state)

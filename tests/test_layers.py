@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 WFAPP = Path(__file__).resolve().parent.parent / "wfapp"
-LOWER = ["services", "schemas", "models", "errors.py", "outbox/jobs.py", "outbox/http.py"]
+LOWER = ["services", "schemas", "models", "errors.py", "outbox/jobs.py", "outbox/http.py", "outbox/placeholders.py"]
 WEB = (
     "flask",
     "flask_login",

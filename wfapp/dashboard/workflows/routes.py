@@ -218,7 +218,7 @@ def _detail_context(
     reveal: str | None = None,
 ) -> dict[str, Any]:
     """The page's context: what the service shows this viewer, and the state of the form."""
-    page = workflow_page(db.session(), wf, _viewer(), reveal)
+    page = workflow_page(db.session, wf, _viewer(), reveal)
     return dict(
         page.context(),
         form_values=page.state if form_values is None else form_values,
@@ -254,7 +254,7 @@ def _back_to_workflow(workflow_id):
 def show(workflow_id):
     wf = _workflow_or_404(workflow_id)
     ctx = _detail_context(wf, reveal="page")
-    ctx.update(workflow_steps(db.session(), wf, staff_role(), request.args.get("step", type=int)).context())
+    ctx.update(workflow_steps(db.session, wf, staff_role(), request.args.get("step", type=int)).context())
     response = render("workflows/show.html", "workflows/_detail.html", **ctx)
     db.session.commit()  # the audit entry of a reveal
     return response
@@ -307,7 +307,7 @@ def save_state(workflow_id):
 
     def save() -> SaveOutcome:
         outcome = save_operator_form(
-            db.session(),
+            db.session,
             wf.id,
             typed,
             etag,
@@ -402,8 +402,8 @@ def change_status(workflow_id):
 def timeline(workflow_id):
     wf = _workflow_or_404(workflow_id)
     # the steps show the state's values: audited like the other fragments of the page
-    reveal_state(db.session(), wf, _viewer(), "fragment")
-    steps = workflow_steps(db.session(), wf, staff_role(), request.args.get("step", type=int))
+    reveal_state(db.session, wf, _viewer(), "fragment")
+    steps = workflow_steps(db.session, wf, staff_role(), request.args.get("step", type=int))
     response = render("workflows/_stepper.html", "workflows/_stepper.html", **steps.context())
     db.session.commit()
     return response

@@ -111,7 +111,7 @@ class Api:
 
     def token(self, role: str) -> str:
         if role not in self.tokens:
-            from wfapp.api.auth import create_token
+            from wfapp.services.tokens import create_token
 
             with self.app.app_context():
                 _t, secret = create_token(_db.session, f"test-{role}", role)

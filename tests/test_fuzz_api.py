@@ -24,9 +24,9 @@ from schemathesis.checks import (
 )
 
 from wfapp import create_app
-from wfapp.api.auth import create_token
 from wfapp.extensions import db
 from wfapp.schemas.state_schema import clear_cache
+from wfapp.services.tokens import create_token
 
 EXAMPLES = int(os.environ.get("WFAPP_FUZZ_EXAMPLES", "8"))
 # The suite's run is reproducible; `make fuzz` sets WFAPP_FUZZ_RANDOM=1 to explore new inputs.

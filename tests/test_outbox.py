@@ -14,6 +14,7 @@ from wfapp.models.types import utcnow
 from wfapp.outbox.http import verify_signature
 from wfapp.outbox.jobs import backoff_s, claim_due_jobs
 from wfapp.outbox.run import run_due_jobs
+from wfapp.services.outbox import OutboxSettings
 
 STATE = {"amount": 50000, "purpose": "Home improvement"}
 
@@ -151,10 +152,12 @@ def test_an_expired_lease_is_claimed_again_and_counts_as_an_attempt(api, app, db
     with Receiver([200]) as rx:
         wf = completed_workflow(api, make_workflow, {"endpoint": rx.url})
         with app.app_context():  # a worker claims the job, then dies before calling
-            [job] = claim_due_jobs(_db.session, "dead-worker", 1)
+            [job] = claim_due_jobs(_db.session, "dead-worker", OutboxSettings.from_config(app.config), 1)
             job_id = job.id
             _db.session.commit()
-            assert claim_due_jobs(_db.session, "other", 1) == []  # leased: nobody else takes it
+            assert (
+                claim_due_jobs(_db.session, "other", OutboxSettings.from_config(app.config), 1) == []
+            )  # leased: nobody else takes it
             _db.session.rollback()
             job = _db.session.get(Job, job_id)
             job.locked_until = utcnow() - timedelta(seconds=1)  # the lease ends
@@ -168,7 +171,7 @@ def test_an_expired_lease_is_claimed_again_and_counts_as_an_attempt(api, app, db
     wf2 = completed_workflow(api, make_workflow, {"endpoint": rx.url})
     with app.app_context():
         for _ in range(2):
-            [job2] = claim_due_jobs(_db.session, "dead-worker", 1)
+            [job2] = claim_due_jobs(_db.session, "dead-worker", OutboxSettings.from_config(app.config), 1)
             job2.locked_until = utcnow() - timedelta(seconds=1)
             _db.session.commit()
     run_due_jobs(app)
@@ -218,12 +221,13 @@ def test_end_action_none_writes_no_job(api, db, make_workflow):
 def test_429_retry_after_and_backoff_are_capped_with_jitter(app):
     with app.app_context():
         app.config.update(JOB_BACKOFF_BASE_S=2.0, JOB_BACKOFF_CAP_S=60.0)
-        assert all(1.0 <= backoff_s(1) <= 2.0 for _ in range(50))
-        assert all(4.0 <= backoff_s(3) <= 8.0 for _ in range(50))
-        assert all(30.0 <= backoff_s(30) <= 60.0 for _ in range(50))
-        assert len({backoff_s(4) for _ in range(20)}) > 1  # jitter
-        assert backoff_s(1, retry_after_s=30) == 30
-        assert backoff_s(1, retry_after_s=3600) == 60
+        settings = OutboxSettings.from_config(app.config)
+        assert all(1.0 <= backoff_s(1, settings) <= 2.0 for _ in range(50))
+        assert all(4.0 <= backoff_s(3, settings) <= 8.0 for _ in range(50))
+        assert all(30.0 <= backoff_s(30, settings) <= 60.0 for _ in range(50))
+        assert len({backoff_s(4, settings) for _ in range(20)}) > 1  # jitter
+        assert backoff_s(1, settings, retry_after_s=30) == 30
+        assert backoff_s(1, settings, retry_after_s=3600) == 60
 
 
 def test_jobs_listing_and_openapi(api, app, make_workflow):

@@ -3,9 +3,9 @@
 import pytest
 from pages_support import HX, PASSWORD, csrf_from, is_fragment, make_staff, text
 
+from wfapp.errors import Conflict, ValidationFailed
 from wfapp.extensions import db as _db
 from wfapp.models import AuditEntry
-from wfapp.services.errors import Conflict, ValidationFailed
 from wfapp.services.staff import authenticate, create_staff_user
 
 

@@ -15,8 +15,8 @@ import re
 import pytest
 from pages_support import PASSWORD, Staff, csrf_from, text
 
-from wfapp.api.auth import create_token
 from wfapp.extensions import db as _db
+from wfapp.services.tokens import create_token
 
 PRINCIPALS = ("anonymous", "integration", "viewer", "operator", "admin")
 LOGIN, PASS = "login", "pass"

@@ -5,9 +5,11 @@ import random
 from datetime import timedelta
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from wfapp.models import UserType, WorkflowEvent, WorkflowTemplate
-from wfapp.services import directory, workflow_templates, workflows
+from wfapp.services import directory, lifecycle, workflow_templates
+from wfapp.services.outbox import OutboxSettings
 
 ACTOR = "seed-demo"
 
@@ -105,7 +107,7 @@ END_USERS = [
 ]
 
 
-def seed_demo(session) -> bool:
+def seed_demo(session: so.Session, settings: OutboxSettings) -> bool:
     """Insert the demo data once; returns False when it is already there."""
     if session.scalar(sa.select(WorkflowTemplate.id).where(WorkflowTemplate.name == "loan_application")):
         return False
@@ -124,35 +126,40 @@ def seed_demo(session) -> bool:
         directory.grant_permission(session, user_type, "loan_application")
         directory.grant_permission(session, user_type, "credit_card_application")
 
-    start = workflows.start_workflow
     # active, partly filled
-    wf = start(session, "loan_application", "conv_123", "john_doe", ACTOR)
-    workflows.merge_state(session, wf.id, {"amount": 50000, "purpose": "Home improvement"}, ACTOR)
+    wf = lifecycle.start_workflow(session, "loan_application", "conv_123", "john_doe", ACTOR, settings=settings)
+    lifecycle.merge_state(session, wf.id, {"amount": 50000, "purpose": "Home improvement"}, ACTOR, settings=settings)
     # completed
-    wf = start(session, "kyc_verification", "conv_100", "john_doe", ACTOR)
-    workflows.merge_state(
-        session, wf.id, {"full_name": "John Doe", "date_of_birth": "1985-04-12", "national_id": "AB123456"}, ACTOR
+    wf = lifecycle.start_workflow(session, "kyc_verification", "conv_100", "john_doe", ACTOR, settings=settings)
+    lifecycle.merge_state(
+        session,
+        wf.id,
+        {"full_name": "John Doe", "date_of_birth": "1985-04-12", "national_id": "AB123456"},
+        ACTOR,
+        settings=settings,
     )
-    workflows.change_status(session, wf.id, "completed", ACTOR)
+    lifecycle.change_status(session, wf.id, "completed", ACTOR, settings=settings)
     # cancelled
-    wf = start(session, "loan_application", "conv_200", "user456", ACTOR)
-    workflows.merge_state(session, wf.id, {"amount": 12000}, ACTOR)
-    workflows.change_status(session, wf.id, "cancelled", ACTOR, reason="the customer changed their mind")
+    wf = lifecycle.start_workflow(session, "loan_application", "conv_200", "user456", ACTOR, settings=settings)
+    lifecycle.merge_state(session, wf.id, {"amount": 12000}, ACTOR, settings=settings)
+    lifecycle.change_status(
+        session, wf.id, "cancelled", ACTOR, reason="the customer changed their mind", settings=settings
+    )
     # failed
-    wf = start(session, "kyc_verification", "conv_300", "maria_s", ACTOR)
-    workflows.merge_state(session, wf.id, {"full_name": "Maria Silva"}, ACTOR)
-    workflows.change_status(session, wf.id, "failed", ACTOR, reason="identity document expired")
+    wf = lifecycle.start_workflow(session, "kyc_verification", "conv_300", "maria_s", ACTOR, settings=settings)
+    lifecycle.merge_state(session, wf.id, {"full_name": "Maria Silva"}, ACTOR, settings=settings)
+    lifecycle.change_status(session, wf.id, "failed", ACTOR, reason="identity document expired", settings=settings)
     # another active one
-    wf = start(session, "kyc_verification", "conv_400", "li_wei", ACTOR)
-    workflows.merge_state(session, wf.id, {"full_name": "Li Wei"}, ACTOR)
+    wf = lifecycle.start_workflow(session, "kyc_verification", "conv_400", "li_wei", ACTOR, settings=settings)
+    lifecycle.merge_state(session, wf.id, {"full_name": "Li Wei"}, ACTOR, settings=settings)
     # waiting: user456 has no completed identity check yet
-    wf = start(session, "credit_card_application", "conv_500", "user456", ACTOR)
-    workflows.merge_state(session, wf.id, {"credit_limit": 3000}, ACTOR)
-    _seed_history(session)
+    wf = lifecycle.start_workflow(session, "credit_card_application", "conv_500", "user456", ACTOR, settings=settings)
+    lifecycle.merge_state(session, wf.id, {"credit_limit": 3000}, ACTOR, settings=settings)
+    _seed_history(session, settings)
     return True
 
 
-def _seed_history(session, days: int = 14) -> None:
+def _seed_history(session: so.Session, settings: OutboxSettings, days: int = 14) -> None:
     """A fortnight of finished and abandoned workflows, so that the overview's charts and the
     analytics have something to show. Timestamps are moved back after the fact (demo data only)."""
     rng = random.Random(7)
@@ -160,7 +167,7 @@ def _seed_history(session, days: int = 14) -> None:
     purposes = ["Home improvement", "Car", "Wedding", "Debt consolidation", "Holiday"]
     for i in range(40):
         user = rng.choice(users)
-        wf = workflows.start_workflow(session, "loan_application", f"conv_hist_{i}", user, ACTOR)
+        wf = lifecycle.start_workflow(session, "loan_application", f"conv_hist_{i}", user, ACTOR, settings=settings)
         steps = [
             {"amount": rng.randrange(2, 80) * 1000},
             {"purpose": rng.choice(purposes)},
@@ -168,11 +175,13 @@ def _seed_history(session, days: int = 14) -> None:
         ]
         filled = rng.randint(1, 3)
         for step in steps[:filled]:
-            workflows.merge_state(session, wf.id, step, ACTOR)
+            lifecycle.merge_state(session, wf.id, step, ACTOR, settings=settings)
         if filled >= 2 and rng.random() < 0.75:
-            workflows.change_status(session, wf.id, "completed", ACTOR)
+            lifecycle.change_status(session, wf.id, "completed", ACTOR, settings=settings)
         elif rng.random() < 0.5:
-            workflows.change_status(session, wf.id, "cancelled", ACTOR, reason="the customer stopped answering")
+            lifecycle.change_status(
+                session, wf.id, "cancelled", ACTOR, reason="the customer stopped answering", settings=settings
+            )
         shift = timedelta(days=rng.randint(1, days), minutes=rng.randint(0, 600))
         wf.started_at -= shift
         wf.updated_at -= shift

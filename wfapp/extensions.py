@@ -1,3 +1,5 @@
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask_login import LoginManager
@@ -19,7 +21,14 @@ class Base(so.DeclarativeBase):
     )
 
 
-db = SQLAlchemy(model_class=Base)
+class _SQLAlchemy(SQLAlchemy):
+    if TYPE_CHECKING:
+        # db.session is a scoped_session, which hands every call to the request's Session:
+        # services are typed for that Session (so.Session).
+        session: so.Session  # type: ignore[assignment]
+
+
+db = _SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()

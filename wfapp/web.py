@@ -70,8 +70,8 @@ from flask import (
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
+from wfapp.errors import Problem
 from wfapp.extensions import db
-from wfapp.services.errors import Problem
 from wfapp.services.field_errors import errors_by_field as errors_by_field  # part of this interface
 
 T = TypeVar("T")

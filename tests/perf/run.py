@@ -664,7 +664,7 @@ class Bench:
         from wfapp.extensions import db
         from wfapp.models import Workflow
         from wfapp.services.monitor import monitor_token
-        from wfapp.services.workflows import encode_cursor
+        from wfapp.services.workflow_queries import encode_cursor
 
         seed.delete_workflows(self.app)
         sizes = self.mode.list_sizes_pg if self.is_pg else self.mode.list_sizes_sqlite

@@ -53,9 +53,9 @@ def reset_schema(app) -> None:
 def create_base(app, receiver_url: str) -> Base:
     """User type, end users, workflow templates (bench_loan ends with an api_call to the
     loopback receiver), a grant, tokens and a staff login."""
-    from wfapp.api.auth import create_token
     from wfapp.services import directory, workflow_templates
     from wfapp.services.staff import create_staff_user
+    from wfapp.services.tokens import create_token
 
     with app.app_context():
         s = db.session

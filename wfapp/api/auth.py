@@ -1,16 +1,15 @@
 """Bearer tokens for the API. A token carries a role: admin, operator, viewer or integration."""
 
-import hashlib
-import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import g, request
 
+from wfapp.errors import PermissionDenied, Problem
 from wfapp.extensions import db
 from wfapp.models import ApiToken, TokenRole
 from wfapp.models.types import utcnow
-from wfapp.services.errors import PermissionDenied, Problem
+from wfapp.services.tokens import hash_token
 
 READ = frozenset(TokenRole)
 WORKFLOW_WRITE = frozenset({TokenRole.ADMIN, TokenRole.OPERATOR, TokenRole.INTEGRATION})
@@ -22,19 +21,6 @@ LAST_USED_RESOLUTION = timedelta(minutes=5)
 class Unauthorized(Problem):
     status = 401
     title = "Unauthorized"
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def create_token(session, name: str, role: str) -> tuple[ApiToken, str]:
-    """A new token; the secret is returned once and only its hash is kept."""
-    secret = "wf_" + secrets.token_urlsafe(32)
-    token = ApiToken(name=name, role=TokenRole(role), token_hash=hash_token(secret))
-    session.add(token)
-    session.flush()
-    return token, secret
 
 
 def authenticate(roles: frozenset) -> sa.Row:

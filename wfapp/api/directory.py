@@ -6,10 +6,10 @@ from wfapp.api import bp
 from wfapp.api.auth import ADMIN, READ, USER_WRITE
 from wfapp.api.operations import operation
 from wfapp.api.serializers import end_user_json, permission_json, user_type_json
+from wfapp.errors import NotFound
 from wfapp.extensions import db
 from wfapp.schemas.api import END_USER_CREATE, END_USER_UPDATE, PERMISSION_CREATE, USER_TYPE_CREATE, USER_TYPE_UPDATE
 from wfapp.services import directory as svc
-from wfapp.services.errors import NotFound
 from wfapp.services.workflow_templates import find_workflow_template
 
 

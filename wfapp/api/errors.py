@@ -6,7 +6,7 @@ from typing import Any
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from wfapp.services.errors import Problem
+from wfapp.errors import Problem
 
 log = logging.getLogger(__name__)
 PROBLEM_MIMETYPE = "application/problem+json"

@@ -13,10 +13,11 @@ from werkzeug.routing import IntegerConverter
 
 from wfapp.api import auth
 from wfapp.db_setup import start_write
+from wfapp.errors import Problem, ValidationFailed
 from wfapp.extensions import db
 from wfapp.models import TokenRole
-from wfapp.services.errors import Problem, ValidationFailed
-from wfapp.services.validation import MAX_NESTING, nesting_depth, schema_errors
+from wfapp.schemas.nesting import MAX_NESTING, nesting_depth
+from wfapp.services.validation import schema_errors
 
 
 class MalformedJSON(Problem):
@@ -161,7 +162,7 @@ def check_integer_query(query: list[dict[str, Any]]) -> None:
 
 def check_numeric_path(kwargs: dict[str, Any]) -> None:
     """A numeric id beyond 64 bits names nothing: 404 before it reaches the database driver."""
-    from wfapp.services.errors import NotFound
+    from wfapp.errors import NotFound
 
     for name, value in kwargs.items():
         digits = str(value)

@@ -3,7 +3,7 @@
 
 from typing import Any
 
-from flask import g, jsonify, request
+from flask import current_app, g, jsonify, request
 
 from wfapp.api import bp
 from wfapp.api.auth import READ, WORKFLOW_WRITE
@@ -11,12 +11,13 @@ from wfapp.api.openapi import LISTS, RESPONSE_SCHEMAS, TS, _list_of
 from wfapp.api.operations import operation
 from wfapp.api.serializers import iso, job_json
 from wfapp.api.workflows import _workflow_response
+from wfapp.errors import ValidationFailed
 from wfapp.extensions import db
 from wfapp.models import Job, JobKind, JobStatus, TokenRole
 from wfapp.schemas.api import DEPENDENCY_OUTCOME
-from wfapp.services import outbox as svc
-from wfapp.services.errors import ValidationFailed
-from wfapp.services.workflows import get_workflow
+from wfapp.services import outbox, outbox_actions
+from wfapp.services.outbox import OutboxSettings
+from wfapp.services.workflow_lookup import get_workflow
 
 TAG = "outbox"
 OPERATE = frozenset({TokenRole.ADMIN, TokenRole.OPERATOR})
@@ -74,8 +75,15 @@ def outbox_job_json(job: Job) -> dict[str, Any]:
     tag=TAG,
 )
 def resolve_dependency(workflow_id, name, body):
-    wf = svc.resolve_dependency(
-        db.session, workflow_id, name, body["outcome"], g.actor, body.get("result"), body.get("message", "")
+    wf = outbox_actions.resolve_dependency(
+        db.session,
+        workflow_id,
+        name,
+        body["outcome"],
+        g.actor,
+        body.get("result"),
+        body.get("message", ""),
+        settings=OutboxSettings.from_config(current_app.config),
     )
     db.session.commit()
     return _workflow_response(wf)
@@ -93,7 +101,7 @@ def resolve_dependency(workflow_id, name, body):
     tag=TAG,
 )
 def retry_end_action(workflow_id):
-    job = svc.retry_end_action(db.session, get_workflow(db.session, workflow_id).id, g.actor)
+    job = outbox_actions.retry_end_action(db.session, get_workflow(db.session, workflow_id).id, g.actor)
     db.session.commit()
     return jsonify(outbox_job_json(job)), 202
 
@@ -110,7 +118,7 @@ def retry_end_action(workflow_id):
     tag=TAG,
 )
 def retry_job(job_id):
-    job = svc.retry_job(db.session, job_id, g.actor)
+    job = outbox_actions.retry_job(db.session, job_id, g.actor)
     db.session.commit()
     return jsonify(outbox_job_json(job)), 202
 
@@ -129,7 +137,7 @@ def list_workflow_jobs(workflow_id):
     wf = get_workflow(db.session, workflow_id)
     return jsonify(
         {
-            "items": [outbox_job_json(j) for j in svc.list_jobs(db.session, workflow_id=wf.id, limit=200)],
+            "items": [outbox_job_json(j) for j in outbox.list_jobs(db.session, workflow_id=wf.id, limit=200)],
             "next_before": None,
         }
     )
@@ -172,6 +180,6 @@ def list_jobs():
         )
     limit = min(max(request.args.get("limit", 50, type=int) or 50, 1), 200)
     before = request.args.get("before", type=int)
-    jobs = svc.list_jobs(db.session, status=status, kind=kind, before_id=before, limit=limit + 1)
+    jobs = outbox.list_jobs(db.session, status=status, kind=kind, before_id=before, limit=limit + 1)
     next_before = jobs[limit - 1].id if len(jobs) > limit else None
     return jsonify({"items": [outbox_job_json(j) for j in jobs[:limit]], "next_before": next_before})

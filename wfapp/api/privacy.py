@@ -11,6 +11,7 @@ from wfapp.api.openapi import RESPONSE_SCHEMAS
 from wfapp.api.operations import operation
 from wfapp.extensions import db
 from wfapp.services import privacy
+from wfapp.services.workflow_lookup import schema_of
 
 RESPONSE_SCHEMAS["Erasure"] = {
     "type": "object",
@@ -59,8 +60,6 @@ def masked_workflow_json(body: dict[str, Any], wf) -> dict[str, Any]:
     role = token_role()
     if privacy.may_reveal(role):
         return body
-    from wfapp.services.workflows import schema_of
-
     return {
         **body,
         "state_data": privacy.mask_state(body.get("state_data"), schema_of(db.session, wf), role),
@@ -72,8 +71,6 @@ def masked_events_json(items: list[dict[str, Any]], wf) -> list[dict[str, Any]]:
     role = token_role()
     if privacy.may_reveal(role):
         return items
-    from wfapp.services.workflows import schema_of
-
     compiled = schema_of(db.session, wf)
     return [{**e, "data": privacy.mask_event_data(e.get("data"), compiled, role)} for e in items]
 
@@ -82,6 +79,4 @@ def masked_context(context: dict[str, Any], wf) -> dict[str, Any]:
     role = token_role()
     if privacy.may_reveal(role):
         return context
-    from wfapp.services.workflows import schema_of
-
     return {**context, "collected": privacy.mask_state(context.get("collected"), schema_of(db.session, wf), role)}

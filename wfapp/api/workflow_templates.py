@@ -6,13 +6,13 @@ from wfapp.api import bp
 from wfapp.api.auth import ADMIN, READ
 from wfapp.api.operations import operation
 from wfapp.api.serializers import template_version_json, workflow_template_json
+from wfapp.errors import ValidationFailed
 from wfapp.extensions import db
 from wfapp.schemas import tools
 from wfapp.schemas.api import WORKFLOW_TEMPLATE_CREATE, WORKFLOW_TEMPLATE_PATCH, WORKFLOW_TEMPLATE_UPDATE
 from wfapp.schemas.state_schema import compiled_for_version
 from wfapp.services import directory
 from wfapp.services import workflow_templates as svc
-from wfapp.services.errors import ValidationFailed
 
 TAG = "workflow templates"
 

@@ -1,24 +1,26 @@
 """/api/workflows"""
 
-from flask import g, jsonify, request
+from flask import current_app, g, jsonify, request
 
 from wfapp.api import bp
 from wfapp.api.auth import READ, WORKFLOW_WRITE
 from wfapp.api.operations import operation
 from wfapp.api.privacy import masked_context, masked_events_json, masked_workflow_json, refuse_sensitive_search
 from wfapp.api.serializers import event_json, workflow_json
+from wfapp.errors import StateValidationError, ValidationFailed
 from wfapp.extensions import db
 from wfapp.schemas import tools
 from wfapp.schemas.api import WORKFLOW_START, WORKFLOW_UPDATE
-from wfapp.services import workflows as svc
+from wfapp.services import lifecycle, workflow_lookup, workflow_queries
 from wfapp.services.analytics import record_validation_failure
-from wfapp.services.errors import StateValidationError, ValidationFailed
+from wfapp.services.llm_context import context_for
+from wfapp.services.outbox import OutboxSettings
 
 TAG = "workflows"
 
 
 def _workflow_response(wf, status: int = 200):
-    row = svc.workflow_row(db.session, wf)
+    row = workflow_queries.workflow_row(db.session, wf)
     resp = jsonify(masked_workflow_json(workflow_json(wf, row.template_name, row.version_number), wf))
     resp.status_code = status
     resp.headers["ETag"] = wf.etag
@@ -59,10 +61,10 @@ LIST_QUERY = [
 )
 def list_workflows():
     refuse_sensitive_search(request.args.get("field"))
-    f = svc.filters_from_query(db.session, request.args)
+    f = workflow_queries.filters_from_query(db.session, request.args)
     limit = request.args.get("limit", 50, type=int) or 50
     limit = min(max(limit, 1), 200)
-    rows, next_cursor = svc.list_workflows(db.session, f, limit, request.args.get("cursor") or None)
+    rows, next_cursor = workflow_queries.list_workflows(db.session, f, limit, request.args.get("cursor") or None)
     return jsonify(
         {
             "items": [
@@ -88,8 +90,14 @@ def list_workflows():
     tag=TAG,
 )
 def start_workflow(body):
-    wf = svc.start_workflow(
-        db.session, body["template_id"], body["conversation_id"], body["user_id"], g.actor, body.get("state_data")
+    wf = lifecycle.start_workflow(
+        db.session,
+        body["template_id"],
+        body["conversation_id"],
+        body["user_id"],
+        g.actor,
+        body.get("state_data"),
+        settings=OutboxSettings.from_config(current_app.config),
     )
     # Serialized before the commit, which expires every loaded object: afterwards the answer
     # would cost a new transaction and a re-read of what was just written.
@@ -102,7 +110,7 @@ def start_workflow(body):
     bp, "/workflows/<workflow_id>", "GET", summary="A workflow", roles=READ, response="Workflow", errors=(404,), tag=TAG
 )
 def get_workflow(workflow_id):
-    wf = svc.get_workflow(db.session, workflow_id)
+    wf = workflow_lookup.get_workflow(db.session, workflow_id)
     if request.if_none_match and wf.etag.strip('"') in request.if_none_match:
         return "", 304, {"ETag": wf.etag}
     return _workflow_response(wf)
@@ -113,7 +121,7 @@ def _update(workflow_id, body):
     actor = g.actor
     try:
         if "status" in body:
-            wf = svc.change_status(
+            wf = lifecycle.change_status(
                 db.session,
                 workflow_id,
                 body["status"],
@@ -121,16 +129,24 @@ def _update(workflow_id, body):
                 reason=body.get("reason", ""),
                 patch=body.get("state_data"),
                 if_match=if_match,
+                settings=OutboxSettings.from_config(current_app.config),
             )
         elif "state_data" in body:
-            wf = svc.merge_state(db.session, workflow_id, body["state_data"], actor, if_match=if_match)
+            wf = lifecycle.merge_state(
+                db.session,
+                workflow_id,
+                body["state_data"],
+                actor,
+                if_match=if_match,
+                settings=OutboxSettings.from_config(current_app.config),
+            )
         else:
             raise ValidationFailed(
                 "send state_data, status or both", [{"path": "/state_data", "message": "is required"}]
             )
     except StateValidationError as exc:
         db.session.rollback()
-        record_validation_failure(db.session, svc.get_workflow(db.session, workflow_id), exc.errors, actor)
+        record_validation_failure(db.session, workflow_lookup.get_workflow(db.session, workflow_id), exc.errors, actor)
         db.session.commit()
         raise
     response = _workflow_response(wf)  # before the commit: see start_workflow
@@ -182,8 +198,8 @@ def patch_workflow(workflow_id, body):
     query=[{"name": "after_seq", "schema": {"type": "integer", "minimum": 0}}],
 )
 def list_workflow_events(workflow_id):
-    wf = svc.get_workflow(db.session, workflow_id)
-    events = svc.list_events(db.session, wf, max(request.args.get("after_seq", 0, type=int) or 0, 0))
+    wf = workflow_lookup.get_workflow(db.session, workflow_id)
+    events = workflow_queries.list_events(db.session, wf, max(request.args.get("after_seq", 0, type=int) or 0, 0))
     return jsonify({"items": masked_events_json([event_json(e) for e in events], wf)})
 
 
@@ -200,7 +216,7 @@ def list_workflow_events(workflow_id):
 )
 def get_workflow_context(workflow_id):
     dialect = tools.check_dialect(request.args.get("dialect"))
-    wf = svc.get_workflow(db.session, workflow_id)
-    context = svc.context_for(db.session, wf)
-    context["tool"] = tools.template_tool(context["template"], svc.schema_of(db.session, wf), dialect)
+    wf = workflow_lookup.get_workflow(db.session, workflow_id)
+    context = context_for(db.session, wf)
+    context["tool"] = tools.template_tool(context["template"], workflow_lookup.schema_of(db.session, wf), dialect)
     return jsonify(masked_context(context, wf))

@@ -9,11 +9,12 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
-from wfapp.api.auth import create_token
 from wfapp.demo import seed_demo
 from wfapp.extensions import db
 from wfapp.models import StaffUser
+from wfapp.services.outbox import OutboxSettings
 from wfapp.services.staff import create_staff_user
+from wfapp.services.tokens import create_token
 
 cli = AppGroup(__name__)
 
@@ -21,7 +22,7 @@ cli = AppGroup(__name__)
 @cli.command("seed-demo")
 def seed_demo_command() -> None:
     """Load the demo workflow templates, user types, end users and workflows (once)."""
-    if seed_demo(db.session):
+    if seed_demo(db.session, OutboxSettings.from_config(current_app.config)):
         db.session.commit()
         click.echo("demo data loaded")
     else:
@@ -34,7 +35,7 @@ def quickstart_command() -> None:
     in the instance folder; every run prints it."""
     path = Path(current_app.instance_path) / "demo-login.txt"
     if not path.exists() and db.session.scalar(sa.select(sa.func.count()).select_from(StaffUser)) == 0:
-        seed_demo(db.session)
+        seed_demo(db.session, OutboxSettings.from_config(current_app.config))
         password = secrets.token_urlsafe(12)
         create_staff_user(db.session, "admin", password, "admin")
         _t, token = create_token(db.session, "demo-integration", "integration")

@@ -5,10 +5,10 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from wfapp.db_setup import begin_write
+from wfapp.errors import Problem
 from wfapp.extensions import db
 from wfapp.outbox import run
-from wfapp.services.errors import Problem
-from wfapp.services.outbox import retry_job
+from wfapp.services.outbox_actions import retry_job
 
 cli = AppGroup(__name__)
 

@@ -3,8 +3,8 @@
 import click
 from flask.cli import AppGroup
 
+from wfapp.errors import Problem
 from wfapp.extensions import db
-from wfapp.services.errors import Problem
 from wfapp.services.staff import create_staff_user
 from wfapp.services.tokens import create_api_token, list_api_tokens, revoke_api_token
 

@@ -6,7 +6,6 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask_login import UserMixin
 
 from wfapp.extensions import db
 from wfapp.models.types import JSONDoc, UTCDateTime, str_enum, utcnow
@@ -25,7 +24,9 @@ class TokenRole(enum.StrEnum):
     INTEGRATION = "integration"
 
 
-class StaffUser(UserMixin, db.Model):
+class StaffUser(db.Model):
+    """A staff member. Flask-Login reads is_active, is_authenticated, is_anonymous and get_id."""
+
     __tablename__ = "staff_users"
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -34,6 +35,17 @@ class StaffUser(UserMixin, db.Model):
     role: so.Mapped[StaffRole] = so.mapped_column(str_enum(StaffRole, "staff_role"))
     is_active: so.Mapped[bool] = so.mapped_column(default=True)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.is_active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
 
 
 class ApiToken(db.Model):

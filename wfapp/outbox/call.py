@@ -11,6 +11,7 @@ from wfapp.models import JobKind
 from wfapp.outbox import http as outbound
 from wfapp.outbox.claim import Claimed
 from wfapp.outbox.jobs import lease_for
+from wfapp.services.outbox import OutboxSettings
 
 
 def call(config: Mapping[str, Any], http: requests.Session, c: Claimed) -> tuple[outbound.CallResult, dict[str, Any]]:
@@ -54,6 +55,8 @@ def call(config: Mapping[str, Any], http: requests.Session, c: Claimed) -> tuple
         timeout=(connect, read),
         max_bytes=int(config["OUTBOUND_MAX_RESPONSE_BYTES"]),
         secrets_used=used,
-        lease_s=lease_for(c.payload),  # claimed just now: the call never outlives the lease
+        lease_s=lease_for(
+            c.payload, OutboxSettings.from_config(config)
+        ),  # claimed just now: the call never outlives the lease
     )
     return result, request_summary

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 
 from wfapp.db_setup import begin_write
 from wfapp.extensions import db
@@ -21,7 +22,8 @@ from wfapp.outbox.http import CallResult
 from wfapp.outbox.jobs import claim_due_jobs
 from wfapp.services import dependencies
 from wfapp.services.events import record_event
-from wfapp.services.workflows import get_workflow
+from wfapp.services.outbox import OutboxSettings
+from wfapp.services.workflow_lookup import get_workflow
 
 ACTOR = "outbox"
 
@@ -51,7 +53,7 @@ def claim_one(owner: str) -> Claimed | None:
     try:
         while True:
             begin_write(session)
-            jobs = claim_due_jobs(session, owner, 1)
+            jobs = claim_due_jobs(session, owner, OutboxSettings.from_config(current_app.config), 1)
             if not jobs:
                 session.rollback()
                 return None

@@ -9,7 +9,10 @@ and changes nothing else."""
 from datetime import timedelta
 from typing import Any
 
+from flask import current_app
+
 from wfapp.db_setup import begin_write
+from wfapp.errors import Problem
 from wfapp.extensions import db
 from wfapp.models import JobKind, JobStatus
 from wfapp.models.types import utcnow
@@ -18,10 +21,10 @@ from wfapp.outbox.claim import ACTOR, Claimed, event_type
 from wfapp.outbox.http import CallResult
 from wfapp.outbox.jobs import backoff_s
 from wfapp.services import dependencies
-from wfapp.services.errors import Problem
 from wfapp.services.events import record_event
-from wfapp.services.outbox import get_job, lock_job_with_workflow
-from wfapp.services.workflows import get_workflow, start_workflow
+from wfapp.services.lifecycle import start_workflow
+from wfapp.services.outbox import OutboxSettings, get_job, lock_job_with_workflow
+from wfapp.services.workflow_lookup import get_workflow
 
 
 def record(c: Claimed, result: CallResult, request_summary: dict[str, Any]) -> str:
@@ -62,7 +65,9 @@ def record(c: Claimed, result: CallResult, request_summary: dict[str, Any]) -> s
     job.locked_until = None
     if outcome == "retry":
         job.status = JobStatus.PENDING
-        job.next_attempt_at = now + timedelta(seconds=backoff_s(job.attempts, result.retry_after_s))
+        job.next_attempt_at = now + timedelta(
+            seconds=backoff_s(job.attempts, OutboxSettings.from_config(current_app.config), result.retry_after_s)
+        )
         job.last_error = error
         data["next_attempt_at"] = job.next_attempt_at.isoformat().replace("+00:00", "Z")
     else:
@@ -102,7 +107,14 @@ def start_follow_up(c: Claimed) -> str:
     data: dict[str, Any] = {"job_id": c.id, "attempt": c.attempts, "type": "start_workflow", "template": template}
     try:
         with session.begin_nested():
-            follow_up = start_workflow(session, template, wf.conversation_id, wf.user_id, f"end_action:{wf.id}")
+            follow_up = start_workflow(
+                session,
+                template,
+                wf.conversation_id,
+                wf.user_id,
+                f"end_action:{wf.id}",
+                settings=OutboxSettings.from_config(current_app.config),
+            )
         job.status = JobStatus.SUCCEEDED
         job.last_error = ""
         data.update(outcome="succeeded", workflow_id=str(follow_up.id))

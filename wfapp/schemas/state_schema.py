@@ -22,7 +22,8 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
-from wfapp.services.errors import SchemaError
+from wfapp.errors import SchemaError
+from wfapp.schemas.nesting import MAX_NESTING, nesting_depth
 
 FIELD_TYPES = ("string", "text", "number", "integer", "boolean", "enum", "date", "email", "phone", "array")
 PHONE_PATTERN = r"^\+?[0-9][0-9 ()./-]{5,24}$"
@@ -96,8 +97,6 @@ def is_full_schema(state_schema: dict[str, Any]) -> bool:
 
 def compile_state_schema(state_schema: Any) -> dict[str, Any]:
     """Compile the authored state_schema (compact or full) to a JSON Schema; raise SchemaError."""
-    from wfapp.services.validation import MAX_NESTING, nesting_depth
-
     errors: list[dict[str, str]] = []
     if not isinstance(state_schema, dict):
         raise SchemaError([{"path": "/state_schema", "message": "must be an object of fields"}])
@@ -428,14 +427,6 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def tool_definition(compiled: CompiledSchema, name: str, description: str) -> dict[str, Any]:
-    """A function-calling tool that lets an LLM write collected data into state_data (OpenAI Chat
-    Completions; wfapp.schemas.tools has the other dialects)."""
-    from wfapp.schemas.tools import tool_for
-
-    return tool_for(compiled, name, description, "openai")
-
-
 __all__ = [
     "CompiledSchema",
     "FIELD_TYPES",
@@ -444,5 +435,4 @@ __all__ = [
     "clear_cache",
     "compile_state_schema",
     "compiled_for_version",
-    "tool_definition",
 ]

@@ -22,7 +22,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from wfapp.services.errors import ValidationFailed
+from wfapp.errors import ValidationFailed
 
 if TYPE_CHECKING:
     from wfapp.schemas.state_schema import CompiledSchema

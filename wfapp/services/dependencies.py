@@ -24,13 +24,19 @@ When a dependency fires:
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
-from wfapp.models import TemplateVersion, Workflow, WorkflowStatus, WorkflowTemplate
+from wfapp.errors import Conflict, DependencyPending, NotFound
+from wfapp.models import Job, JobStatus, TemplateVersion, Workflow, WorkflowStatus
 from wfapp.models.types import utcnow
 from wfapp.outbox.placeholders import PLACEHOLDER, render_header_value, render_url
 from wfapp.schemas.definitions import dependency_defaults
-from wfapp.services.errors import Conflict, NotFound
+from wfapp.schemas.state_schema import compiled_for_version
 from wfapp.services.events import record_event, state_diff
+from wfapp.services.outbox import OutboxSettings, enqueue_dependency_call
+from wfapp.services.workflow_lookup import get_workflow, template_of, version_of
+from wfapp.services.workflow_status import fail_workflow
+from wfapp.services.workflow_templates import find_workflow_template
 
 PENDING, SUCCEEDED, FAILED, SKIPPED = "pending", "succeeded", "failed", "skipped"
 SYSTEM = "system"
@@ -67,7 +73,7 @@ def bump(wf: Workflow) -> None:
     wf.row_version = (wf.row_version or 0) + 1
 
 
-def refresh_waiting(session, wf: Workflow, actor: str = SYSTEM) -> None:
+def refresh_waiting(session: so.Session, wf: Workflow, actor: str = SYSTEM) -> None:
     """Make status and waiting_for say exactly what blocks the workflow."""
     if wf.is_terminal:
         return
@@ -164,9 +170,7 @@ def render_headers(headers: dict[str, str] | None, wf: Workflow) -> dict[str, st
     return {k: render_header_value(str(v), lookup) for k, v in (headers or {}).items()}
 
 
-def _completed_workflow_of(session, wf: Workflow, template_ref: str):
-    from wfapp.services.workflow_templates import find_workflow_template
-
+def _completed_workflow_of(session: so.Session, wf: Workflow, template_ref: str):
     template = find_workflow_template(session, template_ref)
     if template is None:
         return None
@@ -181,7 +185,9 @@ def _completed_workflow_of(session, wf: Workflow, template_ref: str):
     )
 
 
-def _fire(session, wf: Workflow, dep: dict[str, Any], actor: str, attempts: int = 0) -> None:
+def _fire(
+    session: so.Session, wf: Workflow, dep: dict[str, Any], actor: str, settings: OutboxSettings, attempts: int = 0
+) -> None:
     name, now = dep["name"], _now_iso()
     if dep["type"] == "workflow":
         done = _completed_workflow_of(session, wf, dep["template"])
@@ -217,10 +223,6 @@ def _fire(session, wf: Workflow, dep: dict[str, Any], actor: str, attempts: int 
                 {"name": name, "type": "workflow", "template": dep["template"], "message": message},
             )
         return
-    from flask import current_app, has_app_context
-
-    from wfapp.outbox.jobs import enqueue_dependency_call
-
     api = dep["api"]
     request = {
         "endpoint": render_endpoint(api["endpoint"], wf),
@@ -238,7 +240,7 @@ def _fire(session, wf: Workflow, dep: dict[str, Any], actor: str, attempts: int 
             "conversation_id": wf.conversation_id,
             "state_data": wf.state_data or {},
         }
-    public = current_app.config.get("PUBLIC_URL", "") if has_app_context() else ""
+    public = settings.public_url
     if public:
         request["callback_url"] = f"{public.rstrip('/')}/api/workflows/{wf.id}/dependencies/{name}"
     job = enqueue_dependency_call(session, wf, name, request, int(dep["on_failure"].get("max_attempts") or 5))
@@ -268,7 +270,15 @@ def _is_filled(state: dict[str, Any], field: str) -> bool:
     return state.get(field) not in (None, "", [])
 
 
-def _fire_ready(session, wf: Workflow, version: TemplateVersion, actor: str, *, completing: bool = False) -> None:
+def _fire_ready(
+    session: so.Session,
+    wf: Workflow,
+    version: TemplateVersion,
+    actor: str,
+    settings: OutboxSettings,
+    *,
+    completing: bool = False,
+) -> None:
     fired = wf.pending_dependencies or {}
     state = wf.state_data or {}
     completable = None
@@ -280,44 +290,46 @@ def _fire_ready(session, wf: Workflow, version: TemplateVersion, actor: str, *, 
             ready = all(_is_filled(state, f) for f in when.get("fields") or [])
         elif when == "before_complete":
             if completable is None:
-                from wfapp.schemas.state_schema import compiled_for_version
-
                 completable = completing or not compiled_for_version(version).validate_complete(state)
             ready = completable
         else:
             ready = False
         if ready:
-            _fire(session, wf, dep, actor)
+            _fire(session, wf, dep, actor, settings)
 
 
-def on_start(session, wf: Workflow, version: TemplateVersion, actor: str) -> None:
+def on_start(
+    session: so.Session, wf: Workflow, version: TemplateVersion, actor: str, *, settings: OutboxSettings
+) -> None:
     """Fire the version's on_start dependencies (and any whose fields the initial data fills)."""
     for dep in definitions(version):
         if dep["when"] == "on_start":
-            _fire(session, wf, dep, actor)
-    _fire_ready(session, wf, version, actor)
+            _fire(session, wf, dep, actor, settings)
+    _fire_ready(session, wf, version, actor, settings)
     refresh_waiting(session, wf, actor)
 
 
-def on_state_changed(session, wf: Workflow, changed: set[str], actor: str) -> None:
+def on_state_changed(
+    session: so.Session, wf: Workflow, changed: set[str], actor: str, *, settings: OutboxSettings
+) -> None:
     """Fire dependencies whose `when.fields` are now all filled (and before_complete ones once
     the workflow could complete)."""
-    version = session.get(TemplateVersion, wf.template_version_id)
-    _fire_ready(session, wf, version, actor)
+    version = version_of(session, wf)
+    _fire_ready(session, wf, version, actor, settings)
     refresh_waiting(session, wf, actor)
 
 
-def before_complete(session, wf: Workflow, version: TemplateVersion, actor: str) -> None:
+def before_complete(
+    session: so.Session, wf: Workflow, version: TemplateVersion, actor: str, *, settings: OutboxSettings
+) -> None:
     """Fire before_complete dependencies not yet fired. Usually none is left: they fire as soon
     as the workflow could complete. One left here (state_data completed in the very call that
     asks for completion) blocks the completion with 409, and the refused request writes nothing,
     so the answer says how to go on."""
     before = set(wf.pending_dependencies or {})
-    _fire_ready(session, wf, version, actor, completing=True)
+    _fire_ready(session, wf, version, actor, settings, completing=True)
     fresh = [n for n in pending(wf) if n not in before]
     if fresh:
-        from wfapp.services.errors import DependencyPending
-
         raise DependencyPending(
             f"{', '.join(fresh)} must run before the workflow completes: send state_data alone (that starts the "
             "check), then complete once the workflow is active again",
@@ -326,11 +338,9 @@ def before_complete(session, wf: Workflow, version: TemplateVersion, actor: str)
     refresh_waiting(session, wf, actor)
 
 
-def on_workflow_completed(session, wf: Workflow, actor: str) -> None:
+def on_workflow_completed(session: so.Session, wf: Workflow, actor: str) -> None:
     """Resume workflows of the same end user that wait on this workflow's template."""
-    from wfapp.services.workflows import get_workflow
-
-    template = session.get(WorkflowTemplate, wf.template_id)
+    template = template_of(session, wf)
     refs = {template.name, str(template.id)}
     # Only waiting workflows can wait on another one; a workflow being completed is active, so
     # two workflows completing side by side never lock each other (no deadlock).
@@ -382,7 +392,7 @@ def on_workflow_completed(session, wf: Workflow, actor: str) -> None:
 
 
 def _succeed(
-    session,
+    session: so.Session,
     wf: Workflow,
     dep: dict[str, Any] | None,
     name: str,
@@ -415,7 +425,7 @@ def _succeed(
 
 
 def _fail(
-    session,
+    session: so.Session,
     wf: Workflow,
     dep: dict[str, Any] | None,
     name: str,
@@ -426,8 +436,6 @@ def _fail(
 ) -> None:
     """Apply on_failure once retrying is over: fail the workflow, wait for an operator or a
     callback, or record the failure and go on."""
-    from wfapp.services.workflows import fail_workflow
-
     on_failure = (dep or {}).get("on_failure") or {"action": "fail"}
     action = on_failure.get("action", "fail")
     message = on_failure.get("message") or ""
@@ -483,7 +491,7 @@ def _check_success(dep: dict[str, Any] | None, answer: Any) -> tuple[bool, str]:
     return (value in values, "" if value in values else f"{path} is {value!r}, not one of {values!r}")
 
 
-def on_call_result(session, wf: Workflow, job, result, actor: str = "outbox") -> tuple[str, str]:
+def on_call_result(session: so.Session, wf: Workflow, job, result, actor: str = "outbox") -> tuple[str, str]:
     """Apply the answer of a dependency's API call (the workflow is locked). Returns what becomes
     of the job, "succeeded", "retry" or "dead", and the error to record."""
     name = job.payload["dependency"]
@@ -497,7 +505,7 @@ def on_call_result(session, wf: Workflow, job, result, actor: str = "outbox") ->
     ):
         # resolved meanwhile (callback, operator, cancel): the answer changes nothing
         return ("succeeded" if result.ok else "dead"), result.error or ""
-    version = session.get(TemplateVersion, wf.template_version_id)
+    version = version_of(session, wf)
     dep = definition(version, name)
     action = ((dep or {}).get("on_failure") or {}).get("action", "fail")
     entry = {**entry, "attempts": job.attempts, "last_attempt_at": _now_iso()}
@@ -546,12 +554,19 @@ def on_call_result(session, wf: Workflow, job, result, actor: str = "outbox") ->
 
 
 def resolve(
-    session, wf: Workflow, name: str, outcome: str, result: Any = None, message: str = "", actor: str = SYSTEM
+    session: so.Session,
+    wf: Workflow,
+    name: str,
+    outcome: str,
+    result: Any = None,
+    message: str = "",
+    actor: str = SYSTEM,
+    *,
+    settings: OutboxSettings,
 ) -> None:
     """A callback's or an operator's outcome for a pending dependency (the workflow is locked)."""
-    from wfapp.models import Job, JobStatus
 
-    version = session.get(TemplateVersion, wf.template_version_id)
+    version = version_of(session, wf)
     dep = definition(version, name)
     entry = (wf.pending_dependencies or {}).get(name)
     if entry is None:
@@ -585,13 +600,13 @@ def resolve(
             actor,
             {"name": name, "error": error, "action": "retry", "source": "callback"},
         )
-        _fire(session, wf, dep, actor, attempts=attempts)
+        _fire(session, wf, dep, actor, settings, attempts=attempts)
         refresh_waiting(session, wf, actor)
         return
     _fail(session, wf, dep, name, {**entry, "attempts": attempts}, error, actor, "callback")
 
 
-def rearm(session, wf: Workflow, job, actor: str) -> None:
+def rearm(session: so.Session, wf: Workflow, job, actor: str) -> None:
     """A dead dependency call is retried: its dependency is pending again."""
     name = job.payload["dependency"]
     if wf.is_terminal:

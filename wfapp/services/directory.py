@@ -4,8 +4,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from wfapp.errors import Conflict, NotFound, ValidationFailed
 from wfapp.models import EndUser, Permission, UserType, WorkflowTemplate
-from wfapp.services.errors import Conflict, NotFound, ValidationFailed
 from wfapp.services.workflow_templates import find_workflow_template
 
 

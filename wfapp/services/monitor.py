@@ -7,7 +7,7 @@ index, so that an unchanged poll costs next to nothing:
   one index probe, whatever the filters) plus, for the overview, the outbox's dead jobs;
 - the workflow detail page uses the workflow's ``row_version`` (primary key) plus its jobs'
   attempts (index ix_jobs_workflow).
-Every change of a workflow moves ``updated_at`` and ``row_version`` (services.workflows._touch).
+Every change of a workflow moves ``updated_at`` and ``row_version`` (services.workflow_status.touch).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from wfapp.models import Job, JobKind, JobStatus, Workflow, WorkflowEvent, WorkflowStatus, WorkflowTemplate
 from wfapp.models.types import utcnow
-from wfapp.services.workflows import (
+from wfapp.services.workflow_queries import (
     WorkflowFilters,
     WorkflowRow,
     decode_cursor,
@@ -54,7 +54,7 @@ def monitor_page(
     session, filters: WorkflowFilters, sort: str = "newest", limit: int = 50, cursor: str | None = None
 ) -> tuple[list[WorkflowRow], str | None]:
     """One page of the monitor by keyset on (sort column, id): never OFFSET. The default order
-    is the API's (services.workflows.list_workflows); the others page the same filtered query
+    is the API's (services.workflow_queries.list_workflows); the others page the same filtered query
     on the (last_interaction_at, id) or (started_at, id) index."""
     if sort not in SORTS:
         sort = "newest"

@@ -21,10 +21,12 @@ from typing import Any
 
 import sqlalchemy.orm as so
 
+from wfapp.errors import PreconditionFailed
 from wfapp.models import Workflow, WorkflowEvent
-from wfapp.services import workflows as wf_svc
-from wfapp.services.errors import PreconditionFailed
+from wfapp.services.lifecycle import merge_state
+from wfapp.services.outbox import OutboxSettings
 from wfapp.services.timeline import build_timeline
+from wfapp.services.workflow_lookup import get_workflow
 
 OPERATOR_SOURCE = "operator"
 
@@ -68,10 +70,17 @@ def _states(session: so.Session, wf: Workflow, base_seq: int) -> tuple[dict[str,
 
 
 def save_operator_form(
-    session: so.Session, workflow_id, typed: dict[str, Any], etag: str, base_seq: int, actor: str
+    session: so.Session,
+    workflow_id,
+    typed: dict[str, Any],
+    etag: str,
+    base_seq: int,
+    actor: str,
+    *,
+    settings: OutboxSettings,
 ) -> SaveOutcome:
     """Merge the operator's changes; never overwrite a change the operator has not seen."""
-    wf = wf_svc.get_workflow(session, workflow_id)
+    wf = get_workflow(session, workflow_id)
     base, _ = _states(session, wf, base_seq)
     changes = operator_changes(typed, base)
     if not changes and (not etag or etag == wf.etag):
@@ -79,11 +88,13 @@ def save_operator_form(
             saved=True, workflow=wf, values=dict(wf.state_data or {}), etag=wf.etag, base_seq=wf.event_seq
         )
     try:
-        wf = wf_svc.merge_state(session, workflow_id, changes, actor, if_match=etag or None, source=OPERATOR_SOURCE)
+        wf = merge_state(
+            session, workflow_id, changes, actor, if_match=etag or None, source=OPERATOR_SOURCE, settings=settings
+        )
     except PreconditionFailed:
         # Raised before merge_state changed anything, right after it locked and re-read the
         # workflow: nothing to undo, and the workflow in the session is its current state.
-        wf = wf_svc.get_workflow(session, workflow_id)
+        wf = get_workflow(session, workflow_id)
         base, later = _states(session, wf, base_seq)
         current = wf.state_data or {}
         theirs_set = {k: v for k, v in current.items() if k not in base or base[k] != v}

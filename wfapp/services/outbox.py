@@ -1,23 +1,106 @@
-"""Operator actions on the outbox: list jobs and incidents (dead jobs), re-arm a dead job.
-Like every service: takes a session, raises domain errors, never commits."""
+"""The outbox: jobs written in the transaction of the change that causes them (a completed
+workflow's end action, a dependency's API call), and looking them up. Like every service: takes
+a session and the settings it needs, raises domain errors, never commits."""
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
-from wfapp.models import Job, JobKind, JobStatus
+from wfapp.errors import NotFound
+from wfapp.models import Job, JobKind, JobStatus, TemplateVersion, Workflow, WorkflowTemplate
 from wfapp.models.types import utcnow
-from wfapp.services import dependencies
-from wfapp.services.errors import Conflict, NotFound
-from wfapp.services.events import record_event
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    """The configuration the outbox's rules use (WFAPP_JOB_*, WFAPP_PUBLIC_URL, the outbound
+    timeouts). The routes, the dispatcher and the CLI build it from the app's config."""
+
+    max_attempts: int = 8
+    public_url: str = ""
+    backoff_base_s: float = 2.0
+    backoff_cap_s: float = 600.0
+    lease_s: float = 60.0
+    read_timeout_s: float = 10.0
+    connect_timeout_s: float = 3.0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "OutboxSettings":
+        return cls(
+            max_attempts=int(config.get("JOB_MAX_ATTEMPTS", 8)),
+            public_url=str(config.get("PUBLIC_URL", "") or ""),
+            backoff_base_s=float(config.get("JOB_BACKOFF_BASE_S", 2.0)),
+            backoff_cap_s=float(config.get("JOB_BACKOFF_CAP_S", 600.0)),
+            lease_s=float(config.get("JOB_LEASE_S", 60)),
+            read_timeout_s=float(config.get("OUTBOUND_READ_TIMEOUT_S", 10.0)),
+            connect_timeout_s=float(config.get("OUTBOUND_CONNECT_TIMEOUT_S", 3.0)),
+        )
 
 
 class JobNotFound(NotFound):
     title = "Job not found"
 
 
-def lock_job_with_workflow(session, job_id: int):
-    """The job and its workflow, both locked for the rest of the transaction, in one statement."""
-    from wfapp.models import Workflow
+def end_action_body(wf: Workflow, template_name: str, version: TemplateVersion) -> dict[str, Any]:
+    return {
+        "workflow_id": str(wf.id),
+        "template": template_name,
+        "template_version": version.number,
+        "user_id": wf.user_id,
+        "conversation_id": wf.conversation_id,
+        "state_data": wf.state_data,
+        "completed_at": wf.completed_at.isoformat().replace("+00:00", "Z") if wf.completed_at else None,
+    }
 
+
+def enqueue_end_action(
+    session: so.Session, wf: Workflow, version: TemplateVersion, settings: OutboxSettings
+) -> Job | None:
+    """The completed workflow's end action as a job (none for end_action_type "none")."""
+    if version.end_action_type in (None, "", "none"):
+        return None
+    template = session.get(WorkflowTemplate, wf.template_id)
+    assert template is not None
+    job = Job(
+        kind=JobKind.END_ACTION,
+        workflow_id=wf.id,
+        idempotency_key=str(uuid.uuid4()),
+        payload={
+            "type": version.end_action_type,
+            "target": version.end_action_target,
+            "body": end_action_body(wf, template.name, version),
+        },
+        max_attempts=settings.max_attempts,
+        next_attempt_at=utcnow(),
+    )
+    session.add(job)
+    return job
+
+
+def enqueue_dependency_call(
+    session: so.Session, wf: Workflow, name: str, request: dict[str, Any], max_attempts: int
+) -> Job:
+    """A dependency's API call. `request` is {endpoint, method, headers, body, timeout_s} with the
+    body already rendered from state_data; header secrets stay references until send time."""
+    job = Job(
+        kind=JobKind.DEPENDENCY,
+        workflow_id=wf.id,
+        idempotency_key=str(uuid.uuid4()),
+        payload={"type": "dependency", "dependency": name, "target": request},
+        max_attempts=max_attempts,
+        next_attempt_at=utcnow(),
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def lock_job_with_workflow(session: so.Session, job_id: int) -> tuple[Workflow, Job]:
+    """The job and its workflow, both locked for the rest of the transaction, in one statement."""
     row = session.execute(
         sa.select(Workflow, Job)
         .join(Job, Job.workflow_id == Workflow.id)
@@ -30,7 +113,7 @@ def lock_job_with_workflow(session, job_id: int):
     return row[0], row[1]
 
 
-def get_job(session, job_id: int | str, *, lock: bool = False) -> Job:
+def get_job(session: so.Session, job_id: int | str, *, lock: bool = False) -> Job:
     try:
         jid = int(job_id)
     except (TypeError, ValueError):
@@ -44,33 +127,7 @@ def get_job(session, job_id: int | str, *, lock: bool = False) -> Job:
     return job
 
 
-def retry_job(session, job_id: int | str, actor: str) -> Job:
-    """Re-arm a dead job: pending now, with a fresh budget of attempts and the same
-    Idempotency-Key (a receiver that saw an earlier attempt recognises it)."""
-    from wfapp.services.workflows import get_workflow
-
-    job = get_job(session, job_id)
-    wf = get_workflow(session, job.workflow_id, lock=True)  # lock order: workflow, then job
-    job = get_job(session, job.id, lock=True)
-    if job.status != JobStatus.DEAD:
-        raise Conflict(f"job {job.id} is {job.status}: only a dead job can be retried", job_status=str(job.status))
-    if job.kind == JobKind.DEPENDENCY:
-        dependencies.rearm(session, wf, job, actor)
-    previous = job.last_error
-    job.status = JobStatus.PENDING
-    job.attempts = 0
-    job.next_attempt_at = utcnow()
-    job.locked_until = None
-    job.locked_by = ""
-    job.finished_at = None
-    record_event(
-        session, wf, "job_retry_requested", actor, {"job_id": job.id, "kind": str(job.kind), "previous_error": previous}
-    )
-    dependencies.bump(wf)
-    return job
-
-
-def end_action_job(session, workflow_id) -> Job | None:
+def end_action_job(session: so.Session, workflow_id: uuid.UUID) -> Job | None:
     return session.scalar(
         sa.select(Job)
         .where(Job.workflow_id == workflow_id, Job.kind == JobKind.END_ACTION)
@@ -79,20 +136,10 @@ def end_action_job(session, workflow_id) -> Job | None:
     )
 
 
-def retry_end_action(session, workflow_id, actor: str) -> Job:
-    from wfapp.services.workflows import get_workflow
-
-    wf = get_workflow(session, workflow_id)
-    job = end_action_job(session, wf.id)
-    if job is None:
-        raise Conflict("the workflow has no end action to retry (not completed, or its end action is none)")
-    return retry_job(session, job.id, actor)
-
-
 def list_jobs(
-    session,
+    session: so.Session,
     *,
-    workflow_id=None,
+    workflow_id: uuid.UUID | None = None,
     status: str | None = None,
     kind: str | None = None,
     before_id: int | None = None,
@@ -108,14 +155,3 @@ def list_jobs(
     if before_id:
         q = q.where(Job.id < before_id)
     return list(session.scalars(q.order_by(Job.id.desc()).limit(limit)))
-
-
-def resolve_dependency(session, workflow_id, name: str, outcome: str, actor: str, result=None, message: str = ""):
-    """A pending dependency's outcome, from its callback or an operator: succeeded or failed
-    (then the dependency's on_failure applies). Returns the workflow."""
-    from wfapp.services.workflows import get_workflow
-
-    wf = get_workflow(session, workflow_id, lock=True)
-    dependencies.resolve(session, wf, name, outcome, result, message, actor)
-    dependencies.bump(wf)
-    return wf

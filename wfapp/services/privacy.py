@@ -26,10 +26,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wfapp.models import EndUser, Job, JobStatus, Workflow, WorkflowEvent
+from wfapp.errors import NotFound, PermissionDenied
+from wfapp.models import AuditEntry, EndUser, Job, JobStatus, TemplateVersion, Workflow, WorkflowEvent
 from wfapp.models.types import utcnow
-from wfapp.schemas.state_schema import CompiledSchema
-from wfapp.services.errors import NotFound, PermissionDenied
+from wfapp.schemas.state_schema import SENSITIVE, CompiledSchema, is_full_schema
 from wfapp.services.staff import record_staff_action
 
 MASK = "••••"
@@ -149,9 +149,6 @@ def mask_steps(steps: list, compiled: CompiledSchema | None, role: Any) -> list:
 def is_sensitive_anywhere(session, key: str) -> bool:
     """Whether `key` is a sensitive field in any version of any workflow template. A role that
     may not see sensitive values may not search by them either (a match would reveal them)."""
-    from wfapp.models import TemplateVersion
-    from wfapp.schemas.state_schema import SENSITIVE, is_full_schema
-
     for schema in session.scalars(sa.select(TemplateVersion.state_schema)):
         if not isinstance(schema, dict):
             continue
@@ -172,8 +169,6 @@ def refuse_sensitive_search(session, field: str | None, role: Any) -> None:
 def revealed_recently(session, actor: str, workflow_id: Any, fields: Iterable[str], within: timedelta) -> bool:
     """Whether a reveal of (at least) these fields of this workflow to this actor was recorded
     less than `within` ago."""
-    from wfapp.models import AuditEntry
-
     wanted = set(fields)
     entries = session.scalars(
         sa.select(AuditEntry.changes)

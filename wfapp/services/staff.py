@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from wfapp.errors import Conflict, ValidationFailed
 from wfapp.models import AuditEntry, StaffRole, StaffSession, StaffUser
 from wfapp.models.types import utcnow
-from wfapp.services.errors import Conflict, ValidationFailed
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 MIN_PASSWORD_LENGTH = 8

@@ -13,14 +13,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from wfapp.errors import Conflict, ValidationFailed
 from wfapp.models import TemplateVersion, Workflow, WorkflowStatus, WorkflowTemplate
 from wfapp.models.workflows import OPEN_STATUSES
 from wfapp.schemas.api import WORKFLOW_TEMPLATE_CREATE
 from wfapp.schemas.state_schema import CompiledSchema
-from wfapp.services.errors import Conflict, ValidationFailed
+from wfapp.services.llm_context import build_context
 from wfapp.services.validation import schema_errors
 from wfapp.services.workflow_templates import create_workflow_template
-from wfapp.services.workflows import build_context
 
 EXPORT_FIELDS = (
     "name",

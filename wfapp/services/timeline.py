@@ -8,7 +8,7 @@ from typing import Any
 
 from wfapp.models import Workflow, WorkflowEvent
 from wfapp.services.events import apply_diff
-from wfapp.services.workflows import list_events
+from wfapp.services.workflow_queries import list_events
 
 PAGE = 500
 

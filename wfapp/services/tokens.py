@@ -1,22 +1,39 @@
 """API tokens: create (the secret is shown once), list and revoke. A revoked token is refused
-by the very next request (wfapp.api.auth looks the token up on every call). Every creation and
+by the very next request (wfapp.api.auth looks the token up by its hash on every call). Every creation and
 revocation is written to the staff audit log."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+import hashlib
+import secrets
 
-from wfapp.models import ApiToken
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from wfapp.errors import NotFound, ValidationFailed
+from wfapp.models import ApiToken, TokenRole
 from wfapp.models.types import utcnow
-from wfapp.services.errors import NotFound, ValidationFailed
 from wfapp.services.staff import record_staff_action
 
 TOKEN_ROLES = ("admin", "operator", "viewer", "integration")
 
 
-def create_api_token(session, name: str, role: str, actor: str, remote_addr: str = "") -> tuple[ApiToken, str]:
-    from wfapp.api.auth import create_token
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
+
+def create_token(session: so.Session, name: str, role: str) -> tuple[ApiToken, str]:
+    """A new token; the secret is returned once and only its hash is kept."""
+    secret = "wf_" + secrets.token_urlsafe(32)
+    token = ApiToken(name=name, role=TokenRole(role), token_hash=hash_token(secret))
+    session.add(token)
+    session.flush()
+    return token, secret
+
+
+def create_api_token(
+    session: so.Session, name: str, role: str, actor: str, remote_addr: str = ""
+) -> tuple[ApiToken, str]:
     name = (name or "").strip()
     errors = []
     if not name or len(name) > 100:
@@ -32,14 +49,14 @@ def create_api_token(session, name: str, role: str, actor: str, remote_addr: str
     return token, secret
 
 
-def list_api_tokens(session, include_revoked: bool = True) -> list[ApiToken]:
+def list_api_tokens(session: so.Session, include_revoked: bool = True) -> list[ApiToken]:
     q = sa.select(ApiToken).order_by(ApiToken.id)
     if not include_revoked:
         q = q.where(ApiToken.revoked_at.is_(None))
     return list(session.scalars(q))
 
 
-def get_api_token(session, token_id) -> ApiToken:
+def get_api_token(session: so.Session, token_id) -> ApiToken:
     try:
         token = session.get(ApiToken, int(token_id))
     except (TypeError, ValueError):
@@ -49,7 +66,7 @@ def get_api_token(session, token_id) -> ApiToken:
     return token
 
 
-def revoke_api_token(session, token_id, actor: str, remote_addr: str = "") -> tuple[ApiToken, bool]:
+def revoke_api_token(session: so.Session, token_id, actor: str, remote_addr: str = "") -> tuple[ApiToken, bool]:
     """Revoke a token; (token, False) when it was revoked already (nothing changes then)."""
     token = get_api_token(session, token_id)
     if token.revoked_at is not None:

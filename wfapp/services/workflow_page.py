@@ -12,12 +12,13 @@ from typing import Any
 import sqlalchemy.orm as so
 
 from wfapp.models import EndUser, Job, JobStatus, TemplateVersion, Workflow, WorkflowTemplate
-from wfapp.outbox.jobs import end_action_body
 from wfapp.schemas.state_schema import CompiledSchema, Field, compiled_for_version
 from wfapp.services import monitor, privacy
-from wfapp.services import workflows as wf_svc
 from wfapp.services.field_errors import errors_by_field
+from wfapp.services.outbox import end_action_body
 from wfapp.services.timeline import Step, build_timeline, clamp_step
+from wfapp.services.workflow_lookup import version_of
+from wfapp.services.workflow_queries import workflow_row
 
 # A full view of the page records every reveal of sensitive values; its polls and fragments
 # record one only when this actor was not shown the same fields of the workflow within this time.
@@ -95,7 +96,7 @@ def shown_state(
 
 def reveal_state(session: so.Session, wf: Workflow, viewer: Viewer, reveal: str | None) -> dict[str, Any]:
     """shown_state for a workflow whose schema the caller has not compiled."""
-    return shown_state(session, wf, compiled_for_version(wf_svc.version_of(session, wf)), viewer, reveal)
+    return shown_state(session, wf, compiled_for_version(version_of(session, wf)), viewer, reveal)
 
 
 def keeps_polling(session: so.Session, wf: Workflow) -> bool:
@@ -104,8 +105,8 @@ def keeps_polling(session: so.Session, wf: Workflow) -> bool:
 
 
 def workflow_page(session: so.Session, wf: Workflow, viewer: Viewer, reveal: str | None = None) -> WorkflowPage:
-    row = wf_svc.workflow_row(session, wf)
-    version = wf_svc.version_of(session, wf)
+    row = workflow_row(session, wf)
+    version = version_of(session, wf)
     compiled = compiled_for_version(version)
     role = viewer.role
     state = shown_state(session, wf, compiled, viewer, reveal)
@@ -157,7 +158,7 @@ def workflow_page(session: so.Session, wf: Workflow, viewer: Viewer, reveal: str
 
 def workflow_steps(session: so.Session, wf: Workflow, role: str, requested: int | None) -> WorkflowSteps:
     """The timeline's steps (values masked for the role) and the one to show (the last by default)."""
-    version = wf_svc.version_of(session, wf)
+    version = version_of(session, wf)
     compiled = compiled_for_version(version)
     steps = privacy.mask_steps(build_timeline(session, wf), compiled, role)
     current = clamp_step(steps, requested)

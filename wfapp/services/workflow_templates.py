@@ -6,12 +6,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from wfapp.errors import Conflict, ValidationFailed, WorkflowTemplateNotFound
 from wfapp.models import Permission, TemplateVersion, Workflow, WorkflowTemplate
 from wfapp.models.types import utcnow
 from wfapp.outbox.placeholders import request_errors
 from wfapp.schemas.definitions import END_ACTION_TARGET, END_ACTION_TYPES, WORKFLOW_DEPENDENCIES, dependency_defaults
 from wfapp.schemas.state_schema import compile_state_schema
-from wfapp.services.errors import Conflict, ValidationFailed, WorkflowTemplateNotFound
 from wfapp.services.validation import schema_errors
 
 DEFINITION_DEFAULTS: dict[str, Any] = {

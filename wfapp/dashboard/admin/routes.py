@@ -7,11 +7,11 @@ from typing import NoReturn
 from flask import Blueprint, Response, abort, flash, request, url_for
 
 from wfapp.auth import ADMIN, actor_name, roles_required
+from wfapp.errors import Problem
 from wfapp.extensions import db
 from wfapp.services import audit as audit_svc
 from wfapp.services import privacy
 from wfapp.services import tokens as token_svc
-from wfapp.services.errors import Problem
 from wfapp.web import commit_action, hx_redirect, render
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

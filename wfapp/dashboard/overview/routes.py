@@ -9,11 +9,11 @@ from flask import Blueprint, abort, request, url_for
 
 from wfapp.auth import roles_required
 from wfapp.dashboard.overview.charts import day_chart, hbar_chart
+from wfapp.errors import NotFound
 from wfapp.extensions import db
 from wfapp.models import WorkflowStatus, WorkflowTemplate
 from wfapp.services import monitor
 from wfapp.services.analytics import template_analytics
-from wfapp.services.errors import NotFound
 from wfapp.services.workflow_templates import find_workflow_template
 from wfapp.web import HTMX_NO_CHANGE, render
 

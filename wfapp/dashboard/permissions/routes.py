@@ -5,10 +5,10 @@ from flask import Blueprint, Response, abort, flash, request, url_for
 
 from wfapp.auth import ADMIN, actor_name, roles_required
 from wfapp.dashboard.permissions.forms import RenameUserTypeForm, UserTypeForm
+from wfapp.errors import Conflict, NotFound, Problem, ValidationFailed
 from wfapp.extensions import db
 from wfapp.models import Permission
 from wfapp.services import directory
-from wfapp.services.errors import Conflict, NotFound, Problem, ValidationFailed
 from wfapp.services.staff import record_staff_action
 from wfapp.services.workflow_templates import get_workflow_template, list_workflow_templates
 from wfapp.web import commit_action, hx_redirect, is_fragment, render

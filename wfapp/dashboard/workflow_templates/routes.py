@@ -9,14 +9,14 @@ from wfapp.auth import ADMIN, actor_name, roles_required
 from wfapp.dashboard.workflow_templates import editor
 from wfapp.dashboard.workflow_templates.editor.text import parse_json_text
 from wfapp.dashboard.workflow_templates.forms import NameForm
+from wfapp.errors import Conflict, NotFound, Problem
 from wfapp.extensions import db
 from wfapp.models import WorkflowStatus
 from wfapp.schemas.state_schema import compiled_for_version
 from wfapp.services import template_catalog as catalog
 from wfapp.services import workflow_templates as svc
-from wfapp.services.errors import Conflict, NotFound, Problem
+from wfapp.services.llm_context import llm_tool
 from wfapp.services.staff import record_staff_action
-from wfapp.services.workflows import llm_tool
 from wfapp.web import commit_action, hx_redirect, render
 
 bp = Blueprint("workflow_templates", __name__, url_prefix="/workflow-templates")

@@ -12,14 +12,14 @@ from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from wfapp.auth import ADMIN, OPERATOR, actor_name, has_role, roles_required
+from wfapp.errors import NotFound, PermissionDenied, Problem, StateValidationError, ValidationFailed
 from wfapp.extensions import db
 from wfapp.models import Workflow, WorkflowStatus, WorkflowTemplate
 from wfapp.schemas.state_schema import compiled_for_version
-from wfapp.services import monitor, outbox, privacy
-from wfapp.services import workflows as wf_svc
+from wfapp.services import lifecycle, monitor, outbox_actions, privacy, workflow_lookup, workflow_queries
 from wfapp.services.analytics import record_validation_failure
-from wfapp.services.errors import NotFound, PermissionDenied, Problem, StateValidationError, ValidationFailed
 from wfapp.services.operator_form import SaveOutcome, save_operator_form
+from wfapp.services.outbox import OutboxSettings
 from wfapp.services.staff import record_staff_action
 from wfapp.services.workflow_page import Viewer, reveal_state, workflow_page, workflow_steps
 from wfapp.web import (
@@ -104,7 +104,7 @@ def _monitor_context(since: str | None = None) -> dict[str, Any]:
     try:
         # A broken filter shows nothing (and says why beside it) rather than everything.
         privacy.refuse_sensitive_search(db.session, args.get("field"), staff_role())
-        filters = wf_svc.filters_from_query(db.session, MultiDict(args))
+        filters = workflow_queries.filters_from_query(db.session, MultiDict(args))
         rows, next_cursor = monitor.monitor_page(db.session, filters, args.get("sort", "newest"), limit, cursor)
     except ValidationFailed as exc:
         errors = exc.errors
@@ -168,11 +168,19 @@ def bulk():
     for wid in ids:
         try:
             if action == "cancel":
-                wf_svc.change_status(db.session, wid, "cancelled", actor_name(), reason=reason, source="operator")
+                lifecycle.change_status(
+                    db.session,
+                    wid,
+                    "cancelled",
+                    actor_name(),
+                    reason=reason,
+                    source="operator",
+                    settings=OutboxSettings.from_config(current_app.config),
+                )
                 _audit("workflow_cancelled", wid, {"reason": reason, "bulk": True})
                 outcome = "cancelled"
             else:
-                outbox.retry_end_action(db.session, wid, actor_name())
+                outbox_actions.retry_end_action(db.session, wid, actor_name())
                 _audit("end_action_retried", wid, {"bulk": True})
                 outcome = "end action queued again"
             db.session.commit()
@@ -192,7 +200,7 @@ def _viewer() -> Viewer:
 
 def _workflow_or_404(workflow_id) -> Workflow:
     try:
-        return wf_svc.get_workflow(db.session, workflow_id)
+        return workflow_lookup.get_workflow(db.session, workflow_id)
     except NotFound:
         abort(404)
 
@@ -210,7 +218,7 @@ def _detail_context(
     reveal: str | None = None,
 ) -> dict[str, Any]:
     """The page's context: what the service shows this viewer, and the state of the form."""
-    page = workflow_page(db.session(), wf, _viewer(), reveal)
+    page = workflow_page(db.session, wf, _viewer(), reveal)
     return dict(
         page.context(),
         form_values=page.state if form_values is None else form_values,
@@ -246,7 +254,7 @@ def _back_to_workflow(workflow_id):
 def show(workflow_id):
     wf = _workflow_or_404(workflow_id)
     ctx = _detail_context(wf, reveal="page")
-    ctx.update(workflow_steps(db.session(), wf, staff_role(), request.args.get("step", type=int)).context())
+    ctx.update(workflow_steps(db.session, wf, staff_role(), request.args.get("step", type=int)).context())
     response = render("workflows/show.html", "workflows/_detail.html", **ctx)
     db.session.commit()  # the audit entry of a reveal
     return response
@@ -258,7 +266,7 @@ def live(workflow_id):
     """The detail page's poll: 204 when the workflow and its jobs did not change (one query on
     the primary key and ix_jobs_workflow); 286 with the final panel once it is terminal."""
     try:
-        wid = wf_svc.parse_workflow_id(workflow_id)
+        wid = workflow_lookup.parse_workflow_id(workflow_id)
     except NotFound:
         abort(404)
     token = monitor.workflow_token(db.session, wid)
@@ -292,13 +300,21 @@ def state_form(workflow_id):
 @roles_required(*ACTORS)
 def save_state(workflow_id):
     wf = _workflow_or_404(workflow_id)
-    fields = compiled_for_version(wf_svc.version_of(db.session, wf)).fields
+    fields = compiled_for_version(workflow_lookup.version_of(db.session, wf)).fields
     typed = state_values_from_form(fields, request.form)
     etag = request.form.get("etag", "")
     base_seq = request.form.get("base_seq", type=int) or 0
 
     def save() -> SaveOutcome:
-        outcome = save_operator_form(db.session(), wf.id, typed, etag, base_seq, actor_name())
+        outcome = save_operator_form(
+            db.session,
+            wf.id,
+            typed,
+            etag,
+            base_seq,
+            actor_name(),
+            settings=OutboxSettings.from_config(current_app.config),
+        )
         if not outcome.saved:
             # changed meanwhile: nothing was written; the form again, with what changed
             ctx = _detail_context(
@@ -365,7 +381,15 @@ def change_status(workflow_id):
         return render("workflows/_actions.html", "workflows/_actions.html", status=exc.status, **ctx)
 
     commit_action(
-        lambda: wf_svc.change_status(db.session, wf.id, target, actor_name(), reason=reason, source="operator"),
+        lambda: lifecycle.change_status(
+            db.session,
+            wf.id,
+            target,
+            actor_name(),
+            reason=reason,
+            source="operator",
+            settings=OutboxSettings.from_config(current_app.config),
+        ),
         refused,
         lambda _wf: _audit(f"workflow_{target}", wf.id, {"reason": reason} if reason else {}),
     )
@@ -378,8 +402,8 @@ def change_status(workflow_id):
 def timeline(workflow_id):
     wf = _workflow_or_404(workflow_id)
     # the steps show the state's values: audited like the other fragments of the page
-    reveal_state(db.session(), wf, _viewer(), "fragment")
-    steps = workflow_steps(db.session(), wf, staff_role(), request.args.get("step", type=int))
+    reveal_state(db.session, wf, _viewer(), "fragment")
+    steps = workflow_steps(db.session, wf, staff_role(), request.args.get("step", type=int))
     response = render("workflows/_stepper.html", "workflows/_stepper.html", **steps.context())
     db.session.commit()
     return response
@@ -393,7 +417,9 @@ def resolve_dependency(workflow_id, name):
     if outcome not in ("succeeded", "failed"):
         abort(400, "Choose succeeded or failed.")
     commit_action(
-        lambda: outbox.resolve_dependency(db.session, wf.id, name, outcome, actor_name()),
+        lambda: outbox_actions.resolve_dependency(
+            db.session, wf.id, name, outcome, actor_name(), settings=OutboxSettings.from_config(current_app.config)
+        ),
         _back_to_workflow(wf.id),
         lambda _: _audit("dependency_resolved", wf.id, {"dependency": name, "outcome": outcome}),
     )
@@ -406,7 +432,7 @@ def resolve_dependency(workflow_id, name):
 def retry_end_action(workflow_id):
     wf = _workflow_or_404(workflow_id)
     commit_action(
-        lambda: outbox.retry_end_action(db.session, wf.id, actor_name()),
+        lambda: outbox_actions.retry_end_action(db.session, wf.id, actor_name()),
         _back_to_workflow(wf.id),
         lambda _: _audit("end_action_retried", wf.id),
     )

@@ -18,6 +18,7 @@ from wfapp.dashboard.workflow_templates.editor.definition import (
 from wfapp.dashboard.workflow_templates.editor.ops import apply_op
 from wfapp.dashboard.workflow_templates.editor.sections import SECTIONS
 from wfapp.dashboard.workflow_templates.editor.state import EditorState, state_from_form
+from wfapp.errors import Conflict, Problem, SchemaError, ValidationFailed
 from wfapp.extensions import db
 from wfapp.models import WorkflowTemplate
 from wfapp.schemas.api import WORKFLOW_TEMPLATE_CREATE, WORKFLOW_TEMPLATE_UPDATE
@@ -25,7 +26,6 @@ from wfapp.schemas.definitions import END_ACTION_TYPES
 from wfapp.schemas.state_schema import FIELD_TYPES, CompiledSchema, build_compiled, compile_state_schema
 from wfapp.services import template_catalog as catalog
 from wfapp.services import workflow_templates as svc
-from wfapp.services.errors import Conflict, Problem, SchemaError, ValidationFailed
 from wfapp.services.staff import record_staff_action
 from wfapp.services.validation import schema_errors
 from wfapp.web import commit_action, hx_redirect, render

@@ -1,0 +1,289 @@
+"""A workflow's lifecycle: start, merge state, complete, cancel, fail. Every change writes one
+event in the same transaction, and runs under the workflow's row lock (wfapp.services.workflow_lookup)."""
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from wfapp.errors import (
+    Conflict,
+    DependencyPending,
+    InvalidTransition,
+    PermissionDenied,
+    PreconditionFailed,
+    StateValidationError,
+    ValidationFailed,
+)
+from wfapp.models import OPEN_STATUSES, EndUser, Permission, TemplateVersion, Workflow, WorkflowStatus
+from wfapp.models.types import utcnow
+from wfapp.models.workflows import OPEN_WORKFLOW_PREDICATE
+from wfapp.schemas.state_schema import CompiledSchema, compiled_for_version
+from wfapp.services import dependencies
+from wfapp.services.events import record_event, state_diff
+from wfapp.services.outbox import OutboxSettings, enqueue_end_action
+from wfapp.services.workflow_lookup import lock_with_definition, lock_workflow
+from wfapp.services.workflow_status import end_workflow, touch
+from wfapp.services.workflow_templates import find_workflow_template
+
+TERMINAL_TARGETS = (WorkflowStatus.COMPLETED, WorkflowStatus.CANCELLED, WorkflowStatus.FAILED)
+
+
+def check_if_match(wf: Workflow, if_match: str | None) -> None:
+    if if_match is None:
+        return
+    tags = [t.strip() for t in if_match.split(",")]
+    if "*" in tags:
+        return
+    if wf.etag not in [t.removeprefix("W/") for t in tags]:
+        raise PreconditionFailed(
+            "the workflow changed since you read it: fetch it again and re-apply your change",
+            current_etag=wf.etag,
+        )
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON Merge Patch: objects merge recursively, a null removes the key."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def start_workflow(
+    session: so.Session,
+    template_ref: str,
+    conversation_id: str,
+    user_id: str,
+    actor: str,
+    state_data: dict[str, Any] | None = None,
+    *,
+    settings: OutboxSettings,
+) -> Workflow:
+    template = find_workflow_template(session, template_ref)
+    if template is None:
+        raise ValidationFailed(
+            f"no workflow template {template_ref!r}",
+            [{"path": "/template_id", "message": f"no workflow template {template_ref!r}"}],
+        )
+    # The end user and whether its user type is granted the template (services.directory's
+    # is_granted: a permissions row for the pair), in one statement.
+    granted = (
+        sa.select(Permission.id)
+        .where(Permission.user_type_id == EndUser.user_type_id, Permission.workflow_template_id == template.id)
+        .exists()
+    )
+    found = session.execute(sa.select(EndUser, granted).where(EndUser.id == user_id)).first()
+    if found is None:
+        raise ValidationFailed(
+            f"no end user {user_id!r}",
+            [{"path": "/user_id", "message": f"no end user {user_id!r}: register it with POST /api/users"}],
+        )
+    user, is_granted_ = found
+    if not template.is_active:
+        raise Conflict(f"workflow template {template.name!r} is not active")
+    if not is_granted_:
+        raise PermissionDenied(f"user type {user.user_type_id!r} may not start workflow template {template.name!r}")
+    version = template.current_version
+    assert version is not None  # an active template has a published version
+    compiled = compiled_for_version(version)
+    state = merge_patch(compiled.defaults(), state_data or {})
+    errors = compiled.validate_merge(state, state)
+    if errors:
+        raise StateValidationError(f"{len(errors)} field(s) of state_data are invalid", errors)
+    now = utcnow()
+    wf = Workflow(
+        id=uuid.uuid4(),
+        template_id=template.id,
+        template_version_id=version.id,
+        conversation_id=conversation_id,
+        user_id=user_id,
+        status=WorkflowStatus.ACTIVE,
+        state_data=state,
+        pending_dependencies={},
+        waiting_for=None,
+        row_version=1,
+        event_seq=0,
+        status_reason="",
+        completed_at=None,
+        started_at=now,
+        last_interaction_at=now,
+        updated_at=now,
+    )
+    with session.no_autoflush:
+        # the first event's seq goes into the INSERT; the event itself is flushed after it
+        started = record_event(
+            session,
+            wf,
+            "started",
+            actor,
+            {
+                "template": template.name,
+                "version": version.number,
+                "status": {"to": "active"},
+                "diff": state_diff({}, state),
+            },
+        )
+        # One statement that cannot fail on a second open workflow in the conversation (the
+        # partial unique index decides, also between concurrent starts): no savepoint needed.
+        inserted = session.execute(
+            _insert_for(session)(Workflow)
+            .values(**{c.key: getattr(wf, c.key) for c in Workflow.__table__.columns})
+            .on_conflict_do_nothing(
+                index_elements=["template_id", "conversation_id"], index_where=sa.text(OPEN_WORKFLOW_PREDICATE)
+            )
+            .returning(Workflow.id)
+        ).scalar()
+    if inserted is None:
+        session.expunge(started)
+        existing = open_workflow_in_conversation(session, template.id, conversation_id)
+        raise Conflict(
+            f"conversation {conversation_id!r} already has an open {template.name!r} workflow"
+            + (f": {existing}" if existing else ""),
+            existing_id=str(existing) if existing else None,
+        )
+    so.make_transient_to_detached(wf)
+    session.add(wf)  # persistent with everything loaded: no SELECT to read back what was written
+    # keep them on the workflow: the rest of the request reads them from there
+    so.attributes.set_committed_value(wf, "template", template)
+    so.attributes.set_committed_value(wf, "version", version)
+    dependencies.on_start(session, wf, version, actor, settings=settings)
+    return wf
+
+
+def _insert_for(session: so.Session) -> Any:
+    """INSERT with ON CONFLICT for the session's database."""
+    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def open_workflow_in_conversation(
+    session: so.Session, template_id: uuid.UUID, conversation_id: str
+) -> uuid.UUID | None:
+    return session.scalar(
+        sa.select(Workflow.id).where(
+            Workflow.template_id == template_id,
+            Workflow.conversation_id == conversation_id,
+            Workflow.status.in_(OPEN_STATUSES),
+        )
+    )
+
+
+def _apply_state(
+    session: so.Session, wf: Workflow, compiled: CompiledSchema, patch: dict[str, Any], actor: str, source: str
+) -> dict[str, Any]:
+    before = wf.state_data or {}
+    after = merge_patch(before, patch)
+    errors = compiled.validate_merge(after, patch.keys())
+    if errors:
+        raise StateValidationError(f"{len(errors)} field(s) of state_data are invalid", errors)
+    diff = state_diff(before, after)
+    if diff:
+        wf.state_data = after  # a new object: SQLAlchemy does not see in-place changes
+        record_event(session, wf, "state_updated", actor, {"diff": diff, "source": source})
+    return diff
+
+
+def merge_state(
+    session: so.Session,
+    workflow_id: str | uuid.UUID,
+    patch: dict[str, Any],
+    actor: str,
+    *,
+    if_match: str | None = None,
+    source: str = "api",
+    settings: OutboxSettings,
+) -> Workflow:
+    wf, version, _template = lock_with_definition(session, workflow_id)
+    check_if_match(wf, if_match)
+    if wf.is_terminal:
+        raise InvalidTransition(f"the workflow is {wf.status}: its state_data can no longer change")
+    compiled = compiled_for_version(version)
+    diff = _apply_state(session, wf, compiled, patch, actor, source)
+    touch(wf)
+    if diff:
+        dependencies.on_state_changed(
+            session, wf, set(diff.get("set", {})) | set(diff.get("removed", [])), actor, settings=settings
+        )
+    return wf
+
+
+def change_status(
+    session: so.Session,
+    workflow_id: str | uuid.UUID,
+    status: str,
+    actor: str,
+    *,
+    reason: str = "",
+    patch: dict[str, Any] | None = None,
+    if_match: str | None = None,
+    source: str = "api",
+    settings: OutboxSettings,
+) -> Workflow:
+    """The status changes a client or operator may ask for: completed, cancelled, failed
+    (optionally with a state merge in the same call). Asking for the current status of an open
+    workflow only merges."""
+    try:
+        target = WorkflowStatus(status)
+    except ValueError:
+        raise ValidationFailed(
+            f"unknown status {status!r}", [{"path": "/status", "message": f"unknown status {status!r}"}]
+        ) from None
+    wf, waiting_siblings = lock_workflow(session, workflow_id, with_waiting_siblings=target == WorkflowStatus.COMPLETED)
+    version = wf.version
+    check_if_match(wf, if_match)
+    if wf.is_terminal:
+        raise InvalidTransition(
+            f"the workflow is {wf.status}: it cannot become {target}", current_status=str(wf.status)
+        )
+    compiled = compiled_for_version(version)
+    if patch:
+        _apply_state(session, wf, compiled, patch, actor, source)
+    if target == wf.status:
+        touch(wf)
+        return wf
+    if target not in TERMINAL_TARGETS:
+        raise InvalidTransition(
+            f"a {wf.status} workflow cannot be set to {target}: it becomes active by itself "
+            "when its dependencies resolve",
+            current_status=str(wf.status),
+        )
+    if target == WorkflowStatus.COMPLETED:
+        errors = compiled.validate_complete(wf.state_data or {})
+        if errors:
+            raise StateValidationError(
+                f"the workflow cannot complete: {len(errors)} field(s) missing or invalid", errors
+            )
+        dependencies.before_complete(session, wf, version, actor, settings=settings)
+        if wf.status == WorkflowStatus.WAITING or dependencies.pending(wf):
+            raise DependencyPending(
+                "the workflow waits on " + ", ".join(dependencies.pending(wf)) + "; complete it when they resolve",
+                waiting_for=wf.waiting_for,
+            )
+    _set_terminal(session, wf, target, actor, reason, version, settings, waiting_siblings=waiting_siblings)
+    return wf
+
+
+def _set_terminal(
+    session: so.Session,
+    wf: Workflow,
+    target: WorkflowStatus,
+    actor: str,
+    reason: str,
+    version: TemplateVersion,
+    settings: OutboxSettings,
+    *,
+    waiting_siblings: bool = True,
+) -> None:
+    end_workflow(session, wf, target, actor, reason)
+    if target == WorkflowStatus.COMPLETED:
+        enqueue_end_action(session, wf, version, settings)
+        if waiting_siblings:  # no other workflow of the user waits: none can wait on this one
+            dependencies.on_workflow_completed(session, wf, actor)

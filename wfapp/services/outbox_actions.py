@@ -1,0 +1,67 @@
+"""Operator actions on the outbox and on dependencies: re-arm a dead job, retry a workflow's end
+action, resolve a pending dependency (its callback or an operator). Like every service: takes a
+session, raises domain errors, never commits."""
+
+import uuid
+from typing import Any
+
+import sqlalchemy.orm as so
+
+from wfapp.errors import Conflict
+from wfapp.models import Job, JobKind, JobStatus, Workflow
+from wfapp.models.types import utcnow
+from wfapp.services import dependencies
+from wfapp.services.events import record_event
+from wfapp.services.outbox import OutboxSettings, end_action_job, get_job
+from wfapp.services.workflow_lookup import get_workflow
+
+
+def retry_job(session: so.Session, job_id: int | str, actor: str) -> Job:
+    """Re-arm a dead job: pending now, with a fresh budget of attempts and the same
+    Idempotency-Key (a receiver that saw an earlier attempt recognises it)."""
+    job = get_job(session, job_id)
+    wf = get_workflow(session, job.workflow_id, lock=True)  # lock order: workflow, then job
+    job = get_job(session, job.id, lock=True)
+    if job.status != JobStatus.DEAD:
+        raise Conflict(f"job {job.id} is {job.status}: only a dead job can be retried", job_status=str(job.status))
+    if job.kind == JobKind.DEPENDENCY:
+        dependencies.rearm(session, wf, job, actor)
+    previous = job.last_error
+    job.status = JobStatus.PENDING
+    job.attempts = 0
+    job.next_attempt_at = utcnow()
+    job.locked_until = None
+    job.locked_by = ""
+    job.finished_at = None
+    record_event(
+        session, wf, "job_retry_requested", actor, {"job_id": job.id, "kind": str(job.kind), "previous_error": previous}
+    )
+    dependencies.bump(wf)
+    return job
+
+
+def retry_end_action(session: so.Session, workflow_id: str | uuid.UUID, actor: str) -> Job:
+    wf = get_workflow(session, workflow_id)
+    job = end_action_job(session, wf.id)
+    if job is None:
+        raise Conflict("the workflow has no end action to retry (not completed, or its end action is none)")
+    return retry_job(session, job.id, actor)
+
+
+def resolve_dependency(
+    session: so.Session,
+    workflow_id: str | uuid.UUID,
+    name: str,
+    outcome: str,
+    actor: str,
+    result: Any = None,
+    message: str = "",
+    *,
+    settings: OutboxSettings,
+) -> Workflow:
+    """A pending dependency's outcome, from its callback or an operator: succeeded or failed
+    (then the dependency's on_failure applies). Returns the workflow."""
+    wf = get_workflow(session, workflow_id, lock=True)
+    dependencies.resolve(session, wf, name, outcome, result, message, actor, settings=settings)
+    dependencies.bump(wf)
+    return wf

@@ -18,6 +18,7 @@ from wfapp.extensions import db as _db
 from wfapp.schemas.state_schema import clear_cache
 
 PG_URL = os.environ.get("WFAPP_TEST_DATABASE_URL", "")
+TEST_HASH_METHOD = "pbkdf2:sha256:1000"
 
 LOAN_SCHEMA = {
     "amount": {"type": "number", "required": True, "minimum": 1000, "title": "Loan amount"},
@@ -43,6 +44,8 @@ def app(tmp_path):
         "SECRET_KEY": "test-secret",
         "SIGNING_SECRET": "test-signing-secret",
         "DISPATCHER_ENABLED": False,
+        # scrypt costs ~0.1 s a hash; the staff fixtures hash and log in hundreds of times.
+        "PASSWORD_HASH_METHOD": TEST_HASH_METHOD,
         "SQLALCHEMY_DATABASE_URI": PG_URL or f"sqlite:///{tmp_path / 'test.sqlite'}",
     }
     app = create_app(config)

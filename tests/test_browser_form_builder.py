@@ -13,7 +13,7 @@ from pages_support import PASSWORD, make_staff
 CHROMIUM = os.environ.get("WFAPP_CHROMIUM", "/usr/bin/chromium")
 OUTPUT = Path(os.environ.get("WFAPP_TEST_OUTPUT", Path(__file__).resolve().parent.parent / "test-output"))
 
-pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")]
 
 
 @pytest.fixture

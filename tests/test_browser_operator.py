@@ -16,7 +16,10 @@ SCHEMA = {
     "purpose": {"type": "string", "required": True, "title": "Purpose"},
 }
 
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed"),
+]
 
 
 @pytest.fixture

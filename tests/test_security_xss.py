@@ -167,6 +167,7 @@ def test_viewer_pages_mask_and_stay_inert(app, hostile):
 CHROMIUM = os.environ.get("WFAPP_CHROMIUM", "/usr/bin/chromium")
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")
 def test_no_payload_script_runs_in_chromium(app, hostile, live_server):
     from playwright.sync_api import sync_playwright

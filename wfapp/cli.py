@@ -22,7 +22,7 @@ def init_app(app: Flask) -> None:
         from wfapp.services.staff import create_staff_user
 
         try:
-            create_staff_user(db.session, username, password, role)
+            create_staff_user(db.session, username, password, role, app.config["PASSWORD_HASH_METHOD"])
             db.session.commit()
         except Problem as exc:
             raise click.ClickException(exc.detail) from None
@@ -77,7 +77,7 @@ def init_quickstart(app: Flask) -> None:
         if not path.exists() and db.session.scalar(sa.select(sa.func.count()).select_from(StaffUser)) == 0:
             seed_demo(db.session)
             password = secrets.token_urlsafe(12)
-            create_staff_user(db.session, "admin", password, "admin")
+            create_staff_user(db.session, "admin", password, "admin", app.config["PASSWORD_HASH_METHOD"])
             _t, token = create_token(db.session, "demo-integration", "integration")
             db.session.commit()
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

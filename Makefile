@@ -23,6 +23,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Everything but the browser, fuzz and multi-process tests (markers in pyproject.toml)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not browser and not fuzz and not multiprocess"
+
 # Ruff's linter and formatter (configured in pyproject.toml); `ruff format .` fixes the format.
 lint: $(STAMP)
 	$(BIN)/ruff check wfapp tests app.py gunicorn.conf.py

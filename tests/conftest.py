@@ -3,6 +3,7 @@ WFAPP_TEST_DATABASE_URL is set), client, api (token-authenticated JSON calls per
 factories, a live HTTP server."""
 
 import os
+import shutil
 import threading
 import uuid
 from typing import Any
@@ -18,6 +19,7 @@ from wfapp.extensions import db as _db
 from wfapp.schemas.state_schema import clear_cache
 
 PG_URL = os.environ.get("WFAPP_TEST_DATABASE_URL", "")
+TEST_HASH_METHOD = "pbkdf2:sha256:1000"
 
 LOAN_SCHEMA = {
     "amount": {"type": "number", "required": True, "minimum": 1000, "title": "Loan amount"},
@@ -43,6 +45,8 @@ def app(tmp_path):
         "SECRET_KEY": "test-secret",
         "SIGNING_SECRET": "test-signing-secret",
         "DISPATCHER_ENABLED": False,
+        # scrypt costs ~0.1 s a hash; the staff fixtures hash and log in hundreds of times.
+        "PASSWORD_HASH_METHOD": TEST_HASH_METHOD,
         "SQLALCHEMY_DATABASE_URI": PG_URL or f"sqlite:///{tmp_path / 'test.sqlite'}",
     }
     app = create_app(config)
@@ -221,7 +225,8 @@ class LiveServer:
         self.app = app
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # a short poll interval: shutdown() waits up to one interval
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def start(self):
         self.thread.start()
@@ -253,3 +258,39 @@ def operator(app):
 @pytest.fixture
 def viewer(app):
     return pages_support.Staff(app, "viewer")
+
+
+CHROMIUM = os.environ.get("WFAPP_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium (Debian's, driven by Playwright) for the whole run: starting it costs
+    about 2 s. Tests take `browser`, which gives each its own contexts."""
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The shared Chromium; the contexts (cookies, storage, pages) a test opens are closed after it."""
+    before = set(chromium.contexts)
+    yield chromium
+    for context in chromium.contexts:
+        if context not in before:
+            context.close()

@@ -17,7 +17,7 @@ def csrf_from(html: str) -> str:
 
 def make_staff(app, username: str, role: str) -> None:
     with app.app_context():
-        create_staff_user(_db.session, username, PASSWORD, role)
+        create_staff_user(_db.session, username, PASSWORD, role, app.config["PASSWORD_HASH_METHOD"])
         _db.session.commit()
 
 

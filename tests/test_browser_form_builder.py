@@ -8,42 +8,27 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import CHROMIUM
 from pages_support import PASSWORD, make_staff
 
-CHROMIUM = os.environ.get("WFAPP_CHROMIUM", "/usr/bin/chromium")
 OUTPUT = Path(os.environ.get("WFAPP_TEST_OUTPUT", Path(__file__).resolve().parent.parent / "test-output"))
 
-pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")]
 
 
 @pytest.fixture
-def page(live_server):
-    from playwright.sync_api import sync_playwright
-
+def page(live_server, browser):
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
-        page = context.new_page()
-        errors = []
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.set_default_timeout(10_000)
-        yield page
-        context.close()
-        browser.close()
-        # CSP violations and script errors show up here
-        assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+    # CSP violations and script errors show up here
+    assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
 
 
 def settled(page):

@@ -7,35 +7,19 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import CHROMIUM
 from pages_support import PASSWORD, make_staff
 
-CHROMIUM = "/usr/bin/chromium"
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
 SCHEMA = {
     "amount": {"type": "number", "required": True, "minimum": 1000, "title": "Loan amount"},
     "purpose": {"type": "string", "required": True, "title": "Purpose"},
 }
 
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed")
-
-
-@pytest.fixture
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield b
-        b.close()
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed"),
+]
 
 
 def test_operator_filters_fills_watches_and_steps_back(

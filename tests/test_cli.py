@@ -2,6 +2,7 @@
 
 import sqlalchemy as sa
 
+from wfapp.config import Defaults
 from wfapp.models import ApiToken, StaffUser, Workflow, WorkflowTemplate
 from wfapp.models.workflows import WorkflowStatus
 
@@ -18,6 +19,9 @@ def test_create_token_prints_it_alone_on_the_last_line(app, client):
 
 
 def test_create_user_with_password_option_and_prompt(app, db):
+    # the suite hashes with a cheap method; this test checks the production default
+    assert Defaults.PASSWORD_HASH_METHOD == "scrypt"
+    app.config["PASSWORD_HASH_METHOD"] = Defaults.PASSWORD_HASH_METHOD
     runner = app.test_cli_runner()
     r = runner.invoke(args=["create-user", "alice", "--role", "operator", "--password", "correct horse"])
     assert r.exit_code == 0, r.output

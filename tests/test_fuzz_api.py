@@ -28,6 +28,7 @@ from wfapp.extensions import db
 from wfapp.schemas.state_schema import clear_cache
 from wfapp.services.tokens import create_token
 
+pytestmark = pytest.mark.fuzz
 EXAMPLES = int(os.environ.get("WFAPP_FUZZ_EXAMPLES", "8"))
 # The suite's run is reproducible; `make fuzz` sets WFAPP_FUZZ_RANDOM=1 to explore new inputs.
 DERANDOMIZE = os.environ.get("WFAPP_FUZZ_RANDOM", "") not in ("1", "true")

@@ -112,6 +112,7 @@ def request_pids(log_path: Path, path: str) -> list[int]:
     return pids
 
 
+@pytest.mark.multiprocess
 def test_counts_add_up_across_two_gunicorn_workers(gunicorn, make_workflow, make_workflow_template, make_end_user):
     url, log_path = gunicorn
     user = make_end_user()

@@ -3,11 +3,11 @@ descriptions, names and state_data values are shown as text on every page that s
 (and in previews and exports); in Chromium, no script of theirs runs."""
 
 import json
-import os
 import re
 import shutil
 
 import pytest
+from conftest import CHROMIUM
 from pages_support import PASSWORD, Staff, make_staff, text
 
 SCRIPT = "<script>window.__xss=1</script>"
@@ -164,51 +164,34 @@ def test_viewer_pages_mask_and_stay_inert(app, hostile):
     assert "••••" in body
 
 
-CHROMIUM = os.environ.get("WFAPP_CHROMIUM", "/usr/bin/chromium")
-
-
+@pytest.mark.browser
 @pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")
-def test_no_payload_script_runs_in_chromium(app, hostile, live_server):
-    from playwright.sync_api import sync_playwright
-
+def test_no_payload_script_runs_in_chromium(app, hostile, live_server, browser):
     make_staff(app, "xss_admin", "admin")
     ran, dialogs = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        context = browser.new_context(base_url=live_server.url)
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.goto("/login")
-        page.fill("#username", "xss_admin")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(re.compile(r".*/(overview|workflow-templates)/.*"))
-        for path in pages(hostile):
-            if "/live" in path:
-                continue
-            page.goto(path)
-            page.wait_for_load_state("load")
-            page.wait_for_timeout(150)  # let htmx process what it would (hx-trigger="load")
-            value = page.evaluate("() => window.__xss")
-            if value is not None:
-                ran.append((path, value))
-            assert "/login" not in page.url, f"{path} signed us out: an htmx payload ran"
-        # the payload is visible as text, where an author wrote it
-        page.goto(f"/workflows/{hostile['workflow']['id']}")
-        assert SCRIPT in page.inner_text("main")
-        context.close()
-        browser.close()
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto("/login")
+    page.fill("#username", "xss_admin")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/(overview|workflow-templates)/.*"))
+    for path in pages(hostile):
+        if "/live" in path:
+            continue
+        page.goto(path)
+        page.wait_for_load_state("load")
+        page.wait_for_timeout(150)  # let htmx process what it would (hx-trigger="load")
+        value = page.evaluate("() => window.__xss")
+        if value is not None:
+            ran.append((path, value))
+        assert "/login" not in page.url, f"{path} signed us out: an htmx payload ran"
+    # the payload is visible as text, where an author wrote it
+    page.goto(f"/workflows/{hostile['workflow']['id']}")
+    assert SCRIPT in page.inner_text("main")
+    context.close()
     assert not ran and not dialogs, (ran, dialogs)
 
 

@@ -20,9 +20,13 @@ from receivers import Answer, Receiver
 from wfapp.models import Job, JobStatus
 from wfapp.outbox.http import verify_signature
 
-pytestmark = pytest.mark.skipif(
-    not PG_URL, reason="needs PostgreSQL: set WFAPP_TEST_DATABASE_URL (workers claim with FOR UPDATE SKIP LOCKED)"
-)
+pytestmark = [
+    pytest.mark.multiprocess,
+    pytest.mark.postgres,
+    pytest.mark.skipif(
+        not PG_URL, reason="needs PostgreSQL: set WFAPP_TEST_DATABASE_URL (workers claim with FOR UPDATE SKIP LOCKED)"
+    ),
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = 300

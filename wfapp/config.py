@@ -22,6 +22,8 @@ class Defaults:
     OUTBOUND_READ_TIMEOUT_S = 10.0
     OUTBOUND_MAX_RESPONSE_BYTES = 256 * 1024
     SIGNING_SECRET = ""
+    # werkzeug's method for new staff password hashes; the suite sets a cheap one, never production.
+    PASSWORD_HASH_METHOD = "scrypt"
     # This app's public base URL (https://wfapp.example.com): dependency calls then carry
     # X-Wfapp-Callback, where an endpoint that answered 202 posts the outcome.
     PUBLIC_URL = ""

@@ -158,7 +158,7 @@ def _update(workflow_id, body):
     bp,
     "/workflows/<workflow_id>",
     "PUT",
-    summary="Merge state_data (RFC 7386) and/or change status (completed, cancelled, failed)",
+    summary="Merge state_data (RFC 7396) and/or change status (completed, cancelled, failed)",
     roles=WORKFLOW_WRITE,
     body=WORKFLOW_UPDATE,
     body_name="WorkflowUpdate",

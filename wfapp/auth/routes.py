@@ -57,7 +57,7 @@ def login():
             form.password.errors.append(LOCKED_OUT)
             status, headers = 429, {"Retry-After": str(wait)}
         else:
-            user = authenticate(db.session, username, form.password.data)
+            user = authenticate(db.session, username, form.password.data, current_app.config["PASSWORD_HASH_METHOD"])
             if user is not None:
                 # A fresh session: nothing of the anonymous one survives (no fixation), and a
                 # server-side record that logout and idle expiry end.

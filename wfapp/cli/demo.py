@@ -37,7 +37,7 @@ def quickstart_command() -> None:
     if not path.exists() and db.session.scalar(sa.select(sa.func.count()).select_from(StaffUser)) == 0:
         seed_demo(db.session, OutboxSettings.from_config(current_app.config))
         password = secrets.token_urlsafe(12)
-        create_staff_user(db.session, "admin", password, "admin")
+        create_staff_user(db.session, "admin", password, "admin", current_app.config["PASSWORD_HASH_METHOD"])
         _t, token = create_token(db.session, "demo-integration", "integration")
         db.session.commit()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

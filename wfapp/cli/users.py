@@ -1,6 +1,7 @@
 """flask --app app create-user | create-token | list-tokens | revoke-token ID"""
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from wfapp.errors import Problem
@@ -18,7 +19,7 @@ cli = AppGroup(__name__)
 def create_user_command(username: str, role: str, password: str) -> None:
     """Create a staff user who can log into the dashboard."""
     try:
-        create_staff_user(db.session, username, password, role)
+        create_staff_user(db.session, username, password, role, current_app.config["PASSWORD_HASH_METHOD"])
         db.session.commit()
     except Problem as exc:
         raise click.ClickException(exc.detail) from None

@@ -117,7 +117,7 @@ WORKFLOW_UPDATE = {
     "properties": {
         "state_data": {
             "type": "object",
-            "description": "a JSON Merge Patch (RFC 7386) of state_data: null removes a key",
+            "description": "a JSON Merge Patch (RFC 7396) of state_data: null removes a key",
         },
         "status": {"type": "string", "enum": ["active", "waiting", "completed", "cancelled", "failed"]},
         "reason": {"type": "string", "maxLength": 2000},

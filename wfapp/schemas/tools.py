@@ -1,6 +1,6 @@
 """A template version's state_schema as a function-calling tool, in the shape each LLM client expects.
 
-The tool's arguments are a patch of state_data, merged as a JSON Merge Patch (RFC 7386): a field
+The tool's arguments are a patch of state_data, merged as a JSON Merge Patch (RFC 7396): a field
 left out stays as it is, and null removes a field. Dialects:
 
 - ``openai``: Chat Completions, ``{"type": "function", "function": {"name", "description", "parameters"}}``

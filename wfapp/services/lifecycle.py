@@ -46,7 +46,7 @@ def check_if_match(wf: Workflow, if_match: str | None) -> None:
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON Merge Patch: objects merge recursively, a null removes the key."""
+    """RFC 7396 JSON Merge Patch: objects merge recursively, a null removes the key."""
     if not isinstance(patch, dict):
         return patch
     result = dict(target) if isinstance(target, dict) else {}

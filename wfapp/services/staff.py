@@ -4,6 +4,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 import sqlalchemy as sa
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -14,17 +15,26 @@ from wfapp.models.types import utcnow
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 MIN_PASSWORD_LENGTH = 8
-# Compared against when the username is unknown, so that a miss costs as much as a wrong password.
-_DUMMY_HASH = generate_password_hash("not a password", method="scrypt")
+# werkzeug's method for new password hashes (the PASSWORD_HASH_METHOD setting); a stored hash
+# names its own method, so checking needs none.
+DEFAULT_HASH_METHOD = "scrypt"
 
 
-def hash_password(password: str) -> str:
-    return generate_password_hash(password, method="scrypt")
+@cache
+def _dummy_hash(method: str) -> str:
+    """Compared against when the username is unknown, so that a miss costs as much as a wrong password."""
+    return generate_password_hash("not a password", method=method)
 
 
-def create_staff_user(session, username: str, password: str, role: str) -> StaffUser:
+def hash_password(password: str, method: str = DEFAULT_HASH_METHOD) -> str:
+    return generate_password_hash(password, method=method)
+
+
+def create_staff_user(
+    session, username: str, password: str, role: str, hash_method: str = DEFAULT_HASH_METHOD
+) -> StaffUser:
     """Create a staff user; ValidationFailed on a bad username, password or role, Conflict when
-    the username is taken."""
+    the username is taken. hash_method: werkzeug's method for the password hash."""
     errors = []
     username = (username or "").strip()
     if not USERNAME_RE.match(username):
@@ -37,17 +47,20 @@ def create_staff_user(session, username: str, password: str, role: str) -> Staff
         raise ValidationFailed("invalid staff user", errors)
     if session.scalar(sa.select(StaffUser.id).where(StaffUser.username == username)) is not None:
         raise Conflict(f"a staff user named {username!r} exists")
-    user = StaffUser(username=username, password_hash=hash_password(password), role=StaffRole(role), is_active=True)
+    user = StaffUser(
+        username=username, password_hash=hash_password(password, hash_method), role=StaffRole(role), is_active=True
+    )
     session.add(user)
     session.flush()
     return user
 
 
-def authenticate(session, username: str, password: str) -> StaffUser | None:
-    """The active staff user with this username and password, or None."""
+def authenticate(session, username: str, password: str, hash_method: str = DEFAULT_HASH_METHOD) -> StaffUser | None:
+    """The active staff user with this username and password, or None (an unknown username is
+    checked against a dummy hash of hash_method, as slow as a real one)."""
     user = session.scalar(sa.select(StaffUser).where(StaffUser.username == (username or "").strip()))
     if user is None:
-        check_password_hash(_DUMMY_HASH, password or "")
+        check_password_hash(_dummy_hash(hash_method), password or "")
         return None
     if not check_password_hash(user.password_hash, password or "") or not user.is_active:
         return None

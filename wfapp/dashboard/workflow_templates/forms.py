@@ -475,7 +475,7 @@ def rows_to_deps(state: EditorState) -> list[dict[str, Any]]:
                 state.add_dep_error(i, "headers", str(exc))
             if row["body"].strip():
                 try:
-                    api["body"] = json.loads(row["body"])
+                    api["body"] = _no_hostile_text(json.loads(row["body"]))
                 except (ValueError, RecursionError) as exc:
                     state.add_dep_error(i, "body", f"the body is not valid JSON: {exc}")
             if row["timeout_s"].strip():
@@ -488,7 +488,7 @@ def rows_to_deps(state: EditorState) -> list[dict[str, Any]]:
                 dep["success_path"] = row["success_path"].strip()
             if row["success_values"].strip():
                 try:
-                    dep["success_values"] = json.loads(row["success_values"])
+                    dep["success_values"] = _no_hostile_text(json.loads(row["success_values"]))
                 except (ValueError, RecursionError) as exc:
                     state.add_dep_error(i, "success_values", f'write a JSON list such as ["approved"]: {exc}')
             if row["store_as"].strip():
@@ -568,10 +568,20 @@ def _no_duplicates(pairs):
     return out
 
 
+def _no_hostile_text(value: Any) -> Any:
+    """Parsed JSON without NUL characters or lone surrogates (ValueError naming the place)."""
+    from wfapp.services.validation import hostile_text
+
+    found = hostile_text(value)
+    if found is not None:
+        raise ValueError(f"{found[0]} {found[1].removeprefix('a key ')}: such characters are not accepted")
+    return value
+
+
 def parse_json_text(text: str) -> Any:
     """json.loads that refuses duplicate keys; ValueError with a message that names the line."""
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates)
+        return _no_hostile_text(json.loads(text, object_pairs_hook=_no_duplicates))
     except _DuplicateKey as exc:
         raise ValueError(str(exc)) from None
     except json.JSONDecodeError as exc:

@@ -264,6 +264,7 @@ def _detail_context(
         end_action_preview=preview,
         sent_bodies=sent,
         pending=privacy.mask_pending(wf.pending_dependencies, role),
+        waiting_for=privacy.mask_waiting_for(wf.waiting_for, wf.pending_dependencies, role),
         end_user=db.session.get(EndUser, wf.user_id),
         form_values=state if form_values is None else form_values,
         form_errors=errors_by_field(form_errors or []),

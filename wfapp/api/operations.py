@@ -119,8 +119,9 @@ def operation(
 
         bp.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[method])
         default_errors = (401, 403) + ((400, 413, 415, 422) if body is not None else ())
-        if any((q.get("schema") or {}).get("type") == "integer" for q in query or []):
-            default_errors += (422,)
+        # any query argument with a control character is a 422 (check_query_text), a path
+        # argument with one names nothing (404)
+        default_errors += (422,) + ((404,) if "<" in rule else ())
         OPERATIONS.append(
             Operation(
                 rule=bp.url_prefix + rule,

@@ -75,8 +75,8 @@ def _user_type_in_body(session, user_type_id: str) -> UserType:
 END_USER_TYPE_CHANGED = "end_user_type_changed"
 
 
-def _refuse_move(user: EndUser, user_type_id: str) -> None:
-    raise PermissionDenied(
+def _refusal(user: EndUser, user_type_id: str) -> PermissionDenied:
+    return PermissionDenied(
         f"end user {user.id!r} is of user type {user.user_type_id!r}: only an admin may move it to {user_type_id!r}",
         current_user_type_id=user.user_type_id,
     )
@@ -90,8 +90,8 @@ def create_end_user(
     None: the integration) is refused with 403, since moving an end user is an admin's change."""
     existing = session.get(EndUser, id)
     if existing is not None:
-        if existing.user_type_id != user_type_id and staff_actor is None:
-            _refuse_move(existing, user_type_id)
+        if existing.user_type_id != user_type_id and not staff_actor:
+            raise _refusal(existing, user_type_id)
         raise Conflict(f"end user {id!r} exists", existing_id=id, user_type_id=existing.user_type_id)
     _user_type_in_body(session, user_type_id)
     user = EndUser(id=id, user_type_id=user_type_id, display_name=display_name or "")
@@ -106,8 +106,8 @@ def update_end_user(
     """Change an end user's display name, or (staff only: `staff_actor` names the admin) its user
     type; a move is recorded in the staff audit log with both user types."""
     if "user_type_id" in data and data["user_type_id"] != user.user_type_id:
-        if staff_actor is None:
-            _refuse_move(user, data["user_type_id"])
+        if not staff_actor:
+            raise _refusal(user, data["user_type_id"])
         _user_type_in_body(session, data["user_type_id"])
         record_staff_action(
             session,

@@ -156,7 +156,7 @@ def mask_waiting_for(waiting_for: Any, pending: dict[str, Any] | None, role: Any
     masked for viewers."""
     if may_reveal(role) or not isinstance(waiting_for, dict):
         return waiting_for
-    entry = (pending or {}).get(waiting_for.get("name"))
+    entry = (pending or {}).get(str(waiting_for.get("name")))
     if isinstance(entry, dict) and entry.get("sensitive") and waiting_for.get("message"):
         return {**waiting_for, "message": MASK}
     return waiting_for
@@ -344,7 +344,7 @@ def erase_end_user(session, user_id: str, actor: str, remote_addr: str = "") -> 
         raise NotFound(f"no end user {user_id!r}")
     workflows = list(session.scalars(sa.select(Workflow).where(Workflow.user_id == user_id)))
     ids = [wf.id for wf in workflows]
-    summary = {
+    summary: dict[str, Any] = {
         "user_id": user_id,
         "workflows": len(ids),
         "workflows_erased": 0,

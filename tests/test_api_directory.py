@@ -33,7 +33,9 @@ def test_end_users(api, db, make_user_type):
     assert r.status_code == 201
     assert api.get("/api/users/john_doe").json["display_name"] == "John"
     other = make_user_type()
-    r = api.patch("/api/users/john_doe", {"user_type_id": other["id"]}, role="integration")
+    # user types are decided by staff: the integration may not move an end user, an admin may
+    assert api.patch("/api/users/john_doe", {"user_type_id": other["id"]}, role="integration").status_code == 403
+    r = api.patch("/api/users/john_doe", {"user_type_id": other["id"]})
     assert r.status_code == 200 and r.json["user_type_id"] == other["id"]
     assert [u["id"] for u in api.get(f"/api/users?user_type_id={other['id']}").json["items"]] == ["john_doe"]
 

@@ -101,6 +101,10 @@ def test_ambiguous_or_broken_headers_are_refused_when_saved(api, headers):
     r = api.post(
         "/api/workflow-templates", template_body(workflow_dependencies=[dep("https://api.example/x", headers)])
     )
+    if any("\x00" in v for v in headers.values()):
+        # a NUL never gets past the JSON parser: 400 naming the header
+        assert r.status_code == 400 and r.json["errors"][0]["path"].startswith("/workflow_dependencies/0/api/headers")
+        return
     assert r.status_code == 422, r.json
     [error] = r.json["errors"]
     assert error["path"].startswith("/workflow_dependencies/0/api/headers/")

@@ -282,6 +282,30 @@ def duration(td: timedelta | None) -> str:
     return f"{seconds} s"
 
 
+def refuse_hostile_input() -> Response | None:
+    """Dashboard forms and query arguments holding a NUL or another control character (a lone
+    surrogate cannot arrive in a form: werkzeug decodes invalid UTF-8 as U+FFFD) are refused with
+    a message before any view sees them, so that nothing like it is stored or logged. Form values
+    keep tab, CR and LF (textareas); `next` is left to the login page, which ignores a bad one.
+    The API checks its own input (wfapp.api.operations)."""
+    from wfapp.api.errors import is_api_request
+    from wfapp.services.validation import hostile_text
+
+    if is_api_request():
+        return None
+    args = {k: v for k, v in request.args.lists() if k != "next"}
+    found = hostile_text(args, controls=True, allow="") or hostile_text(dict(request.form.lists()))
+    if found is None:
+        return None
+    name = found[0].strip("/").split("/")[0] or "a field"
+    message = f"The field {name!r} {found[1].removeprefix('a key ')}: remove it and send again."
+    if is_fragment() or request.headers.get("HX-Request") == "true":
+        response = make_response(render_template("_flashes.html", messages=[("error", message)], oob=True), 422)
+        response.headers["HX-Reswap"] = "none"
+        return response
+    return render_error(400, message)
+
+
 def init_app(app: Flask) -> None:
     app.session_interface = _SessionInterface()
     app.jinja_env.globals["choice_value"] = _choice_value
@@ -296,6 +320,8 @@ def init_app(app: Flask) -> None:
 
     app.jinja_env.globals["nav_url"] = nav_url
     app.jinja_env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False)
+
+    app.before_request(refuse_hostile_input)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

@@ -1,6 +1,6 @@
 """/api/user-types, /api/users (end users), /api/permissions"""
 
-from flask import jsonify, request
+from flask import g, jsonify, request
 
 from wfapp.api import bp
 from wfapp.api.auth import ADMIN, READ, USER_WRITE
@@ -8,6 +8,7 @@ from wfapp.api.operations import operation
 from wfapp.api.serializers import end_user_json, permission_json, user_type_json
 from wfapp.errors import NotFound
 from wfapp.extensions import db
+from wfapp.models import TokenRole
 from wfapp.schemas.api import END_USER_CREATE, END_USER_UPDATE, PERMISSION_CREATE, USER_TYPE_CREATE, USER_TYPE_UPDATE
 from wfapp.services import directory as svc
 from wfapp.services.workflow_templates import find_workflow_template
@@ -118,13 +119,20 @@ def list_end_users():
     body_name="EndUserCreate",
     response="EndUser",
     status=201,
-    errors=(409,),
+    errors=(403, 409),
     tag="end users",
 )
 def create_end_user(body):
-    user = svc.create_end_user(db.session, body["id"], body["user_type_id"], body.get("display_name", ""))
+    user = svc.create_end_user(
+        db.session, body["id"], body["user_type_id"], body.get("display_name", ""), staff_actor=_staff_actor()
+    )
     db.session.commit()
     return jsonify(end_user_json(user)), 201
+
+
+def _staff_actor() -> str | None:
+    """The admin making the call, or None for the integration (which may not move end users)."""
+    return g.actor if g.get("api_role") == TokenRole.ADMIN else None
 
 
 @operation(
@@ -145,17 +153,17 @@ def get_end_user(user_id):
     bp,
     "/users/<path:user_id>",
     "PATCH",
-    summary="Change an end user's type or name",
+    summary="Change an end user's name, or (admin only) its user type",
     roles=USER_WRITE,
     body=END_USER_UPDATE,
     body_name="EndUserUpdate",
     response="EndUser",
-    errors=(404,),
+    errors=(403, 404),
     tag="end users",
 )
 def update_end_user(user_id, body):
     user = svc.get_end_user(db.session, user_id)
-    svc.update_end_user(db.session, user, body)
+    svc.update_end_user(db.session, user, body, staff_actor=_staff_actor(), remote_addr=request.remote_addr or "")
     db.session.commit()
     return jsonify(end_user_json(user))
 

@@ -65,13 +65,34 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log_unexpected(exc)
         from wfapp.extensions import db
 
         db.session.rollback()
         if is_api_request():
             return problem_response(500, "Internal server error", "an unexpected error; it has been logged")
         return _page_error(500, InternalServerError())
+
+
+def log_unexpected(exc: Exception) -> None:
+    """Log an unexpected error. A database error is logged by its class and SQLSTATE alone: the
+    driver's message (DETAIL, CONTEXT) and the statement may quote the values written, such as
+    state_data, which must never reach the log."""
+    import sqlalchemy.exc
+
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        orig = exc.orig
+        sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or ""
+        log.error(
+            "database error on %s %s: %s.%s (SQLSTATE %s)",
+            request.method,
+            request.path,
+            type(orig).__module__,
+            type(orig).__name__,
+            sqlstate or "unknown",
+        )
+        return
+    log.exception("unhandled error on %s %s", request.method, request.path)
 
 
 def _page_error(status: int, exc: Exception):

@@ -17,7 +17,7 @@ from wfapp.errors import Problem, ValidationFailed
 from wfapp.extensions import db
 from wfapp.models import TokenRole
 from wfapp.schemas.nesting import MAX_NESTING, nesting_depth
-from wfapp.services.validation import schema_errors
+from wfapp.services.validation import hostile_text, schema_errors
 
 
 class MalformedJSON(Problem):
@@ -74,6 +74,10 @@ def parse_json_body(schema: dict[str, Any]) -> Any:
         raise MalformedJSON(f"the body nests deeper than {MAX_NESTING} levels") from None
     if nesting_depth(data) > MAX_NESTING:
         raise MalformedJSON(f"the body nests deeper than {MAX_NESTING} levels")
+    hostile = hostile_text(data)
+    if hostile is not None:
+        # refused here, so that it reaches neither the database, nor the outbox, nor a log line
+        raise MalformedJSON(f"{hostile[0]}: {hostile[1]}", [{"path": hostile[0], "message": hostile[1]}])
     errors = schema_errors(schema, data)
     if errors:
         raise ValidationFailed("; ".join(f"{e['path'] or '/'}: {e['message']}" for e in errors[:5]), errors)
@@ -99,6 +103,7 @@ def operation(
         @wraps(fn)
         def view(**kwargs):
             token = auth.authenticate(roles)  # a row of plain values, readable after any commit
+            check_query_text(query or [])
             check_integer_query(query or [])
             check_numeric_path(kwargs)
             if body is not None:
@@ -115,8 +120,9 @@ def operation(
 
         bp.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[method])
         default_errors = (401, 403) + ((400, 413, 415, 422) if body is not None else ())
-        if any((q.get("schema") or {}).get("type") == "integer" for q in query or []):
-            default_errors += (422,)
+        # any query argument with a control character is a 422 (check_query_text), a path
+        # argument with one names nothing (404)
+        default_errors += (422,) + ((404,) if "<" in rule else ())
         OPERATIONS.append(
             Operation(
                 rule=bp.url_prefix + rule,
@@ -139,6 +145,25 @@ def operation(
 
 
 DB_INT_RANGE = (-(2**63), 2**63 - 1)
+
+
+def check_query_text(query: list[dict[str, Any]]) -> None:
+    """Query arguments holding a NUL or another control character (names included) are refused
+    with 422 before they reach the database; a declared `pattern` is enforced the same way."""
+    errors = []
+    for name in request.args:
+        values = request.args.getlist(name)
+        hostile = hostile_text({name: values}, "/query", controls=True, allow="")
+        if hostile is not None:
+            where = hostile[0].rsplit("/", 1)[0] if hostile[0].count("/") > 2 else "/query"
+            errors.append({"path": where, "message": hostile[1]})
+    for q in query:
+        pattern = (q.get("schema") or {}).get("pattern")
+        value = request.args.get(q["name"])
+        if pattern and value and not re.fullmatch(pattern.removeprefix("^").removesuffix("$"), value):
+            errors.append({"path": f"/query/{q['name']}", "message": f"must match {pattern}"})
+    if errors:
+        raise ValidationFailed("; ".join(f"{e['path']}: {e['message']}" for e in errors[:5]), errors)
 
 
 def check_integer_query(query: list[dict[str, Any]]) -> None:
@@ -166,6 +191,8 @@ def check_numeric_path(kwargs: dict[str, Any]) -> None:
 
     for name, value in kwargs.items():
         digits = str(value)
+        if hostile_text(digits, controls=True, allow="") is not None:  # names nothing; never sent to the database
+            raise NotFound(f"no {name.removesuffix('_id').replace('_', ' ')} with such an id")
         # isascii: str.isdigit() is also true for '³', which int() refuses
         if digits.isascii() and digits.isdigit() and (len(digits) > 19 or int(digits) > DB_INT_RANGE[1]):
             raise NotFound(f"no {name.removesuffix('_id').replace('_', ' ')} {digits}")

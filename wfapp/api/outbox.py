@@ -15,7 +15,7 @@ from wfapp.errors import ValidationFailed
 from wfapp.extensions import db
 from wfapp.models import Job, JobKind, JobStatus, TokenRole
 from wfapp.schemas.api import DEPENDENCY_OUTCOME
-from wfapp.services import outbox, outbox_actions
+from wfapp.services import outbox, outbox_actions, privacy
 from wfapp.services.outbox import OutboxSettings
 from wfapp.services.workflow_lookup import get_workflow
 
@@ -55,7 +55,7 @@ def outbox_job_json(job: Job) -> dict[str, Any]:
         **job_json(job),
         "workflow_id": str(job.workflow_id),
         "type": payload.get("type"),
-        "endpoint": target.get("endpoint"),
+        "endpoint": privacy.mask_job_endpoint(payload, g.get("api_role", "")),
         "template": target.get("template"),
         "dependency": payload.get("dependency"),
         "locked_until": iso(job.locked_until),

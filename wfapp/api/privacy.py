@@ -23,6 +23,7 @@ RESPONSE_SCHEMAS["Erasure"] = {
         "workflows_erased": {"type": "integer"},
         "events_scrubbed": {"type": "integer"},
         "jobs_scrubbed": {"type": "integer"},
+        "jobs_cancelled": {"type": "integer", "description": "pending or running calls cancelled, never sent"},
     },
     "required": ["user_id", "erased", "workflows", "workflows_erased", "events_scrubbed", "jobs_scrubbed"],
 }
@@ -64,6 +65,7 @@ def masked_workflow_json(body: dict[str, Any], wf) -> dict[str, Any]:
         **body,
         "state_data": privacy.mask_state(body.get("state_data"), schema_of(db.session, wf), role),
         "pending_dependencies": privacy.mask_pending(body.get("pending_dependencies"), role),
+        "waiting_for": privacy.mask_waiting_for(body.get("waiting_for"), body.get("pending_dependencies"), role),
     }
 
 

@@ -40,7 +40,11 @@ LIST_QUERY = [
     {"name": "started_before", "schema": {"type": "string", "format": "date-time"}},
     {"name": "last_interaction_after", "schema": {"type": "string", "format": "date-time"}},
     {"name": "last_interaction_before", "schema": {"type": "string", "format": "date-time"}},
-    {"name": "field", "schema": {"type": "string"}, "description": "a state_data field to match"},
+    {
+        "name": "field",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,100}$"},
+        "description": "a state_data field to match (letters, digits, _ . -)",
+    },
     {"name": "value", "schema": {"type": "string"}},
     {"name": "match", "schema": {"type": "string", "enum": ["equals", "contains"]}},
     {"name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},

@@ -85,6 +85,8 @@ def _local_path(url: str | None) -> str | None:
     """Only a path on this site may be the target of `next` (no open redirect)."""
     if not url:
         return None
+    if any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in url):
+        return None  # CR/LF (a header split), NUL, lone surrogates: never a target
     parts = urlsplit(url)
     if parts.scheme or parts.netloc or not url.startswith("/") or url.startswith("//") or "\\" in url:
         return None

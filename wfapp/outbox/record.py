@@ -42,6 +42,14 @@ def record(c: Claimed, result: CallResult, request_summary: dict[str, Any]) -> s
     }
     if c.kind == JobKind.DEPENDENCY:
         data["name"] = c.payload.get("dependency")
+    if c.payload.get("sensitive") or (job.payload or {}).get("sensitive"):
+        data["sensitive"] = True  # masked for viewers (wfapp.services.privacy.mask_event_data)
+    if (job.payload or {}).get("erased"):
+        # the end user was erased while this attempt was under way: keep no values of it
+        data["request"] = {k: v for k, v in request_summary.items() if k not in ("endpoint", "body")}
+        data["erased"] = True
+        for key in ("excerpt", "result"):
+            data.pop(key, None)
     if job.status != JobStatus.RUNNING or job.locked_by != c.owner or job.attempts != c.attempts:
         # Our lease ended and another worker took the job over: keep the history, touch nothing.
         data["outcome"] = "late"

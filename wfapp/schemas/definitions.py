@@ -1,6 +1,8 @@
 """JSON Schemas of a template version's dependencies and end action. The API validates request
 bodies with them, the OpenAPI document publishes them, and the dashboard's editors check with them."""
 
+import json
+import re
 from typing import Any
 
 SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]*$", "minLength": 1, "maxLength": 100}
@@ -61,6 +63,10 @@ DEPENDENCY = {
         "success_path": {"type": "string", "maxLength": 200},
         "success_values": {"type": "array"},
         "store_as": {"type": "string", "minLength": 1, "maxLength": 100},
+        "sensitive": {
+            "type": "boolean",
+            "description": "its answer is personal data (also implied when its request reads a sensitive field)",
+        },
         "on_failure": ON_FAILURE,
         "description": {"type": "string", "maxLength": 2000},
     },
@@ -111,3 +117,21 @@ def dependency_defaults(dep: dict[str, Any]) -> dict[str, Any]:
         api.update(dep.get("api") or {})
         out["api"] = api
     return out
+
+
+_STATE_PLACEHOLDER = re.compile(r"\{\{\s*state\.([A-Za-z0-9_\-]+)")
+
+
+def dependency_is_sensitive(dep: dict[str, Any], sensitive_fields: frozenset[str] | set[str]) -> bool:
+    """A dependency is sensitive when declared so, or when its request reads a sensitive field
+    ({{state.x}} in its endpoint, headers or body, or no body: then state_data is sent whole).
+    Its endpoint, body and stored answer (`store_as`) are then masked for viewers."""
+    if dep.get("sensitive"):
+        return True
+    api = dep.get("api")
+    if not isinstance(api, dict) or not sensitive_fields:
+        return False
+    if "body" not in api and str(api.get("method", "POST")).upper() != "GET":
+        return True
+    text = json.dumps(api, ensure_ascii=False)
+    return any(m.group(1) in sensitive_fields for m in _STATE_PLACEHOLDER.finditer(text))

@@ -272,6 +272,8 @@ class CompiledSchema:
     validator: Any
     partial_validator: Any
     fields: list[Field]
+    # keys of state_data that hold the answer of a sensitive dependency (its `store_as`)
+    sensitive_answers: frozenset[str] = frozenset()
 
     @property
     def required(self) -> list[str]:
@@ -408,6 +410,17 @@ _cache_lock = threading.Lock()
 _CACHE_MAX = 512
 
 
+def sensitive_answer_keys(deps: Any, sensitive_fields: frozenset[str]) -> frozenset[str]:
+    """The `store_as` keys of the sensitive dependencies among `deps`."""
+    from wfapp.schemas.definitions import dependency_is_sensitive
+
+    return frozenset(
+        d["store_as"]
+        for d in deps or []
+        if isinstance(d, dict) and d.get("store_as") and dependency_is_sensitive(d, sensitive_fields)
+    )
+
+
 def compiled_for_version(version) -> CompiledSchema:
     """The compiled schema of a template version: built once per version and cached (versions
     are immutable, so the id is a sound key)."""
@@ -415,6 +428,9 @@ def compiled_for_version(version) -> CompiledSchema:
     if cached is not None:
         return cached
     compiled = build_compiled(compile_state_schema(version.state_schema))
+    compiled.sensitive_answers = sensitive_answer_keys(
+        getattr(version, "workflow_dependencies", None), frozenset(f.key for f in compiled.fields if f.sensitive)
+    )
     with _cache_lock:
         if len(_cache) >= _CACHE_MAX:
             _cache.pop(next(iter(_cache)))

@@ -243,7 +243,11 @@ def _fire(
     public = settings.public_url
     if public:
         request["callback_url"] = f"{public.rstrip('/')}/api/workflows/{wf.id}/dependencies/{name}"
+    sensitive = _is_sensitive(session, wf, dep)
     job = enqueue_dependency_call(session, wf, name, request, int(dep["on_failure"].get("max_attempts") or 5))
+    marker = {"sensitive": True} if sensitive else {}
+    if sensitive:  # masked for viewers wherever the call shows (wfapp.services.privacy)
+        job.payload = {**job.payload, **marker}
     _put(
         wf,
         name,
@@ -255,6 +259,7 @@ def _fire(
             "last_error": None,
             "job_id": job.id,
             "message": f"calling {request['method']} {request['endpoint']}",
+            **marker,
         },
     )
     record_event(
@@ -262,8 +267,26 @@ def _fire(
         wf,
         "dependency_started",
         actor,
-        {"name": name, "type": "api", "method": request["method"], "endpoint": request["endpoint"], "job_id": job.id},
+        {
+            "name": name,
+            "type": "api",
+            "method": request["method"],
+            "endpoint": request["endpoint"],
+            "job_id": job.id,
+            **marker,
+        },
     )
+
+
+def _is_sensitive(session, wf: Workflow, dep: dict[str, Any]) -> bool:
+    """Whether the dependency's call and answer are personal data (declared, or its request
+    reads a sensitive field)."""
+    from wfapp.schemas.definitions import dependency_is_sensitive
+    from wfapp.schemas.state_schema import compiled_for_version
+
+    version = session.get(TemplateVersion, wf.template_version_id)
+    fields = frozenset(f.key for f in compiled_for_version(version).fields if f.sensitive) if version else frozenset()
+    return dependency_is_sensitive(dep, fields)
 
 
 def _is_filled(state: dict[str, Any], field: str) -> bool:

@@ -1,11 +1,15 @@
-"""User types, end users and permissions (which user types may start which workflow templates)."""
+"""User types, end users and permissions (which user types may start which workflow templates).
+
+User types are decided by staff: the integration registers an end user with a user type, but only
+an admin moves an existing end user to another user type (audited as END_USER_TYPE_CHANGED)."""
 
 from typing import Any
 
 import sqlalchemy as sa
 
-from wfapp.errors import Conflict, NotFound, ValidationFailed
+from wfapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from wfapp.models import EndUser, Permission, UserType, WorkflowTemplate
+from wfapp.services.staff import record_staff_action
 from wfapp.services.workflow_templates import find_workflow_template
 
 
@@ -68,9 +72,27 @@ def _user_type_in_body(session, user_type_id: str) -> UserType:
     return user_type
 
 
-def create_end_user(session, id: str, user_type_id: str, display_name: str = "") -> EndUser:
-    if session.get(EndUser, id) is not None:
-        raise Conflict(f"end user {id!r} exists", existing_id=id)
+END_USER_TYPE_CHANGED = "end_user_type_changed"
+
+
+def _refusal(user: EndUser, user_type_id: str) -> PermissionDenied:
+    return PermissionDenied(
+        f"end user {user.id!r} is of user type {user.user_type_id!r}: only an admin may move it to {user_type_id!r}",
+        current_user_type_id=user.user_type_id,
+    )
+
+
+def create_end_user(
+    session, id: str, user_type_id: str, display_name: str = "", *, staff_actor: str | None = None
+) -> EndUser:
+    """Register an end user. Registering an existing one again answers 409 with `existing_id`
+    (and changes nothing); with another user type, a caller that is not staff (`staff_actor`
+    None: the integration) is refused with 403, since moving an end user is an admin's change."""
+    existing = session.get(EndUser, id)
+    if existing is not None:
+        if existing.user_type_id != user_type_id and not staff_actor:
+            raise _refusal(existing, user_type_id)
+        raise Conflict(f"end user {id!r} exists", existing_id=id, user_type_id=existing.user_type_id)
     _user_type_in_body(session, user_type_id)
     user = EndUser(id=id, user_type_id=user_type_id, display_name=display_name or "")
     session.add(user)
@@ -78,9 +100,24 @@ def create_end_user(session, id: str, user_type_id: str, display_name: str = "")
     return user
 
 
-def update_end_user(session, user: EndUser, data: dict[str, Any]) -> None:
-    if "user_type_id" in data:
+def update_end_user(
+    session, user: EndUser, data: dict[str, Any], *, staff_actor: str | None = None, remote_addr: str = ""
+) -> None:
+    """Change an end user's display name, or (staff only: `staff_actor` names the admin) its user
+    type; a move is recorded in the staff audit log with both user types."""
+    if "user_type_id" in data and data["user_type_id"] != user.user_type_id:
+        if not staff_actor:
+            raise _refusal(user, data["user_type_id"])
         _user_type_in_body(session, data["user_type_id"])
+        record_staff_action(
+            session,
+            staff_actor,
+            END_USER_TYPE_CHANGED,
+            "end_user",
+            user.id,
+            {"user_type_id": [user.user_type_id, data["user_type_id"]]},
+            remote_addr,
+        )
         user.user_type_id = data["user_type_id"]
     if "display_name" in data:
         user.display_name = data["display_name"]

@@ -24,6 +24,13 @@ def retry_job(session: so.Session, job_id: int | str, actor: str) -> Job:
     job = get_job(session, job.id, lock=True)
     if job.status != JobStatus.DEAD:
         raise Conflict(f"job {job.id} is {job.status}: only a dead job can be retried", job_status=str(job.status))
+    if (job.payload or {}).get("erased"):
+        raise Conflict(
+            f"job {job.id} cannot be retried: its body was erased with the end user's personal data, so a "
+            "retry would send empty values; start a new workflow instead",
+            job_status=str(job.status),
+            erased=True,
+        )
     if job.kind == JobKind.DEPENDENCY:
         dependencies.rearm(session, wf, job, actor)
     previous = job.last_error

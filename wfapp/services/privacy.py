@@ -27,9 +27,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from wfapp.errors import NotFound, PermissionDenied
-from wfapp.models import AuditEntry, EndUser, Job, JobStatus, TemplateVersion, Workflow, WorkflowEvent
+from wfapp.models import AuditEntry, EndUser, Job, JobKind, JobStatus, TemplateVersion, Workflow, WorkflowEvent
 from wfapp.models.types import utcnow
 from wfapp.schemas.state_schema import SENSITIVE, CompiledSchema, is_full_schema
+from wfapp.services.events import record_event
 from wfapp.services.staff import record_staff_action
 
 MASK = "••••"
@@ -39,6 +40,7 @@ ANSWER_KEYS = ("result", "excerpt")
 REVEAL_ROLES = frozenset({"admin", "operator", "integration"})
 REVEAL_ACTION = "sensitive_revealed"
 ERASE_ACTION = "end_user_erased"
+CANCELLED_BY_ERASURE = "cancelled: the end user's personal data was erased, so it was not sent"
 
 
 def may_reveal(role: Any) -> bool:
@@ -48,7 +50,7 @@ def may_reveal(role: Any) -> bool:
 def sensitive_keys(compiled: CompiledSchema | None) -> frozenset[str]:
     if compiled is None:
         return frozenset()
-    return frozenset(f.key for f in compiled.fields if f.sensitive)
+    return frozenset(f.key for f in compiled.fields if f.sensitive) | compiled.sensitive_answers
 
 
 def sensitive_present(state: dict[str, Any] | None, compiled: CompiledSchema | None) -> list[str]:
@@ -94,17 +96,70 @@ def mask_event_data(data: dict[str, Any] | None, compiled: CompiledSchema | None
         for key in ANSWER_KEYS:
             if data.get(key) is not None:
                 data[key] = MASK
+        if data.get("sensitive"):
+            # a call of a sensitive dependency: its endpoint and words may quote personal data
+            for key in ("endpoint", "message"):
+                if isinstance(data.get(key), str):
+                    data[key] = mask_endpoint(data[key]) if key == "endpoint" else MASK
+            if isinstance(data.get("request"), dict):
+                request = dict(data["request"])
+                if isinstance(request.get("endpoint"), str):
+                    request["endpoint"] = mask_endpoint(request["endpoint"])
+                request.pop("body", None)
+                data["request"] = request
     return data
+
+
+def mask_endpoint(url: str) -> str:
+    """An endpoint with its path and query (where placeholders put values) masked: the scheme
+    and host stay, so a viewer still sees which service was called."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    if not parts.scheme or not parts.netloc:
+        return MASK
+    return f"{parts.scheme}://{parts.netloc}/{MASK}"
+
+
+def mask_job_endpoint(payload: dict[str, Any] | None, role: Any) -> str | None:
+    """The endpoint of a job as `role` may see it: masked for viewers when the job is a call of
+    a sensitive dependency, or was erased (then for everyone)."""
+    payload = payload or {}
+    endpoint = (payload.get("target") or {}).get("endpoint")
+    if not isinstance(endpoint, str):
+        return endpoint
+    if payload.get("erased") or (payload.get("sensitive") and not may_reveal(role)):
+        return mask_endpoint(endpoint)
+    return endpoint
 
 
 def mask_pending(pending: dict[str, Any] | None, role: Any) -> dict[str, Any]:
     """pending_dependencies as `role` may see them: stored results masked for viewers."""
     if may_reveal(role):
         return dict(pending or {})
-    return {
-        name: ({**entry, "result": MASK} if isinstance(entry, dict) and entry.get("result") is not None else entry)
-        for name, entry in (pending or {}).items()
-    }
+    out = {}
+    for name, entry in (pending or {}).items():
+        if isinstance(entry, dict):
+            if entry.get("result") is not None:
+                entry = {**entry, "result": MASK}
+            if entry.get("sensitive") and entry.get("message"):
+                entry = {**entry, "message": MASK}
+        out[name] = entry
+    return out
+
+
+def mask_waiting_for(waiting_for: Any, pending: dict[str, Any] | None, role: Any) -> Any:
+    """waiting_for as `role` may see it: the words of a sensitive dependency (its endpoint)
+    masked for viewers."""
+    if may_reveal(role) or not isinstance(waiting_for, dict):
+        return waiting_for
+    entry = (pending or {}).get(str(waiting_for.get("name")))
+    if isinstance(entry, dict) and entry.get("sensitive") and waiting_for.get("message"):
+        return {**waiting_for, "message": MASK}
+    return waiting_for
 
 
 def mask_request_body(body: Any, compiled: CompiledSchema | None, role: Any) -> Any:
@@ -240,9 +295,24 @@ def _scrub_diff(diff: Any) -> tuple[Any, bool]:
     return out, changed
 
 
-def _scrub_event_data(data: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
-    data = dict(data or {})
+def _scrub_endpoints(data: dict[str, Any]) -> bool:
+    """A dependency's endpoint may carry values in its path and query: keep the host only."""
     changed = False
+    if isinstance(data.get("endpoint"), str) and data["endpoint"] != mask_endpoint(data["endpoint"]):
+        data["endpoint"] = mask_endpoint(data["endpoint"])
+        changed = True
+    request = data.get("request")
+    if isinstance(request, dict) and isinstance(request.get("endpoint"), str):
+        masked = mask_endpoint(request["endpoint"])
+        if masked != request["endpoint"]:
+            data["request"] = {**request, "endpoint": masked}
+            changed = True
+    return changed
+
+
+def _scrub_event_data(data: dict[str, Any] | None, event_type: str = "") -> tuple[dict[str, Any], bool]:
+    data = dict(data or {})
+    changed = event_type.startswith("dependency") and _scrub_endpoints(data)
     if "diff" in data:
         data["diff"], changed = _scrub_diff(data["diff"])
     for key in ANSWER_KEYS:
@@ -269,12 +339,13 @@ def erase_end_user(session, user_id: str, actor: str, remote_addr: str = "") -> 
         raise NotFound(f"no end user {user_id!r}")
     workflows = list(session.scalars(sa.select(Workflow).where(Workflow.user_id == user_id)))
     ids = [wf.id for wf in workflows]
-    summary = {
+    summary: dict[str, Any] = {
         "user_id": user_id,
         "workflows": len(ids),
         "workflows_erased": 0,
         "events_scrubbed": 0,
         "jobs_scrubbed": 0,
+        "jobs_cancelled": 0,
     }
     for wf in workflows:
         touched = False
@@ -282,11 +353,9 @@ def erase_end_user(session, user_id: str, actor: str, remote_addr: str = "") -> 
             wf.state_data = {}
             touched = True
         pending = wf.pending_dependencies or {}
-        if any(isinstance(e, dict) and e.get("result") is not None for e in pending.values()):
-            wf.pending_dependencies = {
-                name: ({**e, "result": None} if isinstance(e, dict) and e.get("result") is not None else e)
-                for name, e in pending.items()
-            }
+        scrubbed = {name: _scrub_pending_entry(e) for name, e in pending.items()}
+        if scrubbed != pending:
+            wf.pending_dependencies = scrubbed
             touched = True
         if touched:
             wf.row_version += 1
@@ -294,14 +363,31 @@ def erase_end_user(session, user_id: str, actor: str, remote_addr: str = "") -> 
             summary["workflows_erased"] += 1
     if ids:
         for event in session.scalars(sa.select(WorkflowEvent).where(WorkflowEvent.workflow_id.in_(ids))):
-            data, changed = _scrub_event_data(event.data)
+            data, changed = _scrub_event_data(event.data, event.type)
             if changed:
                 event.data = data
                 summary["events_scrubbed"] += 1
-        finished = (JobStatus.SUCCEEDED, JobStatus.DEAD)
-        for job in session.scalars(sa.select(Job).where(Job.workflow_id.in_(ids), Job.status.in_(finished))):
+        by_id = {wf.id: wf for wf in workflows}
+        for job in session.scalars(sa.select(Job).where(Job.workflow_id.in_(ids)).with_for_update()):
+            if job.status in (JobStatus.PENDING, JobStatus.RUNNING):
+                # it would send the values being erased: cancelled, and its record says why (an
+                # attempt under way finds its lease taken and records nothing of the values)
+                previous = str(job.status)
+                job.status = JobStatus.DEAD
+                job.last_error = CANCELLED_BY_ERASURE
+                job.finished_at = utcnow()
+                job.locked_until = None
+                job.locked_by = ""
+                summary["jobs_cancelled"] += 1
+                record_event(
+                    session,
+                    by_id[job.workflow_id],
+                    "job_cancelled",
+                    actor,
+                    {"job_id": job.id, "kind": str(job.kind), "previous_status": previous, "reason": "erasure"},
+                )
             payload = job.payload or {}
-            new = _scrub_job_payload(payload)
+            new = _scrub_job_payload(payload, job.kind == JobKind.DEPENDENCY)
             if new != payload:
                 job.payload = new
                 summary["jobs_scrubbed"] += 1
@@ -312,6 +398,7 @@ def erase_end_user(session, user_id: str, actor: str, remote_addr: str = "") -> 
         summary["workflows_erased"]
         or summary["events_scrubbed"]
         or summary["jobs_scrubbed"]
+        or summary["jobs_cancelled"]
         or summary.get("display_name_erased")
     ):
         record_staff_action(
@@ -330,14 +417,36 @@ def erase_end_user(session, user_id: str, actor: str, remote_addr: str = "") -> 
     return summary
 
 
-def _scrub_job_payload(payload: dict[str, Any]) -> dict[str, Any]:
+def _scrub_pending_entry(entry: Any) -> Any:
+    if not isinstance(entry, dict):
+        return entry
+    out = dict(entry)
+    if out.get("result") is not None:
+        out["result"] = None
+    message = out.get("message")
+    if isinstance(message, str) and message.startswith("calling ") and "://" in message:
+        method, _, endpoint = message.removeprefix("calling ").partition(" ")
+        out["message"] = f"calling {method} {mask_endpoint(endpoint)}"
+    return out
+
+
+def _scrub_job_payload(payload: dict[str, Any], dependency: bool = False) -> dict[str, Any]:
+    """A job's payload without the erased values: the end action's state_data, a call's body
+    and (for a dependency call, rendered from state_data) the path and query of its endpoint.
+    Marked `erased`: such a job is never sent again (wfapp.services.outbox.retry_job)."""
     out = copy.deepcopy(payload)
     body = out.get("body")
     if isinstance(body, dict) and body.get("state_data"):
         out["body"] = {**body, "state_data": {}}
     target = out.get("target")
-    if isinstance(target, dict) and "body" in target and target["body"] not in (None, {}):
-        out["target"] = {k: v for k, v in target.items() if k != "body"}
+    if isinstance(target, dict):
+        if "body" in target and target["body"] not in (None, {}):
+            target = {k: v for k, v in target.items() if k != "body"}
+        if dependency and isinstance(target.get("endpoint"), str):
+            target = {**target, "endpoint": mask_endpoint(target["endpoint"])}
+        out["target"] = target
+    if out != payload:
+        out["erased"] = True
     return out
 
 

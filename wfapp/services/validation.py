@@ -10,6 +10,50 @@ from wfapp.schemas.nesting import MAX_NESTING, nesting_depth
 _validators: dict[int, Draft202012Validator] = {}
 
 
+def _hostile(text: str, controls: bool, allow: str = "\t\r\n") -> str | None:
+    """What makes a string unfit to store or log: a NUL (PostgreSQL refuses it in text and
+    JSONB, and it cuts C strings short), a lone surrogate (not encodable as UTF-8) and, with
+    `controls`, any other control character but those in `allow` (tab, CR and LF)."""
+    if "\x00" in text:
+        return "holds a NUL character (\\u0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "holds a lone surrogate (such as \\ud800), which is not text"
+    if controls and any(ord(c) < 32 and c not in allow or ord(c) == 127 for c in text):
+        return "holds a control character"
+    return None
+
+
+def _pointer_part(key: Any) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def hostile_text(
+    value: Any, path: str = "", *, controls: bool = False, allow: str = "\t\r\n"
+) -> tuple[str, str] | None:
+    """The first string (value or object key, at any depth) that holds a NUL or a lone surrogate
+    (with `controls`, another control character too): its JSON pointer and what is wrong with
+    it; None when there is none. Paths name the offending key with a pointer that itself holds
+    no such character."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            why = _hostile(item, controls, allow)
+            if why:
+                return where or "/", why
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                why = _hostile(str(k), controls, allow)
+                if why:
+                    return where or "/", f"a key {why}"
+                stack.append((v, f"{where}/{_pointer_part(k)}"))
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}/{i}") for i, v in enumerate(item))
+    return None
+
+
 def validator_for(schema: dict[str, Any]) -> Draft202012Validator:
     """One validator per schema object (request schemas are module-level constants)."""
     v = _validators.get(id(schema))

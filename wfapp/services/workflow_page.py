@@ -48,6 +48,7 @@ class WorkflowPage:
     end_action_preview: dict[str, Any] | None
     sent_bodies: dict[Any, Any]
     pending: Any
+    waiting_for: Any
     end_user: EndUser | None
     mask: bool
     token: str | None
@@ -148,6 +149,7 @@ def workflow_page(session: so.Session, wf: Workflow, viewer: Viewer, reveal: str
         end_action_preview=preview,
         sent_bodies={j.id: privacy.mask_request_body(j.payload.get("body"), compiled, role) for j in end_jobs},
         pending=privacy.mask_pending(wf.pending_dependencies, role),
+        waiting_for=privacy.mask_waiting_for(wf.waiting_for, wf.pending_dependencies, role),
         end_user=session.get(EndUser, wf.user_id),
         mask=not privacy.may_reveal(role),
         token=monitor.workflow_token(session, wf.id),

@@ -8,6 +8,7 @@ from typing import Any
 from wfapp.dashboard.workflow_templates.editor.fields import Row, RowErrors
 from wfapp.dashboard.workflow_templates.editor.text import (
     headers_text,
+    no_hostile_text,
     parse_headers,
     parse_number,
     pretty_json,
@@ -169,7 +170,7 @@ def _dep_from_row(row: Row, mistakes: dict[str, list[str]]) -> dict[str, Any]:
             mistake("headers", str(exc))
         if row["body"].strip():
             try:
-                api["body"] = json.loads(row["body"])
+                api["body"] = no_hostile_text(json.loads(row["body"]))
             except (ValueError, RecursionError) as exc:
                 mistake("body", f"the body is not valid JSON: {exc}")
         if row["timeout_s"].strip():
@@ -182,7 +183,7 @@ def _dep_from_row(row: Row, mistakes: dict[str, list[str]]) -> dict[str, Any]:
             dep["success_path"] = row["success_path"].strip()
         if row["success_values"].strip():
             try:
-                dep["success_values"] = json.loads(row["success_values"])
+                dep["success_values"] = no_hostile_text(json.loads(row["success_values"]))
             except (ValueError, RecursionError) as exc:
                 mistake("success_values", f'write a JSON list such as ["approved"]: {exc}')
         if row["store_as"].strip():

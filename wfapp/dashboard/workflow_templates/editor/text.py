@@ -6,6 +6,8 @@ import json
 import re
 from typing import Any
 
+from wfapp.services.validation import hostile_text
+
 
 def scalar_text(value: Any) -> str:
     """A JSON scalar as a text box shows it (empty for None)."""
@@ -63,10 +65,19 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def no_hostile_text(value: Any) -> Any:
+    """Parsed JSON without NUL characters or lone surrogates (ValueError naming the place)."""
+    found = hostile_text(value)
+    if found is not None:
+        raise ValueError(f"{found[0]} {found[1].removeprefix('a key ')}: such characters are not accepted")
+    return value
+
+
 def parse_json_text(text: str) -> Any:
-    """json.loads that refuses duplicate keys; ValueError with a message that names the line."""
+    """json.loads that refuses duplicate keys, NUL characters and lone surrogates; ValueError with
+    a message that names the place."""
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates)
+        return no_hostile_text(json.loads(text, object_pairs_hook=_no_duplicates))
     except _DuplicateKey as exc:
         raise ValueError(str(exc)) from None
     except json.JSONDecodeError as exc:

@@ -63,6 +63,7 @@ DEPENDENCY = {
         "store_as": {"type": "string", "minLength": 1, "maxLength": 100},
         "on_failure": ON_FAILURE,
         "description": {"type": "string", "maxLength": 2000},
+        "timeout": {"type": ["string", "number"], "description": "ISO 8601 duration or seconds while pending"},
     },
     "required": ["name"],
     "additionalProperties": False,

@@ -10,6 +10,7 @@ from wfapp.models import Permission, TemplateVersion, Workflow, WorkflowTemplate
 from wfapp.models.types import utcnow
 from wfapp.schemas.definitions import END_ACTION_TARGET, END_ACTION_TYPES, WORKFLOW_DEPENDENCIES, dependency_defaults
 from wfapp.schemas.state_schema import compile_state_schema
+from wfapp.services import timers
 from wfapp.services.errors import Conflict, ValidationFailed, WorkflowTemplateNotFound
 from wfapp.services.validation import schema_errors
 
@@ -19,6 +20,7 @@ DEFINITION_DEFAULTS: dict[str, Any] = {
     "workflow_dependencies": [],
     "end_action_type": "none",
     "end_action_target": None,
+    "timers": None,
 }
 
 
@@ -108,6 +110,7 @@ def validate_definition(definition: dict[str, Any]) -> dict[str, Any]:
         errors.extend(target_errors)
         if d["end_action_type"] == "none":
             d["end_action_target"] = None
+    timers.normalise_definition(d, errors)  # timers and dependency timeouts, as seconds
     if errors:
         raise ValidationFailed(f"{len(errors)} problem(s) in the workflow template definition", errors)
     return d

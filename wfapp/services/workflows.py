@@ -28,7 +28,7 @@ from wfapp.models.types import utcnow
 from wfapp.models.workflows import OPEN_WORKFLOW_PREDICATE
 from wfapp.outbox.jobs import enqueue_end_action
 from wfapp.schemas.state_schema import CompiledSchema, compiled_for_version, tool_definition
-from wfapp.services import dependencies
+from wfapp.services import dependencies, timers
 from wfapp.services.errors import (
     Conflict,
     DependencyPending,
@@ -281,6 +281,7 @@ def merge_state(
     session, workflow_id, patch: dict[str, Any], actor: str, *, if_match: str | None = None, source: str = "api"
 ) -> Workflow:
     wf, version, _template = _lock_with_definition(session, workflow_id)
+    timers.refuse_if_suspended(wf)
     check_if_match(wf, if_match)
     if wf.is_terminal:
         raise InvalidTransition(f"the workflow is {wf.status}: its state_data can no longer change")
@@ -314,6 +315,7 @@ def change_status(
         ) from None
     wf, waiting_siblings = _locked(session, workflow_id, with_waiting_siblings=target == WorkflowStatus.COMPLETED)
     version = wf.version
+    timers.refuse_if_suspended(wf, target)
     check_if_match(wf, if_match)
     if wf.is_terminal:
         raise InvalidTransition(
@@ -605,7 +607,7 @@ def context_for(session, wf: Workflow) -> dict[str, Any]:
     """The context of a stored workflow (GET /api/workflows/{id}/context)."""
     row = workflow_row(session, wf)
     version = version_of(session, wf)
-    return build_context(
+    context = build_context(
         row.template_name,
         row.version_number,
         version.description,
@@ -616,3 +618,5 @@ def context_for(session, wf: Workflow) -> dict[str, Any]:
         workflow_id=str(wf.id),
         waiting_for=wf.waiting_for,
     )
+    context.update(timers.context_extra(wf, version))  # next_timer, suspended
+    return context

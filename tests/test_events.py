@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from conftest import PG_URL
 from receivers import FAST, Answer, Receiver, drain
 
 from wfapp import create_app
@@ -66,17 +67,29 @@ def test_subscriptions_api_shows_the_secret_once_and_checks_its_input(api, make_
     assert all("secret" not in s for s in api.get("/api/event-subscriptions").json["items"])
     r = api.post("/api/event-subscriptions", {"url": "https://x.example", "event_types": ["workflow.nope"]})
     assert r.status_code == 422
-    r = api.post("/api/event-subscriptions", {"url": "https://x.example", "event_types": ["workflow.started"], "templates": ["nope"]})
+    r = api.post(
+        "/api/event-subscriptions",
+        {"url": "https://x.example", "event_types": ["workflow.started"], "templates": ["nope"]},
+    )
     assert r.status_code == 422 and "nope" in r.json["detail"]
     assert api.get("/api/event-subscriptions", role="operator").status_code == 403
-    assert api.post("/api/event-subscriptions", {"url": "https://x.example", "event_types": ["workflow.started"]}, role="integration").status_code == 403
+    assert (
+        api.post(
+            "/api/event-subscriptions",
+            {"url": "https://x.example", "event_types": ["workflow.started"]},
+            role="integration",
+        ).status_code
+        == 403
+    )
     r = api.patch(f"/api/event-subscriptions/{sub['id']}", {"is_active": False})
     assert r.status_code == 200 and r.json["is_active"] is False and "secret" not in r.json
     assert api.delete(f"/api/event-subscriptions/{sub['id']}").status_code == 204
     assert api.get(f"/api/event-subscriptions/{sub['id']}").status_code == 404
 
 
-def test_kyc_202_then_callback_sends_waiting_then_resumed_once_each(api, app, db, make_workflow_template, make_end_user):
+def test_kyc_202_then_callback_sends_waiting_then_resumed_once_each(
+    api, app, db, make_workflow_template, make_end_user
+):
     with Receiver([Answer(202, body={"status": "processing"})]) as kyc, Receiver([200]) as hooks:
         sub = subscribe(api, hooks.url + "/events", ["workflow.waiting", "workflow.resumed", "dependency.succeeded"])
         user = make_end_user()
@@ -249,15 +262,27 @@ def age(db, app, wid, seconds):
 
 
 def public_types(db, wid):
-    return [e.type for e in db.scalars(sa.select(PublicEvent).where(PublicEvent.workflow_id == uuid.UUID(wid)).order_by(PublicEvent.id))]
+    return [
+        e.type
+        for e in db.scalars(
+            sa.select(PublicEvent).where(PublicEvent.workflow_id == uuid.UUID(wid)).order_by(PublicEvent.id)
+        )
+    ]
 
 
 def test_timers_validate_and_show_in_context(api, make_workflow, make_workflow_template):
-    r = api.post("/api/workflow-templates", {"name": "bad_timers", "state_schema": {"a": {"type": "string"}}, "timers": {"expire_after": "soon"}})
+    r = api.post(
+        "/api/workflow-templates",
+        {"name": "bad_timers", "state_schema": {"a": {"type": "string"}}, "timers": {"expire_after": "soon"}},
+    )
     assert r.status_code == 422 and r.json["errors"][0]["path"] == "/timers/expire_after"
     r = api.post(
         "/api/workflow-templates",
-        {"name": "bad_dep", "state_schema": {"a": {"type": "string"}}, "workflow_dependencies": [{"name": "k", "api": {"endpoint": "https://k.example"}, "timeout": -1}]},
+        {
+            "name": "bad_dep",
+            "state_schema": {"a": {"type": "string"}},
+            "workflow_dependencies": [{"name": "k", "api": {"endpoint": "https://k.example"}, "timeout": -1}],
+        },
     )
     assert r.status_code == 422 and r.json["errors"][0]["path"] == "/workflow_dependencies/0/timeout"
     t = make_workflow_template(timers={"remind_after": "PT10M", "expire_after": "P1D"})
@@ -275,7 +300,9 @@ def test_reminder_once_per_idle_period_and_expiry_catches_up(api, app, db, make_
     assert run_due_timers(app) == 0  # once per idle period
     assert public_types(db, wf["id"]) == ["workflow.started", "workflow.reminder"]
     # an interaction starts a new idle period
-    assert api.put(f"/api/workflows/{wf['id']}", {"state_data": {"purpose": "x"}}, role="integration").status_code == 200
+    assert (
+        api.put(f"/api/workflows/{wf['id']}", {"state_data": {"purpose": "x"}}, role="integration").status_code == 200
+    )
     assert run_due_timers(app) == 0
     age(db, app, wf["id"], 4000)  # down for longer than expire_after: it expires once
     run_due_timers(app)
@@ -317,10 +344,14 @@ def test_a_pending_dependency_times_out_through_its_on_failure(api, app, db, mak
     assert "dependency.failed" in public_types(db, wf["id"])
 
 
-def test_suspension_refuses_writes_holds_timers_and_resume_lifts_it(api, app, db, make_workflow, make_workflow_template):
+def test_suspension_refuses_writes_holds_timers_and_resume_lifts_it(
+    api, app, db, make_workflow, make_workflow_template
+):
     t = make_workflow_template(timers={"expire_after": 60})
     wf = make_workflow(template=t)
-    assert api.post(f"/api/workflows/{wf['id']}/suspend", {"reason": "fraud check"}, role="integration").status_code == 403
+    assert (
+        api.post(f"/api/workflows/{wf['id']}/suspend", {"reason": "fraud check"}, role="integration").status_code == 403
+    )
     r = api.post(f"/api/workflows/{wf['id']}/suspend", {"reason": "fraud check"}, role="operator")
     assert r.status_code == 200 and r.json["suspended"]["reason"] == "fraud check"
     assert api.post(f"/api/workflows/{wf['id']}/suspend", {"reason": "again"}, role="operator").status_code == 409
@@ -357,3 +388,54 @@ def test_dependency_calls_wait_while_suspended(api, app, db, make_workflow_templ
         drain(app, db)
         assert len(kyc.requests) == 1
     assert api.get(f"/api/workflows/{wf['id']}").json["status"] == "active"
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL: set WFAPP_TEST_DATABASE_URL (workers claim with SKIP LOCKED)")
+def test_three_workers_expire_200_workflows_once_each_and_spare_the_ones_written_to(
+    api, app, db, tmp_path, make_workflow_template, make_end_user
+):
+    from test_workers_postgres import start_worker
+
+    user = make_end_user()
+    grant = [user["user_type_id"]]
+    fast_t = make_workflow_template(name="expire_1s", grant_to=grant, timers={"expire_after": 1})
+    slow_t = make_workflow_template(name="expire_2s", grant_to=grant, timers={"expire_after": "PT2S"})
+    workers = []
+    with Receiver([200]) as hooks:
+        subscribe(api, hooks.url, ["workflow.expired"])
+        try:
+            workers = [start_worker(tmp_path, i) for i in range(3)]
+            expiring = [start(api, fast_t if i % 2 else slow_t, user)["id"] for i in range(200)]
+            kept = [start(api, slow_t, user)["id"] for _ in range(10)]
+
+            def all_expired():
+                n = db.scalar(
+                    sa.select(sa.func.count()).select_from(Workflow).where(Workflow.status_reason == "expired")
+                )
+                return n >= 200 and len(hooks.requests) >= 200
+
+            deadline, done_at = time.monotonic() + 60, None
+            while done_at is None or time.monotonic() < done_at + 1:  # and a second more
+                assert time.monotonic() < deadline, "the 200 expiries were not all delivered in time"
+                for wid in kept:  # a write every 0.5 s keeps these alive
+                    r = api.put(
+                        f"/api/workflows/{wid}", {"state_data": {"purpose": str(time.time())}}, role="integration"
+                    )
+                    assert r.status_code == 200, r.json
+                if done_at is None and all_expired():
+                    done_at = time.monotonic()
+                time.sleep(0.5)
+        finally:
+            for w in workers:
+                w.terminate()
+            for w in workers:
+                w.wait(30)
+    expired = db.scalars(sa.select(PublicEvent).where(PublicEvent.type == "workflow.expired"))
+    by_workflow = defaultdict(int)
+    for e in expired:
+        by_workflow[str(e.workflow_id)] += 1
+    assert sorted(by_workflow) == sorted(expiring) and set(by_workflow.values()) == {1}
+    delivered_ids = [r.headers["Idempotency-Key"] for r in hooks.requests]
+    assert len(delivered_ids) == len(set(delivered_ids)) == 200
+    for wid in kept:
+        assert api.get(f"/api/workflows/{wid}").json["status"] == "active"

@@ -439,3 +439,34 @@ def test_three_workers_expire_200_workflows_once_each_and_spare_the_ones_written
     assert len(delivered_ids) == len(set(delivered_ids)) == 200
     for wid in kept:
         assert api.get(f"/api/workflows/{wid}").json["status"] == "active"
+
+
+def test_admin_page_creates_a_subscription_shows_its_secret_once_and_deletes_it(admin, operator, db):
+    from wfapp.models import EventSubscription
+
+    r = admin.post("/admin/subscriptions", {"url": "https://hooks.example/in", "event_types": ["workflow.completed"]})
+    assert r.status_code == 201
+    html = r.get_data(as_text=True)
+    sub = db.scalar(sa.select(EventSubscription))
+    assert sub.secret in html and "Copy its signing secret now" in html
+    listing = admin.get("/admin/subscriptions").get_data(as_text=True)
+    assert "https://hooks.example/in" in listing and sub.secret not in listing
+    r = admin.post("/admin/subscriptions", {"url": "not a url", "event_types": []})
+    assert r.status_code == 422 and 'role="alert"' in r.get_data(as_text=True)
+    assert operator.get("/admin/subscriptions").status_code == 403
+    admin.post(f"/admin/subscriptions/{sub.id}/delete")
+    assert db.count(EventSubscription) == 0
+
+
+def test_workflow_page_suspends_and_resumes(operator, api, make_workflow):
+    wf = make_workflow()
+    page = operator.get(f"/workflows/{wf['id']}").get_data(as_text=True)
+    assert 'id="suspend-workflow"' in page
+    operator.post(f"/workflows/{wf['id']}/suspend", {"reason": "checking documents"})
+    got = api.get(f"/api/workflows/{wf['id']}").json
+    assert got["suspended"]["reason"] == "checking documents"
+    page = operator.get(f"/workflows/{wf['id']}").get_data(as_text=True)
+    assert 'id="resume-workflow"' in page and "checking documents" in page
+    assert "suspended" in operator.get("/workflows/").get_data(as_text=True)
+    operator.post(f"/workflows/{wf['id']}/resume")
+    assert api.get(f"/api/workflows/{wf['id']}").json["suspended"] is None

@@ -139,7 +139,7 @@ _template_names: dict[tuple[str, Any], str] = {}
 
 
 def _template_name(session, wf: Workflow) -> str:
-    loaded = sa.inspect(wf).dict.get("template")
+    loaded: WorkflowTemplate | None = sa.inspect(wf).dict.get("template")
     if loaded is not None:
         return loaded.name
     key = (_db_key(session), wf.template_id)

@@ -87,7 +87,7 @@ def create_subscription(
         actor,
         "subscription_created",
         "event_subscription",
-        sub.id,
+        str(sub.id),
         {"url": sub.url, "event_types": sub.event_types},
         remote_addr,
     )
@@ -120,7 +120,7 @@ def update_subscription(session, sub_id, body: dict[str, Any], actor: str, remot
             setattr(sub, key, list(body[key]) if isinstance(body[key], list) else body[key])
     sub.updated_at = utcnow()
     record_staff_action(
-        session, actor, "subscription_changed", "event_subscription", sub.id, {"fields": sorted(body)}, remote_addr
+        session, actor, "subscription_changed", "event_subscription", str(sub.id), {"fields": sorted(body)}, remote_addr
     )
     public_events.invalidate(session)
     return sub
@@ -129,7 +129,7 @@ def update_subscription(session, sub_id, body: dict[str, Any], actor: str, remot
 def delete_subscription(session, sub_id, actor: str, remote_addr: str = "") -> None:
     sub = get_subscription(session, sub_id)
     record_staff_action(
-        session, actor, "subscription_deleted", "event_subscription", sub.id, {"url": sub.url}, remote_addr
+        session, actor, "subscription_deleted", "event_subscription", str(sub.id), {"url": sub.url}, remote_addr
     )
     session.delete(sub)
     public_events.invalidate(session)

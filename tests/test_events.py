@@ -237,6 +237,11 @@ def test_the_feed_sees_every_event_of_100_concurrent_lifecycles_once_in_order_ac
         if not r.json["items"]:
             break
         result["cursor"] = r.json["next"]
+    from wfapp.extensions import db as _db
+
+    with app2.app_context():  # the restarted app's connections end with it
+        _db.session.remove()
+        _db.engine.dispose()
     assert errors == []
     ids = [e["id"] for e in seen]
     assert len(ids) == len(set(ids)) == 200  # started + completed of 100 workflows, once each

@@ -10,6 +10,7 @@ from wfapp.api import errors as api_errors
 from wfapp.config import Defaults, finish_config
 from wfapp.extensions import csrf, db, htmx, login_manager, migrate
 from wfapp.outbox import run
+from wfapp.services import public_events
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     htmx.init_app(app)
     db_setup.init_app(app)
+    public_events.configure(app.config["JOB_MAX_ATTEMPTS"])
 
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)

@@ -33,6 +33,7 @@ def workflow_template_json(t: WorkflowTemplate) -> dict[str, Any]:
         "workflow_dependencies": v.workflow_dependencies,
         "end_action_type": v.end_action_type,
         "end_action_target": v.end_action_target,
+        "timers": v.timers,
         "created_at": iso(t.created_at),
         "updated_at": iso(t.updated_at),
     }
@@ -50,6 +51,7 @@ def template_version_json(v: TemplateVersion, template: WorkflowTemplate) -> dic
         "workflow_dependencies": v.workflow_dependencies,
         "end_action_type": v.end_action_type,
         "end_action_target": v.end_action_target,
+        "timers": v.timers,
         "change_note": v.change_note,
         "created_by": v.created_by,
         "created_at": iso(v.created_at),
@@ -86,6 +88,7 @@ def workflow_json(wf: Workflow, template_name: str, version_number: int) -> dict
         "state_data": wf.state_data or {},
         "pending_dependencies": wf.pending_dependencies or {},
         "waiting_for": wf.waiting_for,
+        "suspended": {"reason": wf.suspend_reason or "", "since": iso(wf.suspended_at)} if wf.suspended_at else None,
         "started_at": iso(wf.started_at),
         "completed_at": iso(wf.completed_at),
         "last_interaction_at": iso(wf.last_interaction_at),

@@ -23,12 +23,14 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(workflow_templates_bp)
     app.register_blueprint(permissions_bp)
+    from wfapp.dashboard.workflows import suspension as _suspension  # noqa: F401 (its routes)
     from wfapp.dashboard.workflows.routes import bp as workflows_bp
 
     app.register_blueprint(workflows_bp)
     from wfapp.dashboard.overview.routes import bp as overview_bp
 
     app.register_blueprint(overview_bp)
+    from wfapp.dashboard.admin import subscriptions as _subscriptions  # noqa: F401 (its routes)
     from wfapp.dashboard.admin.routes import bp as admin_bp
 
     app.register_blueprint(admin_bp)

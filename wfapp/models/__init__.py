@@ -1,4 +1,5 @@
 from wfapp.models.directory import EndUser, Permission, UserType
+from wfapp.models.events import EventSubscription, PublicEvent, Timer
 from wfapp.models.jobs import Job, JobKind, JobStatus
 from wfapp.models.sessions import StaffSession
 from wfapp.models.staff import ApiToken, AuditEntry, StaffRole, StaffUser, TokenRole
@@ -15,16 +16,19 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "EndUser",
+    "EventSubscription",
     "Job",
     "JobKind",
     "JobStatus",
     "OPEN_STATUSES",
     "Permission",
+    "PublicEvent",
     "StaffRole",
     "StaffSession",
     "StaffUser",
     "TERMINAL_STATUSES",
     "TemplateVersion",
+    "Timer",
     "TokenRole",
     "UserType",
     "Workflow",

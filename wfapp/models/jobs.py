@@ -15,6 +15,7 @@ from wfapp.models.types import JSONDoc, UTCDateTime, str_enum, utcnow
 class JobKind(enum.StrEnum):
     END_ACTION = "end_action"
     DEPENDENCY = "dependency"
+    WEBHOOK = "webhook"
 
 
 class JobStatus(enum.StrEnum):

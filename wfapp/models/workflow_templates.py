@@ -44,6 +44,8 @@ class TemplateVersion(db.Model):
     workflow_dependencies: so.Mapped[list[Any]] = so.mapped_column(JSONDoc, default=list)
     end_action_type: so.Mapped[str] = so.mapped_column(sa.String(20), default="none")
     end_action_target: so.Mapped[dict[str, Any] | None] = so.mapped_column(JSONDoc)
+    # idle timers: {"remind_after": seconds, "expire_after": seconds} (services.timers)
+    timers: so.Mapped[dict[str, Any] | None] = so.mapped_column(JSONDoc)
     change_note: so.Mapped[str] = so.mapped_column(sa.Text, default="")
     created_by: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
@@ -57,6 +59,7 @@ class TemplateVersion(db.Model):
         "workflow_dependencies",
         "end_action_type",
         "end_action_target",
+        "timers",
     )
 
     def definition(self) -> dict[str, Any]:

@@ -73,6 +73,9 @@ class Workflow(db.Model):
     completed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     last_interaction_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    # an operator's suspension: no writes, timers or dependency calls until resumed
+    suspended_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    suspend_reason: so.Mapped[str | None] = so.mapped_column(sa.Text)
 
     template: so.Mapped["WorkflowTemplate"] = so.relationship(lazy="raise")  # noqa: F821
     version: so.Mapped["TemplateVersion"] = so.relationship(lazy="raise")  # noqa: F821

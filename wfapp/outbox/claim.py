@@ -9,6 +9,7 @@ workflow that ended meanwhile is not sent.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -106,9 +107,26 @@ def _end_lease_exhausted(session, job: Job) -> None:
     dependencies.bump(wf)
 
 
+def hold_while_suspended(job: Job) -> None:
+    """A dependency call of a suspended workflow goes back, unsent and uncounted, until resumed
+    (services.timers.rearm makes it due again)."""
+    job.status = JobStatus.PENDING
+    job.attempts -= 1
+    job.locked_until = None
+    job.locked_by = ""
+    job.next_attempt_at = utcnow() + timedelta(days=1)
+    job.last_error = "held: the workflow is suspended"
+
+
 def _workflow_is_over(session, job: Job) -> bool:
     """A dependency call of a workflow that ended meanwhile (cancelled, failed) is not sent."""
-    status = session.scalar(sa.select(Workflow.status).where(Workflow.id == job.workflow_id))
+    row = session.execute(
+        sa.select(Workflow.status, Workflow.suspended_at).where(Workflow.id == job.workflow_id)
+    ).first()
+    status = row.status if row else None
+    if row is not None and not status.is_terminal and row.suspended_at is not None:
+        hold_while_suspended(job)
+        return True
     if status is None or not status.is_terminal:
         return False
     job.status = JobStatus.SUCCEEDED

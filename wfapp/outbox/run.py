@@ -18,8 +18,10 @@ from wfapp import ops
 from wfapp.extensions import db
 from wfapp.models import JobKind
 from wfapp.outbox import http as outbound
+from wfapp.outbox import webhooks
 from wfapp.outbox.call import call
 from wfapp.outbox.claim import Claimed, claim_one
+from wfapp.outbox.clock import run_due_timers
 from wfapp.outbox.jobs import worker_id
 from wfapp.outbox.record import record, start_follow_up
 
@@ -30,6 +32,8 @@ def process(app: Flask, http: requests.Session, c: Claimed) -> str:
     """Handle one claimed job (in the current app context); returns the attempt's outcome."""
     if c.kind == JobKind.END_ACTION and c.payload.get("type") == "start_workflow":
         return start_follow_up(c)
+    if c.kind == JobKind.WEBHOOK:
+        return webhooks.deliver(app.config, http, c)
     result, summary = call(app.config, http, c)  # no transaction is open here
     try:
         return record(c, result, summary)
@@ -73,6 +77,7 @@ class Dispatcher(threading.Thread):
             while not self.stop.is_set():
                 try:
                     done = run_due_jobs(self.app, limit=50, http=http)
+                    done += run_due_timers(self.app)
                 except Exception:
                     log.exception("the dispatcher failed; trying again in %ss", poll)
                     done = 0

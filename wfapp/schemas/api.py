@@ -16,6 +16,12 @@ DEFINITION_PROPERTIES = {
     "workflow_dependencies": WORKFLOW_DEPENDENCIES,
     "end_action_type": {"type": "string", "enum": END_ACTION_TYPES},
     "end_action_target": END_ACTION_TARGET,
+    "timers": {
+        "type": ["object", "null"],
+        "description": "remind_after, expire_after: ISO 8601 durations (PT30M) or seconds of idle time",
+        "properties": {"remind_after": {"type": ["string", "number"]}, "expire_after": {"type": ["string", "number"]}},
+        "additionalProperties": False,
+    },
     "is_active": {"type": "boolean"},
     "change_note": {"type": "string", "maxLength": 2000},
 }

@@ -69,6 +69,7 @@ DEPENDENCY = {
         },
         "on_failure": ON_FAILURE,
         "description": {"type": "string", "maxLength": 2000},
+        "timeout": {"type": ["string", "number"], "description": "ISO 8601 duration or seconds while pending"},
     },
     "required": ["name"],
     "additionalProperties": False,

@@ -4,6 +4,7 @@ from typing import Any
 
 from wfapp.models import Workflow, WorkflowEvent
 from wfapp.models.types import utcnow
+from wfapp.services import public_events
 
 
 def record_event(
@@ -19,6 +20,7 @@ def record_event(
         created_at=utcnow(),
     )
     session.add(event)
+    public_events.note(session, workflow, event)  # public events and webhooks, at flush time
     return event
 
 

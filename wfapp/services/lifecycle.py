@@ -22,7 +22,7 @@ from wfapp.models import OPEN_STATUSES, EndUser, Permission, TemplateVersion, Wo
 from wfapp.models.types import utcnow
 from wfapp.models.workflows import OPEN_WORKFLOW_PREDICATE
 from wfapp.schemas.state_schema import CompiledSchema, compiled_for_version
-from wfapp.services import dependencies
+from wfapp.services import dependencies, timers
 from wfapp.services.events import record_event, state_diff
 from wfapp.services.outbox import OutboxSettings, enqueue_end_action
 from wfapp.services.workflow_lookup import lock_with_definition, lock_workflow
@@ -202,6 +202,7 @@ def merge_state(
     settings: OutboxSettings,
 ) -> Workflow:
     wf, version, _template = lock_with_definition(session, workflow_id)
+    timers.refuse_if_suspended(wf)
     check_if_match(wf, if_match)
     if wf.is_terminal:
         raise InvalidTransition(f"the workflow is {wf.status}: its state_data can no longer change")
@@ -238,6 +239,7 @@ def change_status(
         ) from None
     wf, waiting_siblings = lock_workflow(session, workflow_id, with_waiting_siblings=target == WorkflowStatus.COMPLETED)
     version = wf.version
+    timers.refuse_if_suspended(wf, target)
     check_if_match(wf, if_match)
     if wf.is_terminal:
         raise InvalidTransition(

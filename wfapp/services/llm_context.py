@@ -8,6 +8,7 @@ import sqlalchemy.orm as so
 from wfapp.models import Workflow, WorkflowStatus
 from wfapp.schemas.state_schema import CompiledSchema, compiled_for_version
 from wfapp.schemas.tools import template_tool
+from wfapp.services import timers
 from wfapp.services.workflow_lookup import version_of
 from wfapp.services.workflow_queries import workflow_row
 
@@ -63,7 +64,7 @@ def context_for(session: so.Session, wf: Workflow) -> dict[str, Any]:
     """The context of a stored workflow (GET /api/workflows/{id}/context)."""
     row = workflow_row(session, wf)
     version = version_of(session, wf)
-    return build_context(
+    context = build_context(
         row.template_name,
         row.version_number,
         version.description,
@@ -74,3 +75,5 @@ def context_for(session: so.Session, wf: Workflow) -> dict[str, Any]:
         workflow_id=str(wf.id),
         waiting_for=wf.waiting_for,
     )
+    context.update(timers.context_extra(wf, version))  # next_timer, suspended
+    return context

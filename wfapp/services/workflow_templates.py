@@ -12,6 +12,7 @@ from wfapp.models.types import utcnow
 from wfapp.outbox.placeholders import request_errors
 from wfapp.schemas.definitions import END_ACTION_TARGET, END_ACTION_TYPES, WORKFLOW_DEPENDENCIES, dependency_defaults
 from wfapp.schemas.state_schema import compile_state_schema
+from wfapp.services import timers
 from wfapp.services.validation import schema_errors
 
 DEFINITION_DEFAULTS: dict[str, Any] = {
@@ -20,6 +21,7 @@ DEFINITION_DEFAULTS: dict[str, Any] = {
     "workflow_dependencies": [],
     "end_action_type": "none",
     "end_action_target": None,
+    "timers": None,
 }
 
 
@@ -115,6 +117,7 @@ def validate_definition(definition: dict[str, Any]) -> dict[str, Any]:
             errors.extend(request_errors(target, "/end_action_target", "end action"))
         if d["end_action_type"] == "none":
             d["end_action_target"] = None
+    timers.normalise_definition(d, errors)  # timers and dependency timeouts, as seconds
     if errors:
         raise ValidationFailed(f"{len(errors)} problem(s) in the workflow template definition", errors)
     return d

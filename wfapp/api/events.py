@@ -1,0 +1,247 @@
+"""Public events: webhook subscriptions (/api/event-subscriptions, admins), the pull feed
+(GET /api/events, long-polling), and suspending a workflow (/api/workflows/{id}/suspend|resume)."""
+
+import time
+from typing import Any
+
+from flask import g, jsonify, request
+
+from wfapp.api import bp
+from wfapp.api.auth import ADMIN
+from wfapp.api.openapi import LISTS, RESPONSE_SCHEMAS, TS, _list_of
+from wfapp.api.operations import operation
+from wfapp.api.workflows import _workflow_response
+from wfapp.db_setup import begin_write
+from wfapp.errors import ValidationFailed
+from wfapp.extensions import db
+from wfapp.models import TokenRole
+from wfapp.services import public_events, suspension
+from wfapp.services import subscriptions as svc
+
+TAG = "events"
+FEED_READERS = frozenset({TokenRole.ADMIN, TokenRole.INTEGRATION})
+OPERATE = frozenset({TokenRole.ADMIN, TokenRole.OPERATOR})
+MAX_WAIT_S = 30.0
+POLL_S = 0.2
+
+RESPONSE_SCHEMAS["EventSubscription"] = {
+    "type": "object",
+    "description": "A webhook subscription; `secret` is in the answer that creates it, and never again.",
+    "properties": {
+        "id": {"type": "integer"},
+        "url": {"type": "string"},
+        "event_types": {"type": "array", "items": {"type": "string"}},
+        "templates": {"type": "array", "items": {"type": "string"}},
+        "description": {"type": "string"},
+        "is_active": {"type": "boolean"},
+        "secret": {"type": "string"},
+        "created_by": {"type": "string"},
+        "created_at": TS,
+        "updated_at": TS,
+    },
+    "required": ["id", "url", "event_types", "templates", "is_active"],
+}
+RESPONSE_SCHEMAS["PublicEvent"] = {
+    "type": "object",
+    "properties": {
+        "cursor": {"type": "integer"},
+        "id": {"type": "string", "description": "stable event id (the webhook's Idempotency-Key)"},
+        "type": {"type": "string", "enum": list(public_events.EVENT_TYPES)},
+        "created_at": TS,
+        "workflow_id": {"type": "string"},
+        "seq": {"type": "integer", "description": "order of the events of one workflow"},
+        "template": {"type": "string"},
+        "actor": {"type": "string"},
+        "data": {"type": "object"},
+    },
+    "required": ["cursor", "id", "type", "workflow_id", "seq"],
+}
+LISTS["EventSubscriptionList"] = _list_of("EventSubscription")
+LISTS["PublicEventFeed"] = _list_of("PublicEvent", {"next": {"type": "integer"}})
+SUSPEND_BODY = {
+    "type": "object",
+    "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 500}},
+    "required": ["reason"],
+    "additionalProperties": False,
+}
+
+
+@operation(
+    bp,
+    "/event-subscriptions",
+    "GET",
+    summary="Webhook subscriptions",
+    roles=ADMIN,
+    response="EventSubscriptionList",
+    tag=TAG,
+)
+def list_event_subscriptions():
+    return jsonify({"items": [svc.subscription_json(s) for s in svc.list_subscriptions(db.session)]})
+
+
+@operation(
+    bp,
+    "/event-subscriptions",
+    "POST",
+    summary="Subscribe a URL to public events (the answer holds the signing secret, shown once)",
+    roles=ADMIN,
+    body=svc.SUBSCRIPTION_CREATE,
+    body_name="EventSubscriptionCreate",
+    response="EventSubscription",
+    status=201,
+    errors=(422,),
+    tag=TAG,
+)
+def create_event_subscription(body):
+    sub, secret = svc.create_subscription(db.session, body, g.actor, request.remote_addr or "")
+    answer = svc.subscription_json(sub, secret)
+    db.session.commit()
+    return jsonify(answer), 201
+
+
+@operation(
+    bp,
+    "/event-subscriptions/<int:subscription_id>",
+    "GET",
+    summary="A webhook subscription",
+    roles=ADMIN,
+    response="EventSubscription",
+    errors=(404,),
+    tag=TAG,
+)
+def get_event_subscription(subscription_id):
+    return jsonify(svc.subscription_json(svc.get_subscription(db.session, subscription_id)))
+
+
+@operation(
+    bp,
+    "/event-subscriptions/<int:subscription_id>",
+    "PATCH",
+    summary="Change a webhook subscription (url, event_types, templates, description, is_active)",
+    roles=ADMIN,
+    body=svc.SUBSCRIPTION_BODY,
+    body_name="EventSubscriptionUpdate",
+    response="EventSubscription",
+    errors=(404, 422),
+    tag=TAG,
+)
+def update_event_subscription(subscription_id, body):
+    sub = svc.update_subscription(db.session, subscription_id, body, g.actor, request.remote_addr or "")
+    answer = svc.subscription_json(sub)
+    db.session.commit()
+    return jsonify(answer)
+
+
+@operation(
+    bp,
+    "/event-subscriptions/<int:subscription_id>",
+    "DELETE",
+    summary="Delete a webhook subscription (its queued deliveries are dropped)",
+    roles=ADMIN,
+    status=204,
+    errors=(404,),
+    tag=TAG,
+)
+def delete_event_subscription(subscription_id):
+    svc.delete_subscription(db.session, subscription_id, g.actor, request.remote_addr or "")
+    db.session.commit()
+    return "", 204
+
+
+FEED_QUERY: list[dict[str, Any]] = [
+    {"name": "after", "schema": {"type": "integer", "minimum": 0}, "description": "`next` of the previous answer"},
+    {"name": "wait", "schema": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S}, "description": "long-poll s"},
+    {"name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+    {"name": "types", "schema": {"type": "string"}, "description": "comma-separated event types"},
+]
+
+
+def _feed_args() -> tuple[int, float, int, set[str]]:
+    errors = []
+    after = request.args.get("after", "0")
+    if not after.isascii() or not after.isdigit() or len(after) > 18:
+        errors.append({"path": "/query/after", "message": "must be a cursor (`next` of an earlier answer)"})
+    try:
+        wait = float(request.args.get("wait", "0"))
+        if not 0 <= wait <= MAX_WAIT_S:
+            raise ValueError
+    except ValueError:
+        errors.append({"path": "/query/wait", "message": f"must be a number of seconds from 0 to {MAX_WAIT_S:g}"})
+        wait = 0
+    limit = request.args.get("limit", 100, type=int) or 100
+    types = {t for t in (request.args.get("types") or "").split(",") if t}
+    unknown = types - set(public_events.EVENT_TYPES)
+    if unknown:
+        errors.append({"path": "/query/types", "message": f"unknown event type(s): {', '.join(sorted(unknown))}"})
+    if errors:
+        raise ValidationFailed("; ".join(e["message"] for e in errors), errors)
+    return int(after) if after.isdigit() else 0, wait, min(max(limit, 1), 500), types
+
+
+@operation(
+    bp,
+    "/events",
+    "GET",
+    summary="The public events in order, after a cursor; waits up to `wait` seconds for new ones",
+    roles=FEED_READERS,
+    response="PublicEventFeed",
+    errors=(422,),
+    query=FEED_QUERY,
+    tag=TAG,
+)
+def event_feed():
+    after, wait, limit, types = _feed_args()
+    deadline = time.monotonic() + wait
+    session = db.session
+    while True:
+        session.commit()  # end the read transaction of the token check / the previous poll
+        if public_events.has_unpositioned(session):
+            session.commit()
+            begin_write(session)
+            public_events.assign_positions(session)
+            session.commit()
+        events = public_events.read_feed(session, after, limit, types or None)
+        if events or time.monotonic() >= deadline:
+            break
+        session.close()  # no connection held while waiting
+        time.sleep(POLL_S)
+    items = [{"cursor": e.position, **public_events.body(e)} for e in events]
+    nxt = events[-1].position if events else after
+    session.commit()
+    return jsonify({"items": items, "next": nxt})
+
+
+@operation(
+    bp,
+    "/workflows/<workflow_id>/suspend",
+    "POST",
+    summary="Suspend an open workflow: writes refused, no timers, no dependency calls until resumed",
+    roles=OPERATE,
+    body=SUSPEND_BODY,
+    body_name="Suspension",
+    response="Workflow",
+    errors=(404, 409),
+    tag=TAG,
+)
+def suspend_workflow(workflow_id, body):
+    wf = suspension.suspend(db.session, workflow_id, body["reason"], g.actor)
+    resp = _workflow_response(wf)
+    db.session.commit()
+    return resp
+
+
+@operation(
+    bp,
+    "/workflows/<workflow_id>/resume",
+    "POST",
+    summary="Resume a suspended workflow",
+    roles=OPERATE,
+    response="Workflow",
+    errors=(404, 409),
+    tag=TAG,
+)
+def resume_workflow(workflow_id):
+    wf = suspension.resume(db.session, workflow_id, g.actor)
+    resp = _workflow_response(wf)
+    db.session.commit()
+    return resp

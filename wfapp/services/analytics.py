@@ -172,14 +172,14 @@ def template_analytics(
             else:
                 stats[key].by_integration += 1
     for wid in abandoned_ids:
-        key = last_filled.get(wid)
-        if key in stats:
-            stats[key].stopped_here += 1
+        filled = last_filled.get(wid)
+        if filled is not None and filled in stats:
+            stats[filled].stopped_here += 1
         else:
             out.abandoned_without_data += 1
     out.abandoned = len(abandoned_ids)
 
-    failures = Counter()
+    failures: Counter[str] = Counter()
     for changes in session.scalars(sa.select(AuditEntry.changes).where(AuditEntry.action == STATE_REJECTED)):
         if (changes or {}).get("template_version_id") == version.id:
             failures.update(changes.get("fields") or [])

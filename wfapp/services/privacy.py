@@ -269,7 +269,7 @@ def erase_end_user(session, user_id: str, actor: str, remote_addr: str = "") -> 
         raise NotFound(f"no end user {user_id!r}")
     workflows = list(session.scalars(sa.select(Workflow).where(Workflow.user_id == user_id)))
     ids = [wf.id for wf in workflows]
-    summary = {
+    summary: dict[str, Any] = {
         "user_id": user_id,
         "workflows": len(ids),
         "workflows_erased": 0,

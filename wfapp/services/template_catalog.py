@@ -130,7 +130,9 @@ def clone_workflow_template(session, template: WorkflowTemplate, new_name: str, 
     errors = schema_errors(WORKFLOW_TEMPLATE_CREATE, body)
     if errors:
         raise ValidationFailed(errors[0]["message"], errors)
-    body["change_note"] = f"cloned from {template.name} version {template.current_version.number}"
+    current = template.current_version
+    assert current is not None  # a stored template always has one (version 1 is made with it)
+    body["change_note"] = f"cloned from {template.name} version {current.number}"
     return create_workflow_template(session, body, actor)
 
 

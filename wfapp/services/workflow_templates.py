@@ -164,6 +164,7 @@ def update_workflow_template(session, template: WorkflowTemplate, data: dict[str
     """Apply a new definition. Definition fields left out keep their current value. Returns
     whether a new version was made (an unchanged definition makes none)."""
     current = template.current_version
+    assert current is not None  # a stored template always has one (version 1 is made with it)
     merged = {**current.definition(), **{k: v for k, v in data.items() if k in TemplateVersion.DEFINITION_FIELDS}}
     definition = validate_definition(merged)
     if "name" in data and data["name"] != template.name:

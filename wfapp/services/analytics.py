@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from wfapp.models import AuditEntry, TemplateVersion, Workflow, WorkflowEvent, WorkflowStatus, WorkflowTemplate
 from wfapp.models.types import utcnow
@@ -30,7 +31,7 @@ OPERATOR_SOURCES = ("operator",)
 
 
 def record_validation_failure(
-    session, wf: Workflow, errors: list[dict[str, Any]], actor: str, remote_addr: str = ""
+    session: so.Session, wf: Workflow, errors: list[dict[str, Any]], actor: str, remote_addr: str = ""
 ) -> None:
     """Count a refused write of state_data per field, for the template analytics."""
     fields = sorted({e["path"].split("/")[2] for e in errors if e["path"].startswith("/state_data/")})
@@ -80,7 +81,7 @@ def _is_operator(actor: str, data: dict[str, Any] | None) -> bool:
 
 
 def template_analytics(
-    session,
+    session: so.Session,
     template: WorkflowTemplate,
     version_number: int | None = None,
     abandoned_after: timedelta = timedelta(hours=24),

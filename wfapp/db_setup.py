@@ -4,6 +4,7 @@ foreign keys on, a busy timeout, and write transactions that begin with BEGIN IM
 import fcntl
 import os
 import threading
+import weakref
 from contextvars import ContextVar
 
 import sqlalchemy as sa
@@ -35,10 +36,13 @@ def private_file(path: str | os.PathLike) -> None:
             os.chmod(f"{os.fspath(path)}{suffix}", 0o600)
 
 
+_configured_engines: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
+
+
 def configure_engine(engine: sa.Engine, busy_timeout_s: float) -> None:
-    if not is_sqlite(engine) or getattr(engine, "_wfapp_configured", False):
+    if not is_sqlite(engine) or engine in _configured_engines:
         return
-    engine._wfapp_configured = True
+    _configured_engines.add(engine)
     if engine.url.database not in (None, "", ":memory:") and not engine.url.database.startswith("file:"):
         private_file(engine.url.database)  # before the first connection creates it
 
@@ -110,6 +114,7 @@ class WriterQueue:
 
     def release(self) -> None:
         self.local.holding = False
+        assert self.fd is not None  # released only after acquire opened it
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         self.lock.release()
 

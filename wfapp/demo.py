@@ -3,6 +3,7 @@ workflows in every status."""
 
 import random
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -168,7 +169,7 @@ def _seed_history(session: so.Session, settings: OutboxSettings, days: int = 14)
     for i in range(40):
         user = rng.choice(users)
         wf = lifecycle.start_workflow(session, "loan_application", f"conv_hist_{i}", user, ACTOR, settings=settings)
-        steps = [
+        steps: list[dict[str, Any]] = [
             {"amount": rng.randrange(2, 80) * 1000},
             {"purpose": rng.choice(purposes)},
             {"employment": rng.choice(["employed", "self-employed", "retired"])},

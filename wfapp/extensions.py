@@ -29,6 +29,14 @@ class _SQLAlchemy(SQLAlchemy):
 
 
 db = _SQLAlchemy(model_class=Base)
+
+# The models' base class. At run time it is db.Model, the class Flask-SQLAlchemy makes from Base
+# (the same metadata and registry, which Alembic reads through db.metadata, plus its repr and bind
+# key); the type checker sees Base, whose Mapped[...] annotations it understands.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()

@@ -119,6 +119,7 @@ def operation(
             return response
 
         bp.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[method])
+        assert bp.url_prefix is not None  # the API's blueprints are mounted at a prefix
         default_errors = (401, 403) + ((400, 413, 415, 422) if body is not None else ())
         # any query argument with a control character is a 422 (check_query_text), a path
         # argument with one names nothing (404)

@@ -21,6 +21,7 @@ def iso(ts: datetime | None) -> str | None:
 
 def workflow_template_json(t: WorkflowTemplate) -> dict[str, Any]:
     v = t.current_version
+    assert v is not None  # a stored template always has one (version 1 is made with it)
     return {
         "id": str(t.id),
         "name": t.name,

@@ -57,7 +57,7 @@ def _session_is_open(user, record=None) -> bool:
     idle = timedelta(minutes=minutes) if minutes > 0 else None
     sid = session.get(SESSION_KEY)
     is_open, needs_write = check_staff_session(db.session, sid, user.id, idle, record=record)
-    if needs_write:
+    if needs_write and sid:  # needs_write implies a sid
         # The user is loaded first thing in a request, before anything is pending: end the read,
         # write the visit in a write transaction of its own (SQLite: BEGIN IMMEDIATE).
         db.session.commit()

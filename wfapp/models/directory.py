@@ -6,11 +6,11 @@ from datetime import datetime
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from wfapp.extensions import db
+from wfapp.extensions import Model
 from wfapp.models.types import UTCDateTime, utcnow
 
 
-class UserType(db.Model):
+class UserType(Model):
     __tablename__ = "user_types"
 
     id: so.Mapped[str] = so.mapped_column(sa.String(64), primary_key=True)
@@ -19,7 +19,7 @@ class UserType(db.Model):
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
 
-class EndUser(db.Model):
+class EndUser(Model):
     __tablename__ = "end_users"
 
     id: so.Mapped[str] = so.mapped_column(sa.String(200), primary_key=True)
@@ -30,7 +30,7 @@ class EndUser(db.Model):
     user_type: so.Mapped[UserType] = so.relationship(lazy="raise")
 
 
-class Permission(db.Model):
+class Permission(Model):
     __tablename__ = "permissions"
     __table_args__ = (sa.UniqueConstraint("user_type_id", "workflow_template_id", name="uq_permissions_pair"),)
 

@@ -7,13 +7,13 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from wfapp.extensions import db
+from wfapp.extensions import Model
 from wfapp.models.types import JSONDoc, UTCDateTime, utcnow
 
 BigId = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 
-class EventSubscription(db.Model):
+class EventSubscription(Model):
     """An admin's webhook: the events of `event_types` (of the workflow templates named in
     `templates`, or of all when empty) are POSTed to `url`, signed with `secret`."""
 
@@ -32,7 +32,7 @@ class EventSubscription(db.Model):
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
 
-class PublicEvent(db.Model):
+class PublicEvent(Model):
     """One public event, written in the transaction of the change that caused it. `position` is
     the feed's cursor: given in commit order by the feed (a row id order alone could be seen out
     of order on PostgreSQL, where concurrent transactions commit in any order)."""
@@ -61,7 +61,7 @@ class PublicEvent(db.Model):
     position: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
 
 
-class Timer(db.Model):
+class Timer(Model):
     """A timer of a workflow: `remind` and `expire` (idle time since the last interaction) and
     `dependency_timeout` (`name` is the dependency). `due_at` is never later than the moment it
     must fire; the dispatcher that claims it checks the workflow and fires it or moves it on."""

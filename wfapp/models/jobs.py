@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from wfapp.extensions import db
+from wfapp.extensions import Model
 from wfapp.models.types import JSONDoc, UTCDateTime, str_enum, utcnow
 
 
@@ -25,7 +25,7 @@ class JobStatus(enum.StrEnum):
     DEAD = "dead"
 
 
-class Job(db.Model):
+class Job(Model):
     __tablename__ = "jobs"
     __table_args__ = (
         # The dispatcher's claim query: due pending jobs in order.

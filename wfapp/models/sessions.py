@@ -6,11 +6,11 @@ from datetime import datetime
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from wfapp.extensions import db
+from wfapp.extensions import Model
 from wfapp.models.types import UTCDateTime, utcnow
 
 
-class StaffSession(db.Model):
+class StaffSession(Model):
     __tablename__ = "staff_sessions"
 
     # a random value kept in the signed session cookie

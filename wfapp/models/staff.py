@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from wfapp.extensions import db
+from wfapp.extensions import Model
 from wfapp.models.types import JSONDoc, UTCDateTime, str_enum, utcnow
 
 
@@ -24,7 +24,7 @@ class TokenRole(enum.StrEnum):
     INTEGRATION = "integration"
 
 
-class StaffUser(db.Model):
+class StaffUser(Model):
     """A staff member. Flask-Login reads is_active, is_authenticated, is_anonymous and get_id."""
 
     __tablename__ = "staff_users"
@@ -48,7 +48,7 @@ class StaffUser(db.Model):
         return str(self.id)
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     __tablename__ = "api_tokens"
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -60,7 +60,7 @@ class ApiToken(db.Model):
     revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
 
-class AuditEntry(db.Model):
+class AuditEntry(Model):
     __tablename__ = "audit_log"
     __table_args__ = (sa.Index("ix_audit_log_created", "created_at"),)
 

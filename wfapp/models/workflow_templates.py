@@ -7,11 +7,11 @@ from typing import Any, Optional
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from wfapp.extensions import db
+from wfapp.extensions import Model
 from wfapp.models.types import JSONDoc, OrderedJSON, UTCDateTime, new_uuid, utcnow
 
 
-class WorkflowTemplate(db.Model):
+class WorkflowTemplate(Model):
     __tablename__ = "workflow_templates"
 
     id: so.Mapped[uuid.UUID] = so.mapped_column(sa.Uuid, primary_key=True, default=new_uuid)
@@ -29,7 +29,7 @@ class WorkflowTemplate(db.Model):
     )
 
 
-class TemplateVersion(db.Model):
+class TemplateVersion(Model):
     """An immutable snapshot of a workflow template's definition."""
 
     __tablename__ = "template_versions"

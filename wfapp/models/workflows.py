@@ -3,13 +3,16 @@
 import enum
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from wfapp.extensions import db
+from wfapp.extensions import Model
 from wfapp.models.types import JSONDoc, UTCDateTime, new_uuid, str_enum, utcnow
+
+if TYPE_CHECKING:
+    from wfapp.models.workflow_templates import TemplateVersion, WorkflowTemplate
 
 
 class WorkflowStatus(enum.StrEnum):
@@ -31,7 +34,7 @@ OPEN_STATUSES = (WorkflowStatus.ACTIVE.value, WorkflowStatus.WAITING.value)
 OPEN_WORKFLOW_PREDICATE = "status IN ('active', 'waiting')"
 
 
-class Workflow(db.Model):
+class Workflow(Model):
     __tablename__ = "workflows"
     __table_args__ = (
         # At most one non-terminal workflow per (template, conversation): enforced by the database
@@ -77,8 +80,8 @@ class Workflow(db.Model):
     suspended_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     suspend_reason: so.Mapped[str | None] = so.mapped_column(sa.Text)
 
-    template: so.Mapped["WorkflowTemplate"] = so.relationship(lazy="raise")  # noqa: F821
-    version: so.Mapped["TemplateVersion"] = so.relationship(lazy="raise")  # noqa: F821
+    template: so.Mapped["WorkflowTemplate"] = so.relationship(lazy="raise")
+    version: so.Mapped["TemplateVersion"] = so.relationship(lazy="raise")
 
     @property
     def is_terminal(self) -> bool:
@@ -89,7 +92,7 @@ class Workflow(db.Model):
         return f'"{self.id}.{self.row_version}"'
 
 
-class WorkflowEvent(db.Model):
+class WorkflowEvent(Model):
     """One entry of a workflow's history; `data` holds enough to rebuild the state at each step."""
 
     __tablename__ = "workflow_events"

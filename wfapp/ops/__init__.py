@@ -18,7 +18,8 @@ def apply_proxy_fix(app: Flask) -> None:
     """Trust X-Forwarded-* from as many proxies as PROXY_FIX_X_* say (none by default)."""
     counts = {key: int(app.config.get(f"PROXY_FIX_{key.upper()}") or 0) for key in PROXY_FIX_KEYS}
     if any(counts.values()) and not isinstance(app.wsgi_app, ProxyFix):
-        app.wsgi_app = ProxyFix(app.wsgi_app, **counts)
+        # Flask documents wrapping wsgi_app in middleware this way; its stubs declare a method
+        app.wsgi_app = ProxyFix(app.wsgi_app, **counts)  # type: ignore[method-assign]
 
 
 def _actor() -> str | None:

@@ -259,7 +259,7 @@ def may_read_metrics() -> bool:
         addr = ipaddress.ip_address((request.remote_addr or "").split("%")[0])
     except ValueError:
         return False
-    if getattr(addr, "ipv4_mapped", None):
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
         addr = addr.ipv4_mapped
     return any(addr.version == net.version and addr in net for net in _networks(cfg.get("METRICS_ALLOW") or ""))
 

@@ -124,7 +124,7 @@ def _workflow_is_over(session, job: Job) -> bool:
         sa.select(Workflow.status, Workflow.suspended_at).where(Workflow.id == job.workflow_id)
     ).first()
     status = row.status if row else None
-    if row is not None and not status.is_terminal and row.suspended_at is not None:
+    if row is not None and status is not None and not status.is_terminal and row.suspended_at is not None:
         hold_while_suspended(job)
         return True
     if status is None or not status.is_terminal:

@@ -12,7 +12,7 @@ from typing import Any
 from flask import current_app
 
 from wfapp.db_setup import begin_write
-from wfapp.errors import Problem
+from wfapp.errors import Problem, ValidationFailed
 from wfapp.extensions import db
 from wfapp.models import JobKind, JobStatus
 from wfapp.models.types import utcnow
@@ -114,6 +114,8 @@ def start_follow_up(c: Claimed) -> str:
     template = (c.payload.get("target") or {}).get("template")
     data: dict[str, Any] = {"job_id": c.id, "attempt": c.attempts, "type": "start_workflow", "template": template}
     try:
+        if not isinstance(template, str):  # the template's end action names one; a job's payload may not
+            raise ValidationFailed(f"no workflow template {template!r}")
         with session.begin_nested():
             follow_up = start_workflow(
                 session,

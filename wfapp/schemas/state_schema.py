@@ -14,7 +14,7 @@ import math
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import re2
 from jsonschema import Draft202012Validator, validators
@@ -180,7 +180,7 @@ def _compile_field(key: str, spec: Any, errors: list[dict[str, str]]) -> dict[st
     return prop
 
 
-def _is_number(v: Any) -> bool:
+def _is_number(v: Any) -> TypeGuard[int | float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
@@ -225,6 +225,7 @@ def _check_schema(schema: dict[str, Any], authored: dict[str, Any]) -> None:
     # A $ref that cannot be resolved (remote ones are never fetched) or that refers to itself
     # without end would fail every later validation: try each field once now.
     whole = StateValidator(schema, format_checker=FORMAT_CHECKER, registry=EMPTY_REGISTRY)
+    sample: object
     for key, _prop in _walk_properties(schema):
         for sample in (None, 0, "", [], {}):
             try:

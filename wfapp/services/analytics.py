@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from wfapp.models import AuditEntry, TemplateVersion, Workflow, WorkflowEvent, WorkflowStatus, WorkflowTemplate
 from wfapp.models.types import utcnow
@@ -30,7 +31,7 @@ OPERATOR_SOURCES = ("operator",)
 
 
 def record_validation_failure(
-    session, wf: Workflow, errors: list[dict[str, Any]], actor: str, remote_addr: str = ""
+    session: so.Session, wf: Workflow, errors: list[dict[str, Any]], actor: str, remote_addr: str = ""
 ) -> None:
     """Count a refused write of state_data per field, for the template analytics."""
     fields = sorted({e["path"].split("/")[2] for e in errors if e["path"].startswith("/state_data/")})
@@ -80,7 +81,7 @@ def _is_operator(actor: str, data: dict[str, Any] | None) -> bool:
 
 
 def template_analytics(
-    session,
+    session: so.Session,
     template: WorkflowTemplate,
     version_number: int | None = None,
     abandoned_after: timedelta = timedelta(hours=24),
@@ -172,14 +173,14 @@ def template_analytics(
             else:
                 stats[key].by_integration += 1
     for wid in abandoned_ids:
-        key = last_filled.get(wid)
-        if key in stats:
-            stats[key].stopped_here += 1
+        filled = last_filled.get(wid)
+        if filled is not None and filled in stats:
+            stats[filled].stopped_here += 1
         else:
             out.abandoned_without_data += 1
     out.abandoned = len(abandoned_ids)
 
-    failures = Counter()
+    failures: Counter[str] = Counter()
     for changes in session.scalars(sa.select(AuditEntry.changes).where(AuditEntry.action == STATE_REJECTED)):
         if (changes or {}).get("template_version_id") == version.id:
             failures.update(changes.get("fields") or [])

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from wfapp.models import AuditEntry
 
@@ -23,7 +24,7 @@ class AuditFilters:
 
 
 def list_audit_entries(
-    session, f: AuditFilters, limit: int = 50, before_id: int | None = None
+    session: so.Session, f: AuditFilters, limit: int = 50, before_id: int | None = None
 ) -> tuple[list[AuditEntry], int | None]:
     q = sa.select(AuditEntry)
     if f.actor:
@@ -47,6 +48,6 @@ def list_audit_entries(
     return rows[:limit], next_before
 
 
-def audit_actions(session) -> list[str]:
+def audit_actions(session: so.Session) -> list[str]:
     """The actions present in the log (the filter's choices)."""
     return list(session.scalars(sa.select(AuditEntry.action).distinct().order_by(AuditEntry.action)))

@@ -6,6 +6,7 @@ an admin moves an existing end user to another user type (audited as END_USER_TY
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from wfapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from wfapp.models import EndUser, Permission, UserType, WorkflowTemplate
@@ -13,14 +14,14 @@ from wfapp.services.staff import record_staff_action
 from wfapp.services.workflow_templates import find_workflow_template
 
 
-def get_user_type(session, user_type_id: str) -> UserType:
+def get_user_type(session: so.Session, user_type_id: str) -> UserType:
     user_type = session.get(UserType, user_type_id)
     if user_type is None:
         raise NotFound(f"no user type {user_type_id!r}")
     return user_type
 
 
-def create_user_type(session, id: str, name: str = "", description: str = "") -> UserType:
+def create_user_type(session: so.Session, id: str, name: str = "", description: str = "") -> UserType:
     existing = session.get(UserType, id)
     if existing is not None:
         raise Conflict(f"user type {id!r} exists", existing_id=id)
@@ -30,14 +31,16 @@ def create_user_type(session, id: str, name: str = "", description: str = "") ->
     return user_type
 
 
-def update_user_type(session, user_type: UserType, name: str | None = None, description: str | None = None) -> None:
+def update_user_type(
+    session: so.Session, user_type: UserType, name: str | None = None, description: str | None = None
+) -> None:
     if name is not None:
         user_type.name = name
     if description is not None:
         user_type.description = description
 
 
-def delete_user_type(session, user_type: UserType) -> None:
+def delete_user_type(session: so.Session, user_type: UserType) -> None:
     users = session.scalar(sa.select(sa.func.count()).select_from(EndUser).where(EndUser.user_type_id == user_type.id))
     grants = session.scalar(
         sa.select(sa.func.count()).select_from(Permission).where(Permission.user_type_id == user_type.id)
@@ -52,18 +55,18 @@ def delete_user_type(session, user_type: UserType) -> None:
     session.flush()
 
 
-def list_user_types(session) -> list[UserType]:
+def list_user_types(session: so.Session) -> list[UserType]:
     return list(session.scalars(sa.select(UserType).order_by(UserType.id)))
 
 
-def get_end_user(session, user_id: str) -> EndUser:
+def get_end_user(session: so.Session, user_id: str) -> EndUser:
     user = session.get(EndUser, user_id)
     if user is None:
         raise NotFound(f"no end user {user_id!r}")
     return user
 
 
-def _user_type_in_body(session, user_type_id: str) -> UserType:
+def _user_type_in_body(session: so.Session, user_type_id: str) -> UserType:
     user_type = session.get(UserType, user_type_id)
     if user_type is None:
         raise ValidationFailed(
@@ -83,7 +86,7 @@ def _refusal(user: EndUser, user_type_id: str) -> PermissionDenied:
 
 
 def create_end_user(
-    session, id: str, user_type_id: str, display_name: str = "", *, staff_actor: str | None = None
+    session: so.Session, id: str, user_type_id: str, display_name: str = "", *, staff_actor: str | None = None
 ) -> EndUser:
     """Register an end user. Registering an existing one again answers 409 with `existing_id`
     (and changes nothing); with another user type, a caller that is not staff (`staff_actor`
@@ -101,7 +104,7 @@ def create_end_user(
 
 
 def update_end_user(
-    session, user: EndUser, data: dict[str, Any], *, staff_actor: str | None = None, remote_addr: str = ""
+    session: so.Session, user: EndUser, data: dict[str, Any], *, staff_actor: str | None = None, remote_addr: str = ""
 ) -> None:
     """Change an end user's display name, or (staff only: `staff_actor` names the admin) its user
     type; a move is recorded in the staff audit log with both user types."""
@@ -124,7 +127,7 @@ def update_end_user(
 
 
 def list_end_users(
-    session, user_type_id: str | None = None, limit: int = 100, after: str | None = None
+    session: so.Session, user_type_id: str | None = None, limit: int = 100, after: str | None = None
 ) -> list[EndUser]:
     q = sa.select(EndUser).order_by(EndUser.id).limit(limit)
     if user_type_id:
@@ -134,7 +137,7 @@ def list_end_users(
     return list(session.scalars(q))
 
 
-def grant_permission(session, user_type_id: str, workflow_template_ref: str) -> Permission:
+def grant_permission(session: so.Session, user_type_id: str, workflow_template_ref: str) -> Permission:
     _user_type_in_body(session, user_type_id)
     template = find_workflow_template(session, workflow_template_ref)
     if template is None:
@@ -157,19 +160,21 @@ def grant_permission(session, user_type_id: str, workflow_template_ref: str) -> 
     return permission
 
 
-def get_permission(session, permission_id: int) -> Permission:
+def get_permission(session: so.Session, permission_id: int) -> Permission:
     permission = session.get(Permission, permission_id)
     if permission is None:
         raise NotFound(f"no permission {permission_id}")
     return permission
 
 
-def revoke_permission(session, permission: Permission) -> None:
+def revoke_permission(session: so.Session, permission: Permission) -> None:
     session.delete(permission)
     session.flush()
 
 
-def list_permissions(session, user_type_id: str | None = None, workflow_template_id=None) -> list[Permission]:
+def list_permissions(
+    session: so.Session, user_type_id: str | None = None, workflow_template_id=None
+) -> list[Permission]:
     q = sa.select(Permission).order_by(Permission.id)
     if user_type_id:
         q = q.where(Permission.user_type_id == user_type_id)
@@ -178,7 +183,7 @@ def list_permissions(session, user_type_id: str | None = None, workflow_template
     return list(session.scalars(q))
 
 
-def is_granted(session, user_type_id: str, template: WorkflowTemplate) -> bool:
+def is_granted(session: so.Session, user_type_id: str, template: WorkflowTemplate) -> bool:
     return (
         session.scalar(
             sa.select(Permission.id).where(

@@ -2,13 +2,15 @@
 
 from typing import Any
 
+import sqlalchemy.orm as so
+
 from wfapp.models import Workflow, WorkflowEvent
 from wfapp.models.types import utcnow
 from wfapp.services import public_events
 
 
 def record_event(
-    session, workflow: Workflow, type_: str, actor: str, data: dict[str, Any] | None = None
+    session: so.Session, workflow: Workflow, type_: str, actor: str, data: dict[str, Any] | None = None
 ) -> WorkflowEvent:
     workflow.event_seq = (workflow.event_seq or 0) + 1
     event = WorkflowEvent(

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from wfapp.models import Job, JobKind, JobStatus, Workflow, WorkflowEvent, WorkflowStatus, WorkflowTemplate
 from wfapp.models.types import utcnow
@@ -51,7 +52,7 @@ SORT_LABELS = {
 
 
 def monitor_page(
-    session, filters: WorkflowFilters, sort: str = "newest", limit: int = 50, cursor: str | None = None
+    session: so.Session, filters: WorkflowFilters, sort: str = "newest", limit: int = 50, cursor: str | None = None
 ) -> tuple[list[WorkflowRow], str | None]:
     """One page of the monitor by keyset on (sort column, id): never OFFSET. The default order
     is the API's (services.workflow_queries.list_workflows); the others page the same filtered query
@@ -86,7 +87,7 @@ def _ts_token(ts: datetime | None) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if ts else "0"
 
 
-def monitor_token(session) -> str:
+def monitor_token(session: so.Session) -> str:
     """The newest change of any workflow: one probe of ix_workflows_updated. A poll whose token
     equals this one has nothing new to show."""
     return _ts_token(session.scalar(sa.select(sa.func.max(Workflow.updated_at))))
@@ -109,7 +110,7 @@ def changed_since(rows: list[WorkflowRow], since: datetime | None) -> set[uuid.U
     return {r.workflow.id for r in rows if r.workflow.updated_at and r.workflow.updated_at > since}
 
 
-def overview_token(session) -> str:
+def overview_token(session: so.Session) -> str:
     """Workflows' newest change, the newest job and how many jobs are dead, in one statement
     (each part answered by an index: ix_workflows_updated, the jobs' primary key, ix_jobs_due)."""
     q = sa.select(
@@ -125,7 +126,7 @@ def overview_token(session) -> str:
     return f"{_ts_token(ts)}|{max_job or 0}|{dead or 0}"
 
 
-def workflow_token(session, workflow_id: uuid.UUID) -> str | None:
+def workflow_token(session: so.Session, workflow_id: uuid.UUID) -> str | None:
     """The detail page's token: the row's version and its jobs' progress (None: no workflow)."""
     q = sa.select(
         Workflow.row_version,
@@ -143,13 +144,13 @@ def workflow_token(session, workflow_id: uuid.UUID) -> str | None:
     return f"{row[0]}.{row[1]}.{row[2]}"
 
 
-def has_open_jobs(session, workflow_id: uuid.UUID) -> bool:
+def has_open_jobs(session: so.Session, workflow_id: uuid.UUID) -> bool:
     return (
-        session.scalar(
+        session.execute(
             sa.select(sa.func.count())
             .select_from(Job)
             .where(Job.workflow_id == workflow_id, Job.status.in_([JobStatus.PENDING, JobStatus.RUNNING]))
-        )
+        ).scalar_one()
         > 0
     )
 
@@ -157,7 +158,7 @@ def has_open_jobs(session, workflow_id: uuid.UUID) -> bool:
 # --------------------------------------------------------------------------- overview
 
 
-def status_counts(session) -> dict[str, int]:
+def status_counts(session: so.Session) -> dict[str, int]:
     rows = session.execute(sa.select(Workflow.status, sa.func.count()).group_by(Workflow.status))
     counts = {s: 0 for s in STATUSES}
     for status, n in rows:
@@ -177,7 +178,7 @@ class TemplateCounts:
         return sum(self.counts.values())
 
 
-def template_status_counts(session) -> list[TemplateCounts]:
+def template_status_counts(session: so.Session) -> list[TemplateCounts]:
     out: dict[uuid.UUID, TemplateCounts] = {}
     for t in session.scalars(sa.select(WorkflowTemplate).order_by(WorkflowTemplate.name)):
         out[t.id] = TemplateCounts(t.id, t.name, t.is_active, {s: 0 for s in STATUSES})
@@ -190,7 +191,7 @@ def template_status_counts(session) -> list[TemplateCounts]:
     return list(out.values())
 
 
-def _day(session, column):
+def _day(session: so.Session, column):
     if session.get_bind().dialect.name == "sqlite":
         return sa.func.date(column)
     return sa.func.to_char(sa.func.timezone("UTC", column), "YYYY-MM-DD")
@@ -203,7 +204,7 @@ class DayCount:
     completed: int = 0
 
 
-def per_day(session, days: int = 14, today: date | None = None) -> list[DayCount]:
+def per_day(session: so.Session, days: int = 14, today: date | None = None) -> list[DayCount]:
     """Workflows started and completed on each of the last `days` days (UTC), oldest first."""
     today = today or utcnow().date()
     first = today - timedelta(days=days - 1)
@@ -235,7 +236,7 @@ class Incident:
     conversation_id: str
 
 
-def incidents(session, limit: int = 20) -> list[Incident]:
+def incidents(session: so.Session, limit: int = 20) -> list[Incident]:
     """Dead jobs (end actions or dependency calls that gave up), newest first."""
     q = (
         sa.select(Job, WorkflowTemplate.name, Workflow.conversation_id)
@@ -248,7 +249,7 @@ def incidents(session, limit: int = 20) -> list[Incident]:
     return [Incident(job, name, conv) for job, name, conv in session.execute(q)]
 
 
-def dead_job_count(session) -> int:
+def dead_job_count(session: so.Session) -> int:
     return session.scalar(sa.select(sa.func.count()).select_from(Job).where(Job.status == JobStatus.DEAD)) or 0
 
 
@@ -259,7 +260,7 @@ class Activity:
     status: str
 
 
-def recent_activity(session, limit: int = 15) -> list[Activity]:
+def recent_activity(session: so.Session, limit: int = 15) -> list[Activity]:
     """The newest workflow events across all workflows (the events' primary key order)."""
     q = (
         sa.select(WorkflowEvent, WorkflowTemplate.name, Workflow.status)
@@ -271,7 +272,7 @@ def recent_activity(session, limit: int = 15) -> list[Activity]:
     return [Activity(e, name, str(status)) for e, name, status in session.execute(q)]
 
 
-def end_action_jobs(session, workflow_id: uuid.UUID) -> list[Job]:
+def end_action_jobs(session: so.Session, workflow_id: uuid.UUID) -> list[Job]:
     return list(
         session.scalars(
             sa.select(Job).where(Job.workflow_id == workflow_id, Job.kind == JobKind.END_ACTION).order_by(Job.id)
@@ -282,7 +283,7 @@ def end_action_jobs(session, workflow_id: uuid.UUID) -> list[Job]:
 JOB_EVENT_TYPES = ("end_action_attempt", "dependency_call", "job_retry_requested")
 
 
-def job_events(session, workflow_id: uuid.UUID) -> list[WorkflowEvent]:
+def job_events(session: so.Session, workflow_id: uuid.UUID) -> list[WorkflowEvent]:
     """The events the outbox wrote about a workflow's jobs (one per attempt, and retries)."""
     return list(
         session.scalars(
@@ -293,7 +294,7 @@ def job_events(session, workflow_id: uuid.UUID) -> list[WorkflowEvent]:
     )
 
 
-def dependency_jobs(session, workflow_id: uuid.UUID) -> list[Job]:
+def dependency_jobs(session: so.Session, workflow_id: uuid.UUID) -> list[Job]:
     return list(
         session.scalars(
             sa.select(Job).where(Job.workflow_id == workflow_id, Job.kind == JobKind.DEPENDENCY).order_by(Job.id)

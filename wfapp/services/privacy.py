@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from wfapp.errors import NotFound, PermissionDenied
 from wfapp.models import AuditEntry, EndUser, Job, JobKind, JobStatus, TemplateVersion, Workflow, WorkflowEvent
@@ -201,7 +202,7 @@ def mask_steps(steps: list, compiled: CompiledSchema | None, role: Any) -> list:
     ]
 
 
-def is_sensitive_anywhere(session, key: str) -> bool:
+def is_sensitive_anywhere(session: so.Session, key: str) -> bool:
     """Whether `key` is a sensitive field in any version of any workflow template. A role that
     may not see sensitive values may not search by them either (a match would reveal them)."""
     for schema in session.scalars(sa.select(TemplateVersion.state_schema)):
@@ -214,14 +215,16 @@ def is_sensitive_anywhere(session, key: str) -> bool:
     return False
 
 
-def refuse_sensitive_search(session, field: str | None, role: Any) -> None:
+def refuse_sensitive_search(session: so.Session, field: str | None, role: Any) -> None:
     """A role that sees sensitive values masked may not filter workflows by a sensitive field:
     the matches would reveal the values. Raises PermissionDenied."""
     if field and not may_reveal(role) and is_sensitive_anywhere(session, field):
         raise PermissionDenied(f"{field!r} holds personal data: the role {role or 'none'!r} may not search by it")
 
 
-def revealed_recently(session, actor: str, workflow_id: Any, fields: Iterable[str], within: timedelta) -> bool:
+def revealed_recently(
+    session: so.Session, actor: str, workflow_id: Any, fields: Iterable[str], within: timedelta
+) -> bool:
     """Whether a reveal of (at least) these fields of this workflow to this actor was recorded
     less than `within` ago."""
     wanted = set(fields)
@@ -241,7 +244,7 @@ def revealed_recently(session, actor: str, workflow_id: Any, fields: Iterable[st
 
 
 def record_reveal(
-    session, actor: str, workflow_id: Any, fields: Iterable[str], remote_addr: str = "", where: str = ""
+    session: so.Session, actor: str, workflow_id: Any, fields: Iterable[str], remote_addr: str = "", where: str = ""
 ) -> None:
     """Audit that a staff user was shown sensitive values of a workflow (names only, never values)."""
     fields = sorted(set(fields))
@@ -254,7 +257,7 @@ def record_reveal(
 
 
 def state_for_staff(
-    session,
+    session: so.Session,
     state: dict[str, Any] | None,
     compiled: CompiledSchema | None,
     role: Any,
@@ -328,7 +331,7 @@ def _scrub_event_data(data: dict[str, Any] | None, event_type: str = "") -> tupl
     return data, changed
 
 
-def erase_end_user(session, user_id: str, actor: str, remote_addr: str = "") -> dict[str, Any]:
+def erase_end_user(session: so.Session, user_id: str, actor: str, remote_addr: str = "") -> dict[str, Any]:
     """Erase an end user's personal data: the state_data of their workflows, the values in their
     events' diffs (the skeleton stays: seq, type, actor, time, which fields changed), stored
     dependency results, the bodies of their finished outbox jobs and their display name.

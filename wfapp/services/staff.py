@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from wfapp.errors import Conflict, ValidationFailed
@@ -31,7 +32,7 @@ def hash_password(password: str, method: str = DEFAULT_HASH_METHOD) -> str:
 
 
 def create_staff_user(
-    session, username: str, password: str, role: str, hash_method: str = DEFAULT_HASH_METHOD
+    session: so.Session, username: str, password: str, role: str, hash_method: str = DEFAULT_HASH_METHOD
 ) -> StaffUser:
     """Create a staff user; ValidationFailed on a bad username, password or role, Conflict when
     the username is taken. hash_method: werkzeug's method for the password hash."""
@@ -55,7 +56,9 @@ def create_staff_user(
     return user
 
 
-def authenticate(session, username: str, password: str, hash_method: str = DEFAULT_HASH_METHOD) -> StaffUser | None:
+def authenticate(
+    session: so.Session, username: str, password: str, hash_method: str = DEFAULT_HASH_METHOD
+) -> StaffUser | None:
     """The active staff user with this username and password, or None (an unknown username is
     checked against a dummy hash of hash_method, as slow as a real one)."""
     user = session.scalar(sa.select(StaffUser).where(StaffUser.username == (username or "").strip()))
@@ -68,7 +71,7 @@ def authenticate(session, username: str, password: str, hash_method: str = DEFAU
 
 
 def record_staff_action(
-    session,
+    session: so.Session,
     actor: str,
     action: str,
     target_type: str = "",
@@ -105,7 +108,7 @@ class LoginLimits:
     window: timedelta = timedelta(minutes=15)
 
 
-def _failures(session, since: datetime, **where) -> list[datetime]:
+def _failures(session: so.Session, since: datetime, **where) -> list[datetime]:
     q = sa.select(AuditEntry.created_at).where(AuditEntry.action == LOGIN_FAILED, AuditEntry.created_at >= since)
     for column, value in where.items():
         q = q.where(getattr(AuditEntry, column) == value)
@@ -113,7 +116,7 @@ def _failures(session, since: datetime, **where) -> list[datetime]:
 
 
 def login_retry_after(
-    session, username: str, remote_addr: str, limits: LoginLimits, now: datetime | None = None
+    session: so.Session, username: str, remote_addr: str, limits: LoginLimits, now: datetime | None = None
 ) -> int:
     """Seconds until a login for this username from this address may be tried again (0: now).
     Failures are read from the audit log, so the limit holds across processes; an account's
@@ -141,7 +144,7 @@ def login_retry_after(
 # ------------------------------------------------------------------ server-side sessions
 
 
-def start_staff_session(session, user: StaffUser, remote_addr: str = "") -> str:
+def start_staff_session(session: so.Session, user: StaffUser, remote_addr: str = "") -> str:
     """A new session record; its random id goes into the (re-issued) session cookie."""
     sid = secrets.token_urlsafe(32)
     now = utcnow()
@@ -157,7 +160,7 @@ def start_staff_session(session, user: StaffUser, remote_addr: str = "") -> str:
 SEEN_RESOLUTION = timedelta(seconds=60)
 
 
-def load_signed_in(session, user_id: int, sid: str | None) -> tuple[StaffUser | None, StaffSession | None]:
+def load_signed_in(session: so.Session, user_id: int, sid: str | None) -> tuple[StaffUser | None, StaffSession | None]:
     """The staff user and the session record named by the cookie, in one statement."""
     if not sid:
         return session.get(StaffUser, user_id), None
@@ -170,7 +173,7 @@ def load_signed_in(session, user_id: int, sid: str | None) -> tuple[StaffUser | 
 
 
 def check_staff_session(
-    session,
+    session: so.Session,
     sid: str | None,
     user_id: int,
     idle: timedelta | None,
@@ -192,7 +195,7 @@ def check_staff_session(
     return True, now - record.last_seen_at >= SEEN_RESOLUTION
 
 
-def touch_staff_session(session, sid: str, idle: timedelta | None, now: datetime | None = None) -> None:
+def touch_staff_session(session: so.Session, sid: str, idle: timedelta | None, now: datetime | None = None) -> None:
     """Record a visit, or end the session when it has been idle too long."""
     record = session.get(StaffSession, sid)
     if record is None or record.ended_at is not None:
@@ -204,7 +207,7 @@ def touch_staff_session(session, sid: str, idle: timedelta | None, now: datetime
         record.last_seen_at = now
 
 
-def end_staff_session(session, sid: str | None) -> None:
+def end_staff_session(session: so.Session, sid: str | None) -> None:
     if not sid:
         return
     record = session.get(StaffSession, sid)

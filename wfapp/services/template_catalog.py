@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from wfapp.errors import Conflict, ValidationFailed
 from wfapp.models import TemplateVersion, Workflow, WorkflowStatus, WorkflowTemplate
@@ -36,7 +37,7 @@ EXPORT_FIELDS = (
 
 
 def search_workflow_templates(
-    session, q: str = "", category: str | None = None, is_active: bool | None = None
+    session: so.Session, q: str = "", category: str | None = None, is_active: bool | None = None
 ) -> list[WorkflowTemplate]:
     """Workflow templates whose name or current description contains q (case-insensitive)."""
     stmt = (
@@ -60,7 +61,7 @@ def search_workflow_templates(
     return list(session.scalars(stmt).unique())
 
 
-def list_categories(session) -> list[str]:
+def list_categories(session: so.Session) -> list[str]:
     return [
         c
         for c in session.scalars(sa.select(WorkflowTemplate.category).distinct().order_by(WorkflowTemplate.category))
@@ -68,7 +69,7 @@ def list_categories(session) -> list[str]:
     ]
 
 
-def workflow_counts_by_status(session, template_ids) -> dict[uuid.UUID, dict[str, int]]:
+def workflow_counts_by_status(session: so.Session, template_ids) -> dict[uuid.UUID, dict[str, int]]:
     """{template_id: {status: count}} in one grouped query."""
     ids = list(template_ids)
     out: dict[uuid.UUID, dict[str, int]] = {tid: {} for tid in ids}
@@ -84,7 +85,7 @@ def workflow_counts_by_status(session, template_ids) -> dict[uuid.UUID, dict[str
     return out
 
 
-def live_workflows_per_version(session, template: WorkflowTemplate) -> dict[int, int]:
+def live_workflows_per_version(session: so.Session, template: WorkflowTemplate) -> dict[int, int]:
     """{template_version_id: number of workflows still open (active or waiting) on it}."""
     rows = session.execute(
         sa.select(Workflow.template_version_id, sa.func.count())
@@ -105,7 +106,9 @@ def export_workflow_template(template: WorkflowTemplate, version: TemplateVersio
     }
 
 
-def import_workflow_template(session, document: Any, actor: str, rename_to: str | None = None) -> WorkflowTemplate:
+def import_workflow_template(
+    session: so.Session, document: Any, actor: str, rename_to: str | None = None
+) -> WorkflowTemplate:
     """Create a workflow template from an exported document, validated like the API's POST. A
     name that exists is refused (Conflict), never overwritten."""
     if not isinstance(document, dict):
@@ -122,7 +125,9 @@ def import_workflow_template(session, document: Any, actor: str, rename_to: str 
     return create_workflow_template(session, body, actor)
 
 
-def clone_workflow_template(session, template: WorkflowTemplate, new_name: str, actor: str) -> WorkflowTemplate:
+def clone_workflow_template(
+    session: so.Session, template: WorkflowTemplate, new_name: str, actor: str
+) -> WorkflowTemplate:
     """A new workflow template (version 1, inactive) with the current definition of another."""
     body = export_workflow_template(template)
     body["name"] = new_name
@@ -130,7 +135,9 @@ def clone_workflow_template(session, template: WorkflowTemplate, new_name: str, 
     errors = schema_errors(WORKFLOW_TEMPLATE_CREATE, body)
     if errors:
         raise ValidationFailed(errors[0]["message"], errors)
-    body["change_note"] = f"cloned from {template.name} version {template.current_version.number}"
+    current = template.current_version
+    assert current is not None  # a stored template always has one (version 1 is made with it)
+    body["change_note"] = f"cloned from {template.name} version {current.number}"
     return create_workflow_template(session, body, actor)
 
 
@@ -184,7 +191,7 @@ def new_workflow_context(name: str, description: str, guidelines: str, compiled:
     return build_context(name, None, description, guidelines, compiled, compiled.defaults())
 
 
-def ensure_name_free(session, name: str) -> None:
+def ensure_name_free(session: so.Session, name: str) -> None:
     existing = session.scalar(sa.select(WorkflowTemplate.id).where(WorkflowTemplate.name == name))
     if existing is not None:
         raise Conflict(f"a workflow template named {name!r} exists", existing_id=str(existing))

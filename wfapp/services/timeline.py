@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy.orm as so
+
 from wfapp.models import Workflow, WorkflowEvent
 from wfapp.services.events import apply_diff
 from wfapp.services.workflow_queries import list_events
@@ -33,7 +35,7 @@ class Step:
         return str(self.data.get("source") or "")
 
 
-def all_events(session, wf: Workflow) -> list[WorkflowEvent]:
+def all_events(session: so.Session, wf: Workflow) -> list[WorkflowEvent]:
     events: list[WorkflowEvent] = []
     after = 0
     while True:
@@ -44,7 +46,7 @@ def all_events(session, wf: Workflow) -> list[WorkflowEvent]:
         after = batch[-1].seq
 
 
-def build_timeline(session, wf: Workflow, events: list[WorkflowEvent] | None = None) -> list[Step]:
+def build_timeline(session: so.Session, wf: Workflow, events: list[WorkflowEvent] | None = None) -> list[Step]:
     """One step per event, oldest first."""
     events = all_events(session, wf) if events is None else events
     steps: list[Step] = []
@@ -73,7 +75,7 @@ def build_timeline(session, wf: Workflow, events: list[WorkflowEvent] | None = N
     return steps
 
 
-def state_after_seq(session, wf: Workflow, seq: int) -> dict[str, Any]:
+def state_after_seq(session: so.Session, wf: Workflow, seq: int) -> dict[str, Any]:
     """state_data as it was right after the event with this seq (empty before the first)."""
     state: dict[str, Any] = {}
     for step in build_timeline(session, wf):
@@ -83,7 +85,7 @@ def state_after_seq(session, wf: Workflow, seq: int) -> dict[str, Any]:
     return state
 
 
-def events_after_seq(session, wf: Workflow, seq: int) -> list[WorkflowEvent]:
+def events_after_seq(session: so.Session, wf: Workflow, seq: int) -> list[WorkflowEvent]:
     return all_events(session, wf) if seq <= 0 else [e for e in all_events(session, wf) if e.seq > seq]
 
 

@@ -44,7 +44,7 @@ def create_api_token(
         raise ValidationFailed("invalid API token", errors)
     token, secret = create_token(session, name, role)
     record_staff_action(
-        session, actor, "token_created", "api_token", token.id, {"name": name, "role": role}, remote_addr
+        session, actor, "token_created", "api_token", str(token.id), {"name": name, "role": role}, remote_addr
     )
     return token, secret
 
@@ -77,7 +77,7 @@ def revoke_api_token(session: so.Session, token_id, actor: str, remote_addr: str
         actor,
         "token_revoked",
         "api_token",
-        token.id,
+        str(token.id),
         {"name": token.name, "role": str(token.role)},
         remote_addr,
     )

@@ -5,6 +5,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from wfapp.errors import Conflict, ValidationFailed, WorkflowTemplateNotFound
 from wfapp.models import Permission, TemplateVersion, Workflow, WorkflowTemplate
@@ -25,7 +26,7 @@ DEFINITION_DEFAULTS: dict[str, Any] = {
 }
 
 
-def get_workflow_template(session, ref: str | uuid.UUID) -> WorkflowTemplate:
+def get_workflow_template(session: so.Session, ref: str | uuid.UUID) -> WorkflowTemplate:
     """A workflow template by id or by name."""
     template = None
     if isinstance(ref, uuid.UUID):
@@ -42,7 +43,7 @@ def get_workflow_template(session, ref: str | uuid.UUID) -> WorkflowTemplate:
     return template
 
 
-def find_workflow_template(session, ref: str) -> WorkflowTemplate | None:
+def find_workflow_template(session: so.Session, ref: str) -> WorkflowTemplate | None:
     try:
         return get_workflow_template(session, ref)
     except WorkflowTemplateNotFound:
@@ -123,7 +124,7 @@ def validate_definition(definition: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
-def create_workflow_template(session, data: dict[str, Any], actor: str) -> WorkflowTemplate:
+def create_workflow_template(session: so.Session, data: dict[str, Any], actor: str) -> WorkflowTemplate:
     name = data["name"]
     definition = validate_definition(data)
     existing = session.scalar(sa.select(WorkflowTemplate.id).where(WorkflowTemplate.name == name))
@@ -145,7 +146,12 @@ def create_workflow_template(session, data: dict[str, Any], actor: str) -> Workf
 
 
 def _add_version(
-    session, template: WorkflowTemplate, definition: dict[str, Any], number: int, change_note: str, actor: str
+    session: so.Session,
+    template: WorkflowTemplate,
+    definition: dict[str, Any],
+    number: int,
+    change_note: str,
+    actor: str,
 ) -> TemplateVersion:
     version = TemplateVersion(
         template_id=template.id,
@@ -163,10 +169,11 @@ def _add_version(
     return version
 
 
-def update_workflow_template(session, template: WorkflowTemplate, data: dict[str, Any], actor: str) -> bool:
+def update_workflow_template(session: so.Session, template: WorkflowTemplate, data: dict[str, Any], actor: str) -> bool:
     """Apply a new definition. Definition fields left out keep their current value. Returns
     whether a new version was made (an unchanged definition makes none)."""
     current = template.current_version
+    assert current is not None  # a stored template always has one (version 1 is made with it)
     merged = {**current.definition(), **{k: v for k, v in data.items() if k in TemplateVersion.DEFINITION_FIELDS}}
     definition = validate_definition(merged)
     if "name" in data and data["name"] != template.name:
@@ -183,7 +190,7 @@ def update_workflow_template(session, template: WorkflowTemplate, data: dict[str
 
 
 def set_template_flags(
-    session, template: WorkflowTemplate, is_active: bool | None = None, category: str | None = None
+    session: so.Session, template: WorkflowTemplate, is_active: bool | None = None, category: str | None = None
 ) -> None:
     """Template-level switches: no new version."""
     if is_active is not None and is_active != template.is_active:
@@ -194,7 +201,7 @@ def set_template_flags(
         template.updated_at = utcnow()
 
 
-def delete_workflow_template(session, template: WorkflowTemplate) -> None:
+def delete_workflow_template(session: so.Session, template: WorkflowTemplate) -> None:
     count = session.scalar(sa.select(sa.func.count()).select_from(Workflow).where(Workflow.template_id == template.id))
     if count:
         raise Conflict(
@@ -210,7 +217,7 @@ def delete_workflow_template(session, template: WorkflowTemplate) -> None:
 
 
 def list_workflow_templates(
-    session, category: str | None = None, is_active: bool | None = None, user_type_id: str | None = None
+    session: so.Session, category: str | None = None, is_active: bool | None = None, user_type_id: str | None = None
 ) -> list[WorkflowTemplate]:
     q = sa.select(WorkflowTemplate).order_by(WorkflowTemplate.name)
     if category is not None:
@@ -224,7 +231,7 @@ def list_workflow_templates(
     return list(session.scalars(q).unique())
 
 
-def list_versions(session, template: WorkflowTemplate) -> list[TemplateVersion]:
+def list_versions(session: so.Session, template: WorkflowTemplate) -> list[TemplateVersion]:
     return list(
         session.scalars(
             sa.select(TemplateVersion)
@@ -234,7 +241,7 @@ def list_versions(session, template: WorkflowTemplate) -> list[TemplateVersion]:
     )
 
 
-def get_version(session, template: WorkflowTemplate, number: int) -> TemplateVersion:
+def get_version(session: so.Session, template: WorkflowTemplate, number: int) -> TemplateVersion:
     version = session.scalar(
         sa.select(TemplateVersion).where(TemplateVersion.template_id == template.id, TemplateVersion.number == number)
     )

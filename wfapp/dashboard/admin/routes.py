@@ -2,7 +2,7 @@
 erasure of an end user's personal data."""
 
 from datetime import UTC, datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from flask import Blueprint, Response, abort, flash, request, url_for
 
@@ -81,7 +81,7 @@ def _ts_arg(name: str, errors: list[str]) -> datetime | None:
 
 @bp.get("/audit")
 @roles_required(ADMIN)
-def audit():
+def audit() -> Response:
     errors: list[str] = []
     args = {k: (request.args.get(k) or "").strip() for k in AUDIT_FILTERS}
     f = audit_svc.AuditFilters(
@@ -97,7 +97,8 @@ def audit():
     entries, next_before = audit_svc.list_audit_entries(db.session, f, limit=50, before_id=before_id)
     next_url = None
     if next_before:
-        next_url = url_for(".audit", **{k: v for k, v in args.items() if v}, before_id=next_before)
+        query: dict[str, Any] = {k: v for k, v in args.items() if v}  # Any: url_for's keywords are typed
+        next_url = url_for(".audit", **query, before_id=next_before)
     return render(
         "admin/audit.html",
         "admin/_audit.html",

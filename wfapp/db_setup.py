@@ -1,4 +1,4 @@
-"""Database settings that matter (DESIGN.md): SQLite in WAL mode with synchronous=NORMAL,
+"""Database settings that matter (docs/architecture.md): SQLite in WAL mode with synchronous=NORMAL,
 foreign keys on, a busy timeout, and write transactions that begin with BEGIN IMMEDIATE."""
 
 import fcntl

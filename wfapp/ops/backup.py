@@ -182,7 +182,7 @@ def restore(
         closing(sqlite3.connect(live, timeout=timeout)) as dst,
     ):
         src.backup(dst, pages=-1)
-        # The live database stays in WAL mode (DESIGN.md), whatever the backup file's mode.
+        # The live database stays in WAL mode (docs/architecture.md, "Database settings that matter"), whatever the backup file's mode.
         dst.execute("PRAGMA journal_mode=WAL").fetchone()
     problems = integrity_problems(live)
     if problems:

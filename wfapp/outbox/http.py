@@ -13,7 +13,7 @@ Every request wfapp sends carries these headers:
 - ``X-Wfapp-Callback`` (dependency calls, when ``WFAPP_PUBLIC_URL`` is set): where an endpoint that
   answered 202 posts the outcome.
 
-Safety (DESIGN.md, "End actions and the outbox"):
+Safety (docs/architecture.md, "End actions and the outbox"):
 
 - Connections go through requests-hardened's IP-filtering adapter: the host name is resolved once,
   the resolved address is checked, and the connection is pinned to that very address (no second

@@ -1,4 +1,4 @@
-"""Dependencies of a workflow (DESIGN.md "Dependencies"): what it waits on before it may go on.
+"""Dependencies of a workflow (docs/architecture.md, "Dependencies"): what it waits on before it may go on.
 
 The workflow service calls the hooks (on_start, on_state_changed, before_complete,
 on_workflow_completed) inside its transaction, under the workflow's row lock; the outbox calls

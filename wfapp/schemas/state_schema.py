@@ -37,7 +37,7 @@ from referencing.jsonschema import DRAFT202012
 
 from wfapp.schemas import regex
 from wfapp.schemas.formats import FORMAT_CHECKER
-from wfapp.schemas.refs import check_refs, root_resolver
+from wfapp.schemas.refs import check_refs, root_resolver, subschemas
 from wfapp.services.errors import SchemaError
 from wfapp.services.validation import MAX_NESTING, nesting_depth
 
@@ -156,6 +156,7 @@ def _check_root(schema: dict[str, Any], errors: list[dict[str, str]]) -> None:
             }
         )
     types = schema.get("type")
+    _nested_dialects(schema, "/state_schema", errors)
     if types is not None and "object" not in (types if isinstance(types, list) else [types]):
         errors.append(
             {"path": "/state_schema/type", "message": 'the root of a state_schema must accept objects (type "object")'}
@@ -610,9 +611,38 @@ def _message(err: ValidationError) -> str:
     return err.message
 
 
+def _without_dialect(schema: Any) -> Any:
+    """A copy without `$schema` keys: jsonschema switches a subschema that names its dialect to
+    its standard validator class, which would run patterns with Python's backtracking re. The
+    dialect is 2020-12 throughout (checked when saved)."""
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: v for k, v in schema.items() if k != "$schema"}
+    for parts, sub in subschemas(schema):
+        if len(parts) == 1:
+            out[parts[0]] = _without_dialect(sub)
+        else:
+            kw, name = parts
+            if out[kw] is schema[kw]:
+                out[kw] = dict(schema[kw]) if isinstance(schema[kw], dict) else list(schema[kw])
+            out[kw][name] = _without_dialect(sub)
+    return out
+
+
+def _nested_dialects(schema: Any, path: str, errors: list[dict[str, str]]) -> None:
+    for parts, sub in subschemas(schema) if isinstance(schema, dict) else ():
+        where = path + "".join(f"/{_escape(str(p))}" for p in parts)
+        dialect = sub.get("$schema") if isinstance(sub, dict) else None
+        if dialect is not None and (not isinstance(dialect, str) or dialect.rstrip("#") != DRAFT_2020_12):
+            errors.append(
+                {"path": f"{where}/$schema", "message": f"only JSON Schema draft 2020-12 is supported, not {dialect!r}"}
+            )
+        _nested_dialects(sub, where, errors)
+
+
 def build_compiled(schema: dict[str, Any]) -> CompiledSchema:
-    partial = {k: v for k, v in schema.items() if k not in WHOLE_OBJECT_KEYWORDS}
-    validator = StateValidator(schema, format_checker=FORMAT_CHECKER, registry=EMPTY_REGISTRY)
+    partial = _without_dialect({k: v for k, v in schema.items() if k not in WHOLE_OBJECT_KEYWORDS})
+    validator = StateValidator(_without_dialect(schema), format_checker=FORMAT_CHECKER, registry=EMPTY_REGISTRY)
     layers = _object_layers(validator)
     required: set[str] = set()
     props: dict[str, dict[str, Any]] = {}

@@ -67,44 +67,46 @@ def _parent(doc: Any, parts: list[str]) -> Any:
     return node
 
 
+def _target(doc: Any, parts: list[str]) -> tuple[Any, str]:
+    """The container that holds what `parts` points to, and the last token."""
+    parent = _parent(doc, parts)
+    if not isinstance(parent, (dict, list)):
+        raise _Fail("the target's parent is neither an object nor an array")
+    return parent, parts[-1]
+
+
 def _get(doc: Any, parts: list[str]) -> Any:
     if not parts:
         return doc
-    parent, token = _parent(doc, parts), parts[-1]
-    if isinstance(parent, dict):
-        if token not in parent:
-            raise _Fail(f"there is no member {token!r}")
-        return parent[token]
+    parent, token = _target(doc, parts)
     if isinstance(parent, list):
         return parent[_index(parent, token, for_add=False)]
-    raise _Fail("the target's parent is neither an object nor an array")
+    if token not in parent:
+        raise _Fail(f"there is no member {token!r}")
+    return parent[token]
 
 
 def _add(doc: Any, parts: list[str], value: Any) -> Any:
     if not parts:
         return value
-    parent, token = _parent(doc, parts), parts[-1]
-    if isinstance(parent, dict):
-        parent[token] = value
-    elif isinstance(parent, list):
+    parent, token = _target(doc, parts)
+    if isinstance(parent, list):
         parent.insert(_index(parent, token, for_add=True), value)
     else:
-        raise _Fail("the target's parent is neither an object nor an array")
+        parent[token] = value
     return doc
 
 
 def _remove(doc: Any, parts: list[str]) -> Any:
     if not parts:
         raise _Fail("the whole document cannot be removed")
-    parent, token = _parent(doc, parts), parts[-1]
-    if isinstance(parent, dict):
-        if token not in parent:
-            raise _Fail(f"there is no member {token!r} to remove")
-        del parent[token]
-    elif isinstance(parent, list):
+    parent, token = _target(doc, parts)
+    if isinstance(parent, list):
         del parent[_index(parent, token, for_add=False)]
+    elif token in parent:
+        del parent[token]
     else:
-        raise _Fail("the target's parent is neither an object nor an array")
+        raise _Fail(f"there is no member {token!r} to remove")
     return doc
 
 
@@ -169,7 +171,8 @@ def apply_json_patch(doc: Any, ops: Any, prefix: str = "/state_data") -> Any:
         try:
             result = _apply(result, i, op)
         except _Fail as exc:
-            where = op.get("path") if isinstance(op, dict) and isinstance(op.get("path"), str) else ""
-            message = str(exc) if str(exc).startswith("operation") else f"operation {i} ({op.get('op')}): {exc}"
+            where = op["path"] if isinstance(op, dict) and isinstance(op.get("path"), str) else ""
+            name = op.get("op") if isinstance(op, dict) else None
+            message = str(exc) if str(exc).startswith("operation") else f"operation {i} ({name}): {exc}"
             raise JsonPatchError([{"path": prefix + where, "message": message}]) from None
     return result

@@ -205,7 +205,7 @@ def _compile_field(key: str, spec: Any, errors: list[dict[str, str]]) -> dict[st
         if kw in spec and not (kw == "enum" and ftype == "enum"):
             prop[kw] = spec[kw]
     lo, hi = spec.get("minimum"), spec.get("maximum")
-    if _is_number(lo) and _is_number(hi) and lo > hi:
+    if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and _is_number(lo) and _is_number(hi) and lo > hi:
         errors.append({"path": f"{path}/minimum", "message": f"minimum {lo} is above maximum {hi}"})
     lo, hi = spec.get("minLength"), spec.get("maxLength")
     if isinstance(lo, int) and isinstance(hi, int) and lo > hi:
@@ -270,7 +270,9 @@ def _check_schema(schema: dict[str, Any], authored: dict[str, Any]) -> None:
     if errors:
         raise SchemaError(errors)
     # A $ref that refers to itself without end would fail every later validation: try once now.
-    samples: list[tuple[str, Any]] = [("", {})] + [(f.key, s) for f in compiled.fields for s in (None, 0, "", [], {})]
+    samples: list[tuple[str, Any]] = [("", {})]
+    blanks: tuple[Any, ...] = (None, 0, "", [], {})
+    samples.extend((f.key, sample) for f in compiled.fields for sample in blanks)
     for key, sample in samples:
         try:
             list(compiled.validator.iter_errors(sample if not key else {key: sample}))
@@ -348,7 +350,7 @@ class CompiledSchema:
         found: list[ValidationError] = []
         for layer in self._layers:
             node = layer.schema
-            props = node.get("properties") if isinstance(node.get("properties"), dict) else {}
+            props: dict[str, Any] = node["properties"] if isinstance(node.get("properties"), dict) else {}
             matched = key in props
             if matched:
                 found.extend(_descend(layer, value, props[key], key))

@@ -237,6 +237,7 @@ def test_jobs_listing_and_openapi(api, app, make_workflow):
     doc = api.get("/api/openapi.json").json
     for path in (
         "/api/workflows/{workflow_id}/dependencies/{name}",
+        "/api/callbacks/{credential}",
         "/api/workflows/{workflow_id}/end-action/retry",
         "/api/workflows/{workflow_id}/jobs",
         "/api/jobs",

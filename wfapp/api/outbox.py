@@ -6,7 +6,7 @@ from typing import Any
 from flask import current_app, g, jsonify, request
 
 from wfapp.api import bp
-from wfapp.api.auth import READ, WORKFLOW_WRITE
+from wfapp.api.auth import READ
 from wfapp.api.openapi import LISTS, RESPONSE_SCHEMAS, TS, _list_of
 from wfapp.api.operations import operation
 from wfapp.api.serializers import iso, job_json

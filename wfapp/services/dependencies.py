@@ -776,7 +776,9 @@ def resolve(
     if entry.get("state") != PENDING:
         raise Conflict(f"the dependency {name!r} is already {entry.get('state')}", state=entry.get("state"))
     if job_id is not None:
-        current = dep is not None and entry.get("inputs_digest") == _seen(dep, wf, answer_keys(version))["inputs_digest"]
+        current = (
+            dep is not None and entry.get("inputs_digest") == _seen(dep, wf, answer_keys(version))["inputs_digest"]
+        )
         if entry.get("job_id") != job_id or entry.get("stale") or not current:
             raise Conflict(
                 f"this call's answer no longer counts: {name} was called again since (its inputs changed or the "

@@ -78,9 +78,7 @@ def check_writable(version: TemplateVersion, patch: dict[str, Any]) -> None:
         elif declared is not None and key not in declared and patch[key] is not None:
             errors.append({"path": f"/state_data/{key}", "message": "is not a field of the state_schema", "field": key})
     if errors:
-        raise StateValidationError(
-            "state_data may not write " + ", ".join(repr(e["field"]) for e in errors), errors
-        )
+        raise StateValidationError("state_data may not write " + ", ".join(repr(e["field"]) for e in errors), errors)
 
 
 def start_workflow(

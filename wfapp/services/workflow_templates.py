@@ -88,7 +88,10 @@ def validate_definition(definition: dict[str, Any]) -> dict[str, Any]:
                 )
             if store_as and store_as in stored:
                 errors.append(
-                    {"path": f"/workflow_dependencies/{i}/store_as", "message": f"two dependencies store as {store_as!r}"}
+                    {
+                        "path": f"/workflow_dependencies/{i}/store_as",
+                        "message": f"two dependencies store as {store_as!r}",
+                    }
                 )
             stored.add(store_as)
             if dep.get("api"):

@@ -34,6 +34,10 @@ MAX_REMEMBERED_VALUE = 2000  # characters of JSON: a longer refused value is not
 MAX_REASON = 2000
 
 
+def _unescape(part: str) -> str:
+    return part.replace("~1", "/").replace("~0", "~")
+
+
 def _now() -> str:
     return utcnow().isoformat().replace("+00:00", "Z")
 
@@ -56,9 +60,10 @@ def record_refusal(
     record_validation_failure(session, wf, errors, actor, remote_addr)
     messages: dict[str, str] = {}
     for e in errors:
-        key = e.get("field")
+        parts = e["path"].split("/")
+        key = e.get("field") or (_unescape(parts[2]) if len(parts) > 2 and parts[1] == "state_data" else None)
         if key and key not in messages:
-            where = e["path"].removeprefix(f"/state_data/{key}")
+            where = "/".join(parts[3:])
             messages[key] = f"{where.lstrip('/')}: {e['message']}" if where else e["message"]
     sensitive = {f.key for f in compiled.fields if f.sensitive}
     refusals = dict(wf.refusals or {})

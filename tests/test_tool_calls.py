@@ -238,7 +238,7 @@ def test_conditionally_required_fields_say_why(api, make_workflow):
         "then": {"required": ["vat"]},
     }
     wf = make_workflow(state_schema=schema)
-    r = _call(api, wf, {"kind": "company"})
+    assert _call(api, wf, {"kind": "company"}).json["stored"] == {"kind": "company"}
     ctx = _context(api, wf)
     assert ctx["missing_required"] == ["vat"]
     fields = {f["name"]: f for f in ctx["missing_fields"]}

@@ -21,6 +21,7 @@ def iso(ts: datetime | None) -> str | None:
 
 def workflow_template_json(t: WorkflowTemplate) -> dict[str, Any]:
     v = t.current_version
+    assert v is not None  # a saved workflow template has a current version
     return {
         "id": str(t.id),
         "name": t.name,

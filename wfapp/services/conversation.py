@@ -74,9 +74,10 @@ def record_refusal(
             "count": int((refusals.get(key) or {}).get("count", 0)) + 1,
             "at": now,
         }
+        sent = (patch or {}).get(key, None)
         remember = key not in sensitive and patch is not None and key in patch
-        if remember and len(json.dumps(patch[key], ensure_ascii=False)) <= MAX_REMEMBERED_VALUE:
-            entry["value"] = patch[key]
+        if remember and len(json.dumps(sent, ensure_ascii=False)) <= MAX_REMEMBERED_VALUE:
+            entry["value"] = sent
         refusals[key] = entry
     wf.refusals = refusals  # a new object: SQLAlchemy does not see in-place changes
     return list(messages)
@@ -177,7 +178,7 @@ def escalate(
             if decline(session, wf, compiled, key, f"skipped after {count} refusals", "validation", actor):
                 done.append({"field": key, "action": "skipped", "after": count})
         else:
-            reason = f"{titles.get(key, key)} was refused {count} times: {wf.refusals[key]['message']}"
+            reason = f"{titles.get(key, key)} was refused {count} times: {(wf.refusals or {})[key]['message']}"
             if request_handoff(session, wf, reason, "validation", actor):
                 done.append({"field": key, "action": "handoff", "after": count})
     return done
@@ -369,6 +370,8 @@ def feedback(
         )
     elif g["can_complete"]:
         words.append("Everything needed is collected: the workflow can be completed.")
+    elif g["next"] and g["next"]["field"] in {r["field"] for r in refused}:
+        words.append(f"Next: ask again for {g['next']['title']}.")
     elif g["next"]:
         words.append(f"Next: {g['next']['question_hint']}")
     elif g["missing_required"]:

@@ -6,22 +6,13 @@ one; it declines one optional field, asks for a human, and completes once an ope
 import json
 
 import pytest
+from test_tools import RICH as TOOL_RICH
 
 from wfapp import demo
 
 RICH = {
     "type": "object",
-    "$defs": {
-        "address": {
-            "type": "object",
-            "properties": {
-                "street": {"type": "string", "minLength": 2},
-                "city": {"type": "string"},
-                "postcode": {"type": "string", "pattern": "^[0-9]{4,5}$"},
-            },
-            "required": ["street", "city"],
-        }
-    },
+    "$defs": {"address": TOOL_RICH["$defs"]["address"]},
     "properties": {
         "home": {"$ref": "#/$defs/address", "title": "Home address"},
         "contact": {

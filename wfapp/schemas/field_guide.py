@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import re2
 
+from wfapp.schemas.tools import resolve_ref
+
 if TYPE_CHECKING:
     from wfapp.schemas.state_schema import CompiledSchema
 
@@ -24,7 +26,7 @@ def resolve(root: dict[str, Any], node: Any, depth: int = 0) -> Any:
     if not isinstance(node, dict) or depth > MAX_DEPTH:
         return node
     if isinstance(node.get("$ref"), str) and node["$ref"].startswith("#"):
-        target = _pointer(root, node["$ref"])
+        target = resolve_ref(root, node["$ref"])
         rest = {k: v for k, v in node.items() if k != "$ref"}
         node = {**(resolve(root, target, depth + 1) if isinstance(target, dict) else {}), **rest}
     if isinstance(node.get("allOf"), list):
@@ -40,21 +42,6 @@ def resolve(root: dict[str, Any], node: Any, depth: int = 0) -> Any:
                     else:
                         folded.setdefault(k, v)
         node = folded
-    return node
-
-
-def _pointer(root: Any, ref: str) -> Any:
-    from urllib.parse import unquote
-
-    node = root
-    for part in unquote(ref[1:]).split("/")[1:]:
-        part = part.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return None
     return node
 
 

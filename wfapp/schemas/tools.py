@@ -337,6 +337,11 @@ def _unescape(part: str) -> str:
     return part.replace("~1", "/").replace("~0", "~")
 
 
+def resolve_ref(schema: Any, ref: str) -> Any:
+    """What a local $ref ("#/...") points at in the schema, or None."""
+    return _resolve(schema, _pointer(ref))
+
+
 def _resolve(schema: Any, pointer: str) -> Any:
     node = schema
     for part in (_unescape(p) for p in pointer.split("/")[1:]):

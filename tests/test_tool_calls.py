@@ -244,3 +244,11 @@ def test_conditionally_required_fields_say_why(api, make_workflow):
     fields = {f["name"]: f for f in ctx["missing_fields"]}
     assert fields["vat"]["required"] is True and fields["vat"]["required_when"] == "when kind is company"
     assert ctx["can_complete"] is False
+
+
+def test_erasing_the_end_user_forgets_the_refused_values(api, make_workflow):
+    wf = make_workflow(state_schema=SCHEMA)
+    _call(api, wf, {"email": "ann at example"})
+    assert api.delete(f"/api/users/{wf['user_id']}").status_code == 200
+    email = next(f for f in _context(api, wf)["missing_fields"] if f["name"] == "email")
+    assert "last_refusal" not in email

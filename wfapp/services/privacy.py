@@ -281,6 +281,9 @@ def erase_end_user(session, user_id: str, actor: str, remote_addr: str = "") -> 
         if wf.state_data:
             wf.state_data = {}
             touched = True
+        if wf.refusals:  # the refused values the LLM context remembers
+            wf.refusals = None
+            touched = True
         pending = wf.pending_dependencies or {}
         if any(isinstance(e, dict) and e.get("result") is not None for e in pending.values()):
             wf.pending_dependencies = {

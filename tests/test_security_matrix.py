@@ -91,6 +91,10 @@ TABLE = [
     ("api.resolve_dependency", "POST", _api(OPERATE, ok=PASS)),
     # no token: the single-use credential in the path is the authority (an empty body: 415 first)
     ("api.dependency_callback", "POST", {p: 415 for p in PRINCIPALS}),
+    ("api.apply_tool_call", "POST", _api(WRITERS, ok=PASS)),
+    ("api.decline_field", "POST", _api(WRITERS, ok=PASS)),
+    ("api.request_handoff", "POST", _api(WRITERS, ok=PASS)),
+    ("api.hand_back", "POST", _api(OPERATE, ok=PASS)),
     ("api.retry_*", "POST", _api(OPERATE, ok=PASS)),
     ("api.*", "POST", _api(("admin",), ok=PASS)),
     ("api.*", "PUT", _api(("admin",), ok=PASS)),
@@ -101,7 +105,7 @@ TABLE = [
 FRESH_SESSION = {"auth.logout"}
 # The count of rules x methods x principals; raise it when routes are added (and the table says
 # who may use them). It guards against the walk silently covering less than the app serves.
-MIN_CASES = 96 * len(PRINCIPALS)
+MIN_CASES = 100 * len(PRINCIPALS)
 
 
 def expected_for(endpoint: str, method: str):

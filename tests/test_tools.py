@@ -1,6 +1,7 @@
 """The state_schema as a function-calling tool, checked with the LLM clients' own types and checks."""
 
 import copy
+import json
 import re
 
 import pytest
@@ -14,7 +15,16 @@ from pydantic import TypeAdapter
 
 from wfapp import demo
 from wfapp.schemas.state_schema import build_compiled, compile_state_schema
-from wfapp.schemas.tools import DIALECTS, NULL_MEANING, template_tool, tool_for, tool_name
+from wfapp.schemas.tools import (
+    DIALECTS,
+    NULL_MEANING,
+    RESERVED,
+    STRICT_NULL_MEANING,
+    null_meaning,
+    template_tool,
+    tool_for,
+    tool_name,
+)
 
 # OpenAI Structured Outputs, "Supported schemas" (types, properties, $ref/$defs, annotations)
 OPENAI_STRICT_KEYWORDS = {
@@ -189,9 +199,14 @@ def test_every_dialect_fits_its_client(name, state_schema):
     Draft202012Validator.check_schema(tools["json-schema"])
     assert tools["json-schema"]["title"] == tool_name(name)
 
-    for tool in (tools["openai"]["function"], strict["function"], responses, tools["anthropic"]):
+    for tool, dialect in (
+        (tools["openai"]["function"], "openai"),
+        (strict["function"], "openai-strict"),
+        (responses, "openai-responses"),
+        (tools["anthropic"], "anthropic"),
+    ):
         assert tool["name"] == tool_name(name) and TOOL_NAME.match(tool["name"])
-        assert NULL_MEANING in tool["description"]
+        assert null_meaning(dialect) in tool["description"]
 
 
 def test_a_plain_tool_fails_the_sdks_strict_checks():
@@ -241,10 +256,13 @@ def test_arguments_a_merge_accepts_fit_the_tool_schemas():
     assert c.validate_complete(RICH_FULL) == []
     strict = Draft202012Validator(template_tool("rich_application", c, "openai-strict")["function"]["parameters"])
     plain = Draft202012Validator(template_tool("rich_application", c, "openai")["function"]["parameters"])
-    assert list(strict.iter_errors(RICH_FULL)) == [] and list(plain.iter_errors(RICH_FULL)) == []
-    # strict: every field is sent; null clears one
-    cleared = {**RICH_FULL, "contact": None, "payment": None, "kind": None, "tags": None, "home": None}
-    assert list(strict.iter_errors(cleared)) == []
+    strict_call = {**RICH_FULL, "_declined": None, "_handoff": None, "_clear": None}
+    assert list(strict.iter_errors(strict_call)) == [] and list(plain.iter_errors(RICH_FULL)) == []
+    # strict: every field and reserved argument is sent; null is "not given", _clear names what to remove
+    not_given = {**strict_call, "contact": None, "payment": None, "kind": None, "tags": None, "home": None}
+    assert list(strict.iter_errors(not_given)) == []
+    assert list(strict.iter_errors({**not_given, "_clear": ["tags"], "_declined": ["kind"]})) == []
+    assert list(strict.iter_errors({**not_given, "_declined": ["home"]})) != []  # required: not declinable
     # plain: a few fields, any of them null
     assert list(plain.iter_errors({"kind": None, "amount": 2000})) == []
     assert list(plain.iter_errors({"unknown": 1})) != []
@@ -273,8 +291,9 @@ def test_tool_route_per_dialect_and_version(api, make_workflow_template):
     v1 = api.get(f"{base}/versions/1/tool?dialect=openai-responses", role="operator").json
     v2 = api.get(f"{base}/versions/2/tool?dialect=openai-responses").json
     assert v1["name"] == v2["name"] == tool_name(LONG_A)
-    assert "home" in v1["parameters"]["properties"] and list(v2["parameters"]["properties"]) == ["note"]
-    assert api.get(f"{base}/tool?dialect=openai-strict").json["function"]["parameters"]["required"] == ["note"]
+    assert "home" in v1["parameters"]["properties"] and list(v2["parameters"]["properties"]) == ["note", *RESERVED]
+    strict_required = api.get(f"{base}/tool?dialect=openai-strict").json["function"]["parameters"]["required"]
+    assert strict_required == ["note", *RESERVED]
 
     bad = api.get(f"{base}/tool?dialect=gemini")
     assert bad.status_code == 422 and bad.mimetype == "application/problem+json"
@@ -293,14 +312,22 @@ def test_context_tool_dialects_and_what_null_does(api, make_workflow):
 
     tool = api.get(f"{url}/context?dialect=openai-strict", role="integration").json["tool"]
     schema = Draft202012Validator(tool["function"]["parameters"])
-    assert list(schema.iter_errors(RICH_FULL)) == []
-    r = api.patch(url, {"state_data": RICH_FULL}, role="integration")
-    assert r.status_code == 200 and r.json["state_data"] == RICH_FULL
+    full = {**RICH_FULL, "_declined": None, "_handoff": None, "_clear": None}
+    assert list(schema.iter_errors(full)) == []
+    calls = f"{url}/tool-calls"
+    r = api.post(calls, {"arguments": json.dumps(full), "dialect": "openai-strict"}, role="integration")
+    assert r.status_code == 200 and r.json["refused"] == [] and r.json["can_complete"] is True
+    assert api.get(url).json["state_data"] == RICH_FULL
 
-    # the tool's word for null is what the merge does: the field is cleared
-    assert NULL_MEANING in tool["function"]["description"]
-    call = {**RICH_FULL, "tags": None, "contact": None}
+    # the tool's word for null is what the tool call does: in strict mode "not given", _clear removes
+    assert STRICT_NULL_MEANING in tool["function"]["description"]
+    call = {**full, "tags": None, "contact": None, "_clear": ["kind"]}
     assert list(schema.iter_errors(call)) == []
-    r = api.patch(url, {"state_data": call}, role="integration")
-    assert r.status_code == 200
-    assert "tags" not in r.json["state_data"] and "contact" not in r.json["state_data"]
+    r = api.post(calls, {"arguments": call, "dialect": "openai-strict"}, role="integration")
+    assert r.status_code == 200 and r.json["refused"] == []
+    state = api.get(url).json["state_data"]
+    assert state["tags"] == RICH_FULL["tags"] and state["contact"] == RICH_FULL["contact"] and "kind" not in state
+    # in the plain dialect (and in a PUT) null clears
+    assert NULL_MEANING in default["function"]["description"]
+    r = api.post(calls, {"arguments": {"tags": None}, "dialect": "openai"}, role="integration")
+    assert r.status_code == 200 and "tags" not in api.get(url).json["state_data"]

@@ -13,6 +13,7 @@ from wfapp.services.tokens import hash_token
 
 READ = frozenset(TokenRole)
 WORKFLOW_WRITE = frozenset({TokenRole.ADMIN, TokenRole.OPERATOR, TokenRole.INTEGRATION})
+OPERATOR = frozenset({TokenRole.ADMIN, TokenRole.OPERATOR})
 USER_WRITE = frozenset({TokenRole.ADMIN, TokenRole.INTEGRATION})
 ADMIN = frozenset({TokenRole.ADMIN})
 LAST_USED_RESOLUTION = timedelta(minutes=5)

@@ -155,6 +155,31 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
         },
         "required": ["workflow_id", "guidelines", "collected", "missing_fields", "tool"],
     },
+    "ToolCallResult": {
+        "type": "object",
+        "description": "the feedback of a tool call, written for the LLM: pass it back as the tool result",
+        "properties": {
+            "stored": {"type": "object"},
+            "refused": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "field": {"type": "string"},
+                        "message": {"type": "string"},
+                        "hint": {"type": "string"},
+                    },
+                },
+            },
+            "next": {"type": ["object", "null"]},
+            "can_complete": {"type": "boolean"},
+            "blocking_reasons": {"type": "array"},
+            "missing_required": {"type": "array", "items": {"type": "string"}},
+            "handoff": {"type": ["object", "null"]},
+            "text": {"type": "string"},
+        },
+        "required": ["stored", "refused", "next", "can_complete", "missing_required", "text"],
+    },
     "Tool": {"type": "object", "description": "a function-calling tool in the shape of the dialect asked for"},
 }
 

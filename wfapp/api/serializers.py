@@ -35,6 +35,8 @@ def workflow_template_json(t: WorkflowTemplate) -> dict[str, Any]:
         "end_action_type": v.end_action_type,
         "end_action_target": v.end_action_target,
         "timers": v.timers,
+        "ask_optional": v.ask_optional,
+        "escalation": v.escalation,
         "created_at": iso(t.created_at),
         "updated_at": iso(t.updated_at),
     }
@@ -53,6 +55,8 @@ def template_version_json(v: TemplateVersion, template: WorkflowTemplate) -> dic
         "end_action_type": v.end_action_type,
         "end_action_target": v.end_action_target,
         "timers": v.timers,
+        "ask_optional": v.ask_optional,
+        "escalation": v.escalation,
         "change_note": v.change_note,
         "created_by": v.created_by,
         "created_at": iso(v.created_at),

@@ -3,16 +3,15 @@
 from flask import current_app, g, jsonify, request
 
 from wfapp.api import bp
-from wfapp.api.auth import READ, WORKFLOW_WRITE
+from wfapp.api.auth import OPERATOR, READ, WORKFLOW_WRITE
 from wfapp.api.operations import operation
 from wfapp.api.privacy import masked_context, masked_events_json, masked_workflow_json, refuse_sensitive_search
 from wfapp.api.serializers import event_json, workflow_json
 from wfapp.errors import StateValidationError, ValidationFailed
 from wfapp.extensions import db
 from wfapp.schemas import tools
-from wfapp.schemas.api import WORKFLOW_START, WORKFLOW_UPDATE
-from wfapp.services import lifecycle, workflow_lookup, workflow_queries
-from wfapp.services.analytics import record_validation_failure
+from wfapp.schemas.api import FIELD_DECLINE, HANDOFF_REQUEST, TOOL_CALL, WORKFLOW_START, WORKFLOW_UPDATE
+from wfapp.services import conversation, handoff, lifecycle, workflow_lookup, workflow_queries
 from wfapp.services.llm_context import context_for
 from wfapp.services.outbox import OutboxSettings
 
@@ -150,7 +149,7 @@ def _update(workflow_id, body):
             )
     except StateValidationError as exc:
         db.session.rollback()
-        record_validation_failure(db.session, workflow_lookup.get_workflow(db.session, workflow_id), exc.errors, actor)
+        conversation.refuse_put(db.session, workflow_id, exc.errors, body.get("state_data"), actor)
         db.session.commit()
         raise
     response = _workflow_response(wf)  # before the commit: see start_workflow
@@ -224,3 +223,86 @@ def get_workflow_context(workflow_id):
     context = context_for(db.session, wf)
     context["tool"] = tools.template_tool(context["template"], workflow_lookup.schema_of(db.session, wf), dialect)
     return jsonify(masked_context(context, wf))
+
+
+@operation(
+    bp,
+    "/workflows/<workflow_id>/tool-calls",
+    "POST",
+    summary="Apply the LLM's tool call: valid fields stored, invalid ones refused and named; feedback for the LLM",
+    roles=WORKFLOW_WRITE,
+    body=TOOL_CALL,
+    body_name="ToolCall",
+    response="ToolCallResult",
+    errors=(404, 409),
+    tag=TAG,
+)
+def apply_tool_call(workflow_id, body):
+    result = conversation.apply_tool_call(
+        db.session,
+        workflow_id,
+        body["arguments"],
+        g.actor,
+        dialect=body.get("dialect"),
+        settings=OutboxSettings.from_config(current_app.config),
+    )
+    db.session.commit()
+    return jsonify(result)
+
+
+def _context_response(wf):
+    response = jsonify(masked_context(context_for(db.session, wf), wf))  # before the commit
+    db.session.commit()
+    return response
+
+
+@operation(
+    bp,
+    "/workflows/<workflow_id>/declined",
+    "POST",
+    summary="Record that the user declined an optional field: it is no longer asked for",
+    roles=WORKFLOW_WRITE,
+    body=FIELD_DECLINE,
+    body_name="FieldDecline",
+    response="WorkflowContext",
+    errors=(404, 409),
+    tag=TAG,
+)
+def decline_field(workflow_id, body):
+    wf = conversation.decline_field(db.session, workflow_id, body["field"], body.get("reason", ""), g.actor)
+    return _context_response(wf)
+
+
+@operation(
+    bp,
+    "/workflows/<workflow_id>/handoff",
+    "POST",
+    summary="Ask for a human operator to take over the conversation",
+    roles=WORKFLOW_WRITE,
+    body=HANDOFF_REQUEST,
+    body_name="HandoffRequest",
+    response="WorkflowContext",
+    errors=(404, 409),
+    tag=TAG,
+)
+def request_handoff(workflow_id, body):
+    wf, _version, _template = workflow_lookup.lock_with_definition(db.session, workflow_id)
+    source = "llm" if g.api_role == "integration" else "operator"
+    handoff.request_handoff(db.session, wf, body["reason"], source, g.actor)
+    return _context_response(wf)
+
+
+@operation(
+    bp,
+    "/workflows/<workflow_id>/hand-back",
+    "POST",
+    summary="An operator hands the conversation back to the LLM",
+    roles=OPERATOR,
+    response="WorkflowContext",
+    errors=(404, 409),
+    tag=TAG,
+)
+def hand_back(workflow_id):
+    wf, _version, _template = workflow_lookup.lock_with_definition(db.session, workflow_id)
+    handoff.hand_back(db.session, wf, g.actor)
+    return _context_response(wf)

@@ -46,6 +46,10 @@ class TemplateVersion(Model):
     end_action_target: so.Mapped[dict[str, Any] | None] = so.mapped_column(JSONDoc)
     # idle timers: {"remind_after": seconds, "expire_after": seconds} (services.timers)
     timers: so.Mapped[dict[str, Any] | None] = so.mapped_column(JSONDoc)
+    # The conversation: ask for optional fields too (False: only required ones are asked for),
+    # and what repeated refusals of a field lead to ({"after": N, "action": "skip"|"handoff"}).
+    ask_optional: so.Mapped[bool] = so.mapped_column(default=True, server_default=sa.true())
+    escalation: so.Mapped[dict[str, Any] | None] = so.mapped_column(JSONDoc)
     change_note: so.Mapped[str] = so.mapped_column(sa.Text, default="")
     created_by: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
@@ -60,6 +64,8 @@ class TemplateVersion(Model):
         "end_action_type",
         "end_action_target",
         "timers",
+        "ask_optional",
+        "escalation",
     )
 
     def definition(self) -> dict[str, Any]:

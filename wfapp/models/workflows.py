@@ -79,6 +79,16 @@ class Workflow(Model):
     # an operator's suspension: no writes, timers or dependency calls until resumed
     suspended_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     suspend_reason: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    # A human was asked to take over the conversation (wfapp.services.handoff): why, since when,
+    # and who asked ("llm", "validation" after repeated refusals, "operator"); cleared on hand-back.
+    handoff_reason: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    handoff_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    handoff_source: so.Mapped[str | None] = so.mapped_column(sa.String(20))
+    # Optional fields the end user declined to give: {field: {"reason", "source", "at"}}
+    declined: so.Mapped[dict[str, Any] | None] = so.mapped_column(JSONDoc)
+    # The last refused write of each field not stored since: {field: {"message", "count", "value", "at"}}
+    # (no value for a sensitive field); bookkeeping for the LLM context, not part of the state.
+    refusals: so.Mapped[dict[str, Any] | None] = so.mapped_column(JSONDoc)
 
     template: so.Mapped["WorkflowTemplate"] = so.relationship(lazy="raise")
     version: so.Mapped["TemplateVersion"] = so.relationship(lazy="raise")

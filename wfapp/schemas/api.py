@@ -1,7 +1,8 @@
 """Request schemas of the REST API. The API validates bodies with these very objects and the
 OpenAPI document (/api/openapi.json) publishes them."""
 
-from wfapp.schemas.definitions import END_ACTION_TARGET, END_ACTION_TYPES, SLUG, WORKFLOW_DEPENDENCIES
+from wfapp.schemas.definitions import END_ACTION_TARGET, END_ACTION_TYPES, ESCALATION, SLUG, WORKFLOW_DEPENDENCIES
+from wfapp.schemas.tools import DIALECTS
 
 ID_STRING = {"type": "string", "minLength": 1, "maxLength": 200}
 
@@ -22,6 +23,11 @@ DEFINITION_PROPERTIES = {
         "properties": {"remind_after": {"type": ["string", "number"]}, "expire_after": {"type": ["string", "number"]}},
         "additionalProperties": False,
     },
+    "ask_optional": {
+        "type": "boolean",
+        "description": "the LLM asks for optional fields too (default true); false: only for required ones",
+    },
+    "escalation": ESCALATION,
     "is_active": {"type": "boolean"},
     "change_note": {"type": "string", "maxLength": 2000},
 }
@@ -132,6 +138,40 @@ WORKFLOW_UPDATE = {
     "minProperties": 1,
 }
 
+TOOL_CALL = {
+    "type": "object",
+    "properties": {
+        "arguments": {
+            "type": ["string", "object"],
+            "description": "the tool call's arguments as the LLM SDK hands them over: a JSON string or an object",
+        },
+        "dialect": {
+            "type": "string",
+            "enum": list(DIALECTS),
+            "description": "the dialect of the tool the LLM called (decides what a null means)",
+        },
+    },
+    "required": ["arguments"],
+    "additionalProperties": False,
+}
+
+FIELD_DECLINE = {
+    "type": "object",
+    "properties": {
+        "field": {"type": "string", "minLength": 1, "maxLength": 200},
+        "reason": {"type": "string", "maxLength": 2000},
+    },
+    "required": ["field"],
+    "additionalProperties": False,
+}
+
+HANDOFF_REQUEST = {
+    "type": "object",
+    "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}},
+    "required": ["reason"],
+    "additionalProperties": False,
+}
+
 DEPENDENCY_OUTCOME = {
     "type": "object",
     "description": "The called party's outcome, posted to the callback address of its call (X-Wfapp-Callback).",
@@ -169,4 +209,7 @@ REQUEST_SCHEMAS = {
     "WorkflowUpdate": WORKFLOW_UPDATE,
     "DependencyOutcome": DEPENDENCY_OUTCOME,
     "DependencyDecision": DEPENDENCY_DECISION,
+    "ToolCall": TOOL_CALL,
+    "FieldDecline": FIELD_DECLINE,
+    "HandoffRequest": HANDOFF_REQUEST,
 }

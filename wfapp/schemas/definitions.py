@@ -28,6 +28,19 @@ API_CALL = {
     "additionalProperties": False,
 }
 
+# What repeated refused writes of one field lead to (a field's own escalate_after overrides after).
+ESCALATION = {
+    "type": ["object", "null"],
+    "properties": {
+        "after": {"type": "integer", "minimum": 1, "maximum": 100},
+        "action": {"type": "string", "enum": ["skip", "handoff"]},
+    },
+    "required": ["after"],
+    "additionalProperties": False,
+    "description": 'after N refused writes of the same field: "skip" it (an optional one is recorded as '
+    'declined; a required one cannot be skipped and is handed to an operator) or "handoff" to an operator',
+}
+
 ON_FAILURE = {
     "type": "object",
     "properties": {

@@ -64,7 +64,9 @@ PASS_THROUGH = (
     "uniqueItems",
     "const",
 )
-COMPACT_KEYS = frozenset(("type", "required", "sensitive", "choices", "items", *PASS_THROUGH))
+COMPACT_KEYS = frozenset(("type", "required", "sensitive", "choices", "items", "escalate_after", *PASS_THROUGH))
+# A field's own limit of refused writes before the conversation escalates (wfapp.services.conversation).
+ESCALATE_AFTER = "x-wfapp-escalate-after"
 WFAPP_TYPE = "x-wfapp-type"
 # Top-level keywords of a state schema that judge each field on its own (no minProperties,
 # dependentRequired, $defs to refer to, ...).
@@ -213,6 +215,8 @@ def _compile_field(key: str, spec: Any, errors: list[dict[str, str]]) -> dict[st
     prop[WFAPP_TYPE] = ftype
     if spec.get("sensitive"):
         prop[SENSITIVE] = True
+    if "escalate_after" in spec:
+        prop[ESCALATE_AFTER] = spec["escalate_after"]
     return prop
 
 

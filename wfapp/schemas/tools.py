@@ -29,8 +29,15 @@ if TYPE_CHECKING:
 
 DIALECTS = ("openai", "openai-strict", "openai-responses", "anthropic", "json-schema")
 DEFAULT_DIALECT = "openai"
-# What null means in a tool call: the same as what the merge does with it (JSON Merge Patch).
+STRICT_DIALECTS = ("openai-strict", "openai-responses")
+# What null means in a tool call (POST /api/workflows/{id}/tool-calls does the same, see
+# wfapp.services.conversation). Non-strict dialects send only what the user gave: a null is meant,
+# and clears the field (JSON Merge Patch, as a PUT). Strict dialects must send every field: there
+# a null is "not given" and the stored value stays; stored values are cleared by naming them in _clear.
 NULL_MEANING = "null: clear this field (its stored value is removed)"
+STRICT_NULL_MEANING = "null: not given (the stored value stays); to clear stored values, name their fields in _clear"
+# Arguments that are no fields: what the user declined, a request for a human, fields to clear.
+RESERVED = ("_declined", "_handoff", "_clear")
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_NAME = 64
 HASH_LENGTH = 8
@@ -114,16 +121,55 @@ def tool_name(template_name: str) -> str:
     return safe_name(f"update_{template_name}")
 
 
+def null_meaning(dialect: str = DEFAULT_DIALECT) -> str:
+    """What a null argument means in a tool of this dialect."""
+    return STRICT_NULL_MEANING if dialect in STRICT_DIALECTS else NULL_MEANING
+
+
 def tool_description(template_name: str, compiled: CompiledSchema, dialect: str = DEFAULT_DIALECT) -> str:
     required = [f.key for f in compiled.fields if f.required]
-    if dialect in ("openai-strict", "openai-responses"):
-        how = "Send every field: a new value, the value already collected to keep it, or null; "
+    if dialect in STRICT_DIALECTS:
+        how = "Send every field: the value the user gave, or null; "
     else:
         how = "Send only the fields the user gave; a field left out stays as it is; "
-    text = f"Record data collected for the {template_name} workflow. {how}{NULL_MEANING}."
+    text = f"Record data collected for the {template_name} workflow. {how}{null_meaning(dialect)}."
     if required:
         text += f" Needed before the workflow can complete: {', '.join(required)}."
+    text += (
+        " _declined: optional fields the user does not want to give (they are not asked again);"
+        " _handoff: a reason, when the user asks for a human or you cannot help."
+        " The result says what was stored, what was refused and why, and what to ask next."
+    )
     return text
+
+
+def reserved_properties(compiled: CompiledSchema, *, strict: bool) -> dict[str, Any]:
+    """The tool's arguments that are no fields (RESERVED), every one nullable."""
+    optional = [f.key for f in compiled.fields if not f.required]
+    names: dict[str, Any] = {"type": "string", "enum": optional} if optional else {"type": "string"}
+    declined: dict[str, Any] = {
+        "type": ["array", "null"],
+        "items": names,
+        "description": "optional fields the user declined to give",
+    }
+    if not optional:
+        declined["maxItems"] = 0
+    out: dict[str, Any] = {
+        "_declined": declined,
+        "_handoff": {
+            "type": ["string", "null"],
+            "description": "ask for a human operator to take over, with the reason",
+        },
+    }
+    if strict:
+        out["_clear"] = {
+            "type": ["array", "null"],
+            "items": {"type": "string", "enum": [f.key for f in compiled.fields]}
+            if compiled.fields
+            else {"type": "string"},
+            "description": "fields whose stored value the user asked to remove",
+        }
+    return out
 
 
 def template_tool(template_name: str, compiled: CompiledSchema, dialect: str | None = None) -> dict[str, Any]:
@@ -136,8 +182,12 @@ def tool_for(compiled: CompiledSchema, name: str, description: str, dialect: str
     """The function-calling tool that lets an LLM write collected data into state_data."""
     dialect = check_dialect(dialect)
     name = safe_name(name)
-    strict = dialect in ("openai-strict", "openai-responses")
+    strict = dialect in STRICT_DIALECTS
     parameters = patch_schema(compiled.schema, strict=strict)
+    reserved = reserved_properties(compiled, strict=strict)
+    parameters["properties"] = {**parameters["properties"], **reserved}
+    if strict:
+        parameters["required"] = [*parameters.get("required", []), *reserved]
     if dialect == "openai":
         return {"type": "function", "function": {"name": name, "description": description, "parameters": parameters}}
     if dialect == "openai-strict":
@@ -287,6 +337,11 @@ def _unescape(part: str) -> str:
     return part.replace("~1", "/").replace("~0", "~")
 
 
+def resolve_ref(schema: Any, ref: str) -> Any:
+    """What a local $ref ("#/...") points at in the schema, or None."""
+    return _resolve(schema, _pointer(ref))
+
+
 def _resolve(schema: Any, pointer: str) -> Any:
     node = schema
     for part in (_unescape(p) for p in pointer.split("/")[1:]):
@@ -389,10 +444,15 @@ __all__ = [
     "DEFAULT_DIALECT",
     "DIALECTS",
     "NULL_MEANING",
+    "RESERVED",
+    "STRICT_DIALECTS",
+    "STRICT_NULL_MEANING",
     "TOOL_QUERY",
     "UnknownDialect",
     "check_dialect",
+    "null_meaning",
     "patch_schema",
+    "reserved_properties",
     "safe_name",
     "template_tool",
     "tool_description",

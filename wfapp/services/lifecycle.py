@@ -237,14 +237,35 @@ def merge_state(
     check_if_match(wf, if_match)
     if wf.is_terminal:
         raise InvalidTransition(f"the workflow is {wf.status}: its state_data can no longer change")
+    merge_locked(session, wf, version, patch, actor, source=source, settings=settings)
+    return wf
+
+
+def merge_locked(
+    session: so.Session,
+    wf: Workflow,
+    version: TemplateVersion,
+    patch: dict[str, Any],
+    actor: str,
+    *,
+    source: str,
+    settings: OutboxSettings,
+) -> dict[str, Any]:
+    """Merge a patch into an open workflow already locked: validation, the event, dependencies
+    the change triggers. Returns the diff (StateValidationError when a touched field is invalid)."""
     compiled = compiled_for_version(version)
     diff = _apply_state(session, wf, compiled, patch, actor, source, version)
     touch(wf)
+    stored = set(diff.get("set", {}))
+    if stored and (wf.refusals or wf.declined):
+        # a stored field is no longer refused, nor declined (the user changed their mind)
+        wf.refusals = {k: v for k, v in (wf.refusals or {}).items() if k not in stored} or None
+        wf.declined = {k: v for k, v in (wf.declined or {}).items() if k not in stored} or None
     if diff:
         dependencies.on_state_changed(
             session, wf, set(diff.get("set", {})) | set(diff.get("removed", [])), actor, settings=settings
         )
-    return wf
+    return diff
 
 
 def change_status(

@@ -355,6 +355,9 @@ def erase_end_user(session: so.Session, user_id: str, actor: str, remote_addr: s
         if wf.state_data:
             wf.state_data = {}
             touched = True
+        if wf.refusals:  # the refused values the LLM context remembers
+            wf.refusals = None
+            touched = True
         pending = wf.pending_dependencies or {}
         scrubbed = {name: _scrub_pending_entry(e) for name, e in pending.items()}
         if scrubbed != pending:

@@ -11,8 +11,15 @@ from wfapp.errors import Conflict, ValidationFailed, WorkflowTemplateNotFound
 from wfapp.models import Permission, TemplateVersion, Workflow, WorkflowTemplate
 from wfapp.models.types import utcnow
 from wfapp.outbox.placeholders import request_errors
-from wfapp.schemas.definitions import END_ACTION_TARGET, END_ACTION_TYPES, WORKFLOW_DEPENDENCIES, dependency_defaults
-from wfapp.schemas.state_schema import compile_state_schema
+from wfapp.schemas.definitions import (
+    END_ACTION_TARGET,
+    END_ACTION_TYPES,
+    ESCALATION,
+    WORKFLOW_DEPENDENCIES,
+    dependency_defaults,
+)
+from wfapp.schemas.state_schema import ESCALATE_AFTER, compile_state_schema
+from wfapp.schemas.tools import RESERVED
 from wfapp.services import timers
 from wfapp.services.validation import schema_errors
 
@@ -23,6 +30,8 @@ DEFINITION_DEFAULTS: dict[str, Any] = {
     "end_action_type": "none",
     "end_action_target": None,
     "timers": None,
+    "ask_optional": True,
+    "escalation": None,
 }
 
 
@@ -64,6 +73,7 @@ def validate_definition(definition: dict[str, Any]) -> dict[str, Any]:
         except ValidationFailed as exc:
             errors.extend(exc.errors)
             compiled = None
+    errors.extend(_conversation_errors(d, compiled))
     deps = d["workflow_dependencies"] if d["workflow_dependencies"] is not None else []
     dep_errors = schema_errors(WORKFLOW_DEPENDENCIES, deps, "/workflow_dependencies")
     errors.extend(dep_errors)
@@ -140,6 +150,26 @@ def validate_definition(definition: dict[str, Any]) -> dict[str, Any]:
     if errors:
         raise ValidationFailed(f"{len(errors)} problem(s) in the workflow template definition", errors)
     return d
+
+
+def _conversation_errors(d: dict[str, Any], compiled: dict[str, Any] | None) -> list[dict[str, str]]:
+    """ask_optional, escalation, and the fields' escalate-after settings and names."""
+    errors: list[dict[str, str]] = []
+    if not isinstance(d["ask_optional"], bool):
+        errors.append({"path": "/ask_optional", "message": "must be true or false"})
+    errors.extend(schema_errors(ESCALATION, d["escalation"], "/escalation"))
+    if d["escalation"] == {}:
+        d["escalation"] = None
+    full = isinstance(d.get("state_schema"), dict) and "properties" in d["state_schema"]
+    for key, prop in ((compiled or {}).get("properties") or {}).items():
+        path = f"/state_schema/properties/{key}" if full else f"/state_schema/{key}"
+        if key in RESERVED:  # arguments of the LLM tool that are no fields
+            errors.append({"path": path, "message": f"{key!r} is reserved for the LLM tool: name the field otherwise"})
+        after = prop.get(ESCALATE_AFTER) if isinstance(prop, dict) else None
+        if after is not None and (not isinstance(after, int) or isinstance(after, bool) or not 1 <= after <= 100):
+            name = ESCALATE_AFTER if full else "escalate_after"
+            errors.append({"path": f"{path}/{name}", "message": "must be a whole number from 1 to 100"})
+    return errors
 
 
 def create_workflow_template(session: so.Session, data: dict[str, Any], actor: str) -> WorkflowTemplate:

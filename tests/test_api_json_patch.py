@@ -235,3 +235,11 @@ def test_openapi_shows_both_bodies_of_patch(api):
     }
     assert list(path["put"]["requestBody"]["content"]) == ["application/json"]
     assert doc["components"]["schemas"]["WorkflowJsonPatch"]["type"] == "array"
+
+
+def test_undeclared_keys_are_refused_as_in_a_merge(api, make_workflow):
+    wf = make_workflow(state_schema=COMPACT)
+    for value in ("x", None):
+        r = json_patch(api, wf, [{"op": "add", "path": "/nickname", "value": value}])
+        assert r.status_code == 422 and r.json["errors"][0]["path"] == "/state_data/nickname"
+    assert state(api, wf) == {}

@@ -10,7 +10,7 @@ from wfapp.models import Job, Workflow, WorkflowEvent
 
 def _workflow(api, make_workflow, **kw):
     wf = make_workflow(
-        state_schema={"amount": {"type": "number"}},
+        state_schema={"amount": {"type": "number"}, **{f"k{i}": {"type": "integer"} for i in range(20)}},
         end_action_type="api_call",
         end_action_target={"endpoint": "https://bank.example/loans"},
         **kw,

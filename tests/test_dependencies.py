@@ -1,6 +1,8 @@
 """Dependencies: the KYC flow against a real HTTP server on 127.0.0.1, callbacks after 202,
 on_failure, and workflow dependencies that resume a waiting workflow by themselves."""
 
+from urllib.parse import urlsplit
+
 import pytest
 import sqlalchemy as sa
 from receivers import FAST, Answer, Receiver, drain
@@ -60,6 +62,11 @@ def get(api, wf):
     return api.get(f"/api/workflows/{wf['id']}").json
 
 
+def call_back(client, received, body, **headers):
+    """The called party posts its outcome to the callback address its call carried (no token)."""
+    return client.post(urlsplit(received.headers["X-Wfapp-Callback"]).path, json=body, headers=headers)
+
+
 def test_kyc_on_start_waits_then_an_approval_makes_it_active(api, app, db, make_workflow_template, make_end_user):
     with Receiver([{"decision": "approved", "score": 97}]) as rx:
         wf = start(
@@ -111,7 +118,7 @@ def test_a_refusal_with_on_failure_fail_fails_the_workflow_with_the_message(
     assert len(rx.requests) == 1
 
 
-def test_202_then_the_callback_resumes_the_workflow(api, app, db, make_workflow_template, make_end_user):
+def test_202_then_the_callback_resumes_the_workflow(api, app, db, client, make_workflow_template, make_end_user):
     with Receiver([Answer(202, body={"status": "processing"})]) as rx:
         wf = start(api, make_workflow_template, make_end_user, [kyc(rx.url, store_as="kyc")])
         drain(app, db)
@@ -119,28 +126,74 @@ def test_202_then_the_callback_resumes_the_workflow(api, app, db, make_workflow_
     assert wf["status"] == "waiting"
     assert "callback" in wf["waiting_for"]["message"] and wf["waiting_for"]["attempts"] == 1
     assert db.scalars(sa.select(Job))[0].status == JobStatus.SUCCEEDED  # delivered; the outcome comes later
+    # the outcome comes from the party that was called: the integration token alone is refused
     path = f"/api/workflows/{wf['id']}/dependencies/kyc_verification"
-    assert api.post(path, {"outcome": "maybe"}).status_code == 422
-    assert api.post(path, {"outcome": "succeeded"}, role="viewer").status_code == 403
-    assert api.post(f"/api/workflows/{wf['id']}/dependencies/nope", {"outcome": "succeeded"}).status_code == 404
-    r = api.post(path, {"outcome": "succeeded", "result": {"decision": "approved"}}, role="integration")
+    outcome = {"outcome": "succeeded", "result": {"decision": "approved"}}
+    assert api.post(path, outcome, role="integration").status_code == 403
+    assert api.post(path, {"outcome": "succeeded", "reason": "x"}, role="viewer").status_code == 403
+    assert get(api, wf)["status"] == "waiting"
+    # a made-up address is refused; a bad body too
+    assert client.post("/api/callbacks/not-a-credential", json=outcome).status_code == 403
+    assert call_back(client, rx.requests[0], {"outcome": "maybe"}).status_code == 422
+    r = call_back(client, rx.requests[0], outcome)
     assert r.status_code == 200, r.json
-    assert r.json["status"] == "active" and r.json["waiting_for"] is None
-    assert r.json["state_data"]["kyc"] == {"decision": "approved"}
-    assert r.json["pending_dependencies"]["kyc_verification"]["state"] == "succeeded"
-    # a second callback changes nothing
-    assert api.post(path, {"outcome": "failed"}).status_code == 409
+    assert r.json == {
+        "workflow_id": wf["id"],
+        "dependency": "kyc_verification",
+        "state": "succeeded",
+        "workflow_status": "active",
+    }
+    assert "state_data" not in r.json  # the called party sees nothing of the workflow's data
+    wf = get(api, wf)
+    assert wf["status"] == "active" and wf["waiting_for"] is None
+    assert wf["state_data"]["kyc"] == {"decision": "approved"}
+    assert wf["pending_dependencies"]["kyc_verification"]["state"] == "succeeded"
+    # the address is single-use: a second callback changes nothing
+    assert call_back(client, rx.requests[0], {"outcome": "failed"}).status_code == 409
+    assert get(api, wf)["pending_dependencies"]["kyc_verification"]["state"] == "succeeded"
+    # only the hash of the credential is stored
+    credential = urlsplit(rx.requests[0].headers["X-Wfapp-Callback"]).path.rsplit("/", 1)[1]
+    job = db.scalars(sa.select(Job))[0]
+    assert credential not in str(job.payload) and job.callback_hash != credential and job.callback_used_at
 
 
-def test_a_failed_callback_applies_on_failure(api, app, db, make_workflow_template, make_end_user):
+def test_a_failed_callback_applies_on_failure(api, app, db, client, make_workflow_template, make_end_user):
     with Receiver([202]) as rx:
         wf = start(api, make_workflow_template, make_end_user, [kyc(rx.url)])
         drain(app, db)
-    r = api.post(
-        f"/api/workflows/{wf['id']}/dependencies/kyc_verification", {"outcome": "failed", "message": "document expired"}
-    )
-    assert r.status_code == 200
-    assert r.json["status"] == "failed" and r.json["status_reason"] == "We could not verify your identity."
+    r = call_back(client, rx.requests[0], {"outcome": "failed", "message": "document expired"})
+    assert r.status_code == 200 and r.json["state"] == "failed"
+    wf = get(api, wf)
+    assert wf["status"] == "failed" and wf["status_reason"] == "We could not verify your identity."
+
+
+def test_an_operator_resolves_with_a_reason_that_is_recorded_and_audited(
+    api, app, db, make_workflow_template, make_end_user
+):
+    from wfapp.models import AuditEntry
+
+    with Receiver([202]) as rx:
+        wf = start(api, make_workflow_template, make_end_user, [kyc(rx.url, store_as="kyc")])
+        drain(app, db)
+    path = f"/api/workflows/{wf['id']}/dependencies/kyc_verification"
+    r = api.post(path, {"outcome": "succeeded"}, role="operator")
+    assert r.status_code == 422  # the reason is required
+    r = api.post(path, {"outcome": "succeeded", "reason": "   "}, role="operator")
+    assert r.status_code == 422
+    # an operator decides the outcome; the dependency's answer is not theirs to write
+    r = api.post(path, {"outcome": "succeeded", "reason": "x", "result": {"decision": "approved"}}, role="operator")
+    assert r.status_code == 422
+    r = api.post(path, {"outcome": "succeeded", "reason": "checked the passport by video call"}, role="operator")
+    assert r.status_code == 200, r.json
+    assert r.json["status"] == "active" and "kyc" not in r.json["state_data"]
+    dep = r.json["pending_dependencies"]["kyc_verification"]
+    assert dep["source"] == "operator" and dep["reason"] == "checked the passport by video call"
+    events = api.get(f"/api/workflows/{wf['id']}/events").json["items"]
+    succeeded = [e for e in events if e["type"] == "dependency_succeeded"][-1]
+    assert succeeded["data"]["reason"] == "checked the passport by video call"
+    entry = db.scalar(sa.select(AuditEntry).where(AuditEntry.action == "dependency_resolved"))
+    assert entry.changes["reason"] == "checked the passport by video call"
+    assert entry.changes["dependency"] == "kyc_verification"
 
 
 def test_on_failure_retry_retries_with_backoff(api, app, db, make_workflow_template, make_end_user):
@@ -184,7 +237,11 @@ def test_on_failure_wait_stays_waiting_for_an_operator(api, app, db, make_workfl
     assert wf["waiting_for"]["message"] == "An agent reviews your documents."
     dep = wf["pending_dependencies"]["kyc_verification"]
     assert dep["state"] == "pending" and "manual_review" in dep["last_error"]
-    r = api.post(f"/api/workflows/{wf['id']}/dependencies/kyc_verification", {"outcome": "succeeded"}, role="operator")
+    r = api.post(
+        f"/api/workflows/{wf['id']}/dependencies/kyc_verification",
+        {"outcome": "succeeded", "reason": "documents reviewed"},
+        role="operator",
+    )
     assert r.status_code == 200 and r.json["status"] == "active"
 
 
@@ -330,13 +387,24 @@ def test_completing_in_the_call_that_fills_the_state_explains_the_before_complet
 
 def test_dependency_calls_say_where_to_call_back(api, app, db, make_workflow_template, make_end_user):
     app.config["PUBLIC_URL"] = "https://wfapp.example.com/"
-    with Receiver([202]) as rx:
+    with Receiver([500, 202]) as rx:
         wf = start(api, make_workflow_template, make_end_user, [kyc(rx.url)])
         drain(app, db)
-    assert rx.requests[0].headers["X-Wfapp-Callback"] == (
-        f"https://wfapp.example.com/api/workflows/{wf['id']}/dependencies/kyc_verification"
-    )
+    first, second = (r.headers["X-Wfapp-Callback"] for r in rx.requests)
+    assert first.startswith("https://wfapp.example.com/api/callbacks/")
+    assert second.startswith("https://wfapp.example.com/api/callbacks/")
+    assert first != second and len(second.rsplit("/", 1)[1]) >= 40  # each attempt its own, unguessable
     assert rx.requests[0].headers["X-Wfapp-Workflow"] == wf["id"]
+
+
+def test_a_retried_calls_earlier_address_is_refused(api, app, db, client, make_workflow_template, make_end_user):
+    with Receiver([500, 202]) as rx:
+        wf = start(api, make_workflow_template, make_end_user, [kyc(rx.url)])
+        drain(app, db)
+    assert call_back(client, rx.requests[0], {"outcome": "succeeded"}).status_code == 403
+    assert get(api, wf)["status"] == "waiting"
+    assert call_back(client, rx.requests[1], {"outcome": "succeeded"}).status_code == 200
+    assert get(api, wf)["status"] == "active"
 
 
 def test_a_cancelled_workflows_dependency_call_is_not_sent(api, app, db, make_workflow_template, make_end_user):

@@ -306,12 +306,24 @@ def test_operator_resolves_a_dependency_by_hand(
         viewer.post(f"/workflows/{wf['id']}/dependencies/prior_application", {"outcome": "succeeded"}).status_code
         == 403
     )
+    assert 'name="reason" required' in body
+    # the reason is required: without one nothing changes, and the page says why
     r = operator.post(f"/workflows/{wf['id']}/dependencies/prior_application", {"outcome": "succeeded"}, htmx=True)
+    assert r.status_code == 204
+    assert api.get(f"/api/workflows/{wf['id']}").json["status"] == "waiting"
+    assert "say why you resolve the dependency by hand" in text(operator.get(f"/workflows/{wf['id']}"))
+    r = operator.post(
+        f"/workflows/{wf['id']}/dependencies/prior_application",
+        {"outcome": "succeeded", "reason": "the prior application is on paper"},
+        htmx=True,
+    )
     assert r.status_code == 204 and r.headers["HX-Redirect"] == f"/workflows/{wf['id']}"
     got = api.get(f"/api/workflows/{wf['id']}").json
     assert got["status"] == "active" and got["pending_dependencies"]["prior_application"]["state"] == "succeeded"
     # resolving it again is refused with the service's reason, shown as a message
-    r = operator.post(f"/workflows/{wf['id']}/dependencies/prior_application", {"outcome": "failed"}, htmx=True)
+    r = operator.post(
+        f"/workflows/{wf['id']}/dependencies/prior_application", {"outcome": "failed", "reason": "again"}, htmx=True
+    )
     assert r.status_code == 204
     assert "already succeeded" in text(operator.get(f"/workflows/{wf['id']}"))
 

@@ -58,7 +58,9 @@ def test_every_kind_of_staff_action_is_recorded(
     )
     assert waiting["status"] == "waiting"
     assert (
-        operator.post(f"/workflows/{waiting['id']}/dependencies/kyc", {"outcome": "succeeded"}, htmx=True).status_code
+        operator.post(
+            f"/workflows/{waiting['id']}/dependencies/kyc", {"outcome": "succeeded", "reason": "seen"}, htmx=True
+        ).status_code
         == 204
     )
 

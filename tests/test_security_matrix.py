@@ -87,7 +87,10 @@ TABLE = [
     ("api.start_workflow", "POST", _api(WRITERS, ok=PASS)),
     ("api.update_workflow", "PUT", _api(WRITERS, ok=PASS)),
     ("api.patch_workflow", "PATCH", _api(WRITERS, ok=PASS)),
-    ("api.resolve_dependency", "POST", _api(WRITERS, ok=PASS)),
+    # an operator's decision (with a reason); the called party uses its call's callback address
+    ("api.resolve_dependency", "POST", _api(OPERATE, ok=PASS)),
+    # no token: the single-use credential in the path is the authority (an empty body: 415 first)
+    ("api.dependency_callback", "POST", {p: 415 for p in PRINCIPALS}),
     ("api.retry_*", "POST", _api(OPERATE, ok=PASS)),
     ("api.*", "POST", _api(("admin",), ok=PASS)),
     ("api.*", "PUT", _api(("admin",), ok=PASS)),
@@ -132,6 +135,7 @@ def world(app, api, make_workflow):
         "job_id": 1,
         "token_id": spare_id,
         "filename": "css/wfapp.css",
+        "credential": "not-a-callback-credential",
     }
     missing = {
         "subscription_id": 99999,
@@ -145,6 +149,7 @@ def world(app, api, make_workflow):
         "job_id": 999999,
         "token_id": 999999,
         "filename": "no/such/file.css",
+        "credential": "no-such-callback-credential",
     }
     sessions = {role: Staff(app, role) for role in STAFF}
     tokens = {role: api.token(role) for role in ("integration",) + STAFF}

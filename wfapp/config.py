@@ -24,8 +24,8 @@ class Defaults:
     SIGNING_SECRET = ""
     # werkzeug's method for new staff password hashes; the suite sets a cheap one, never production.
     PASSWORD_HASH_METHOD = "scrypt"
-    # This app's public base URL (https://wfapp.example.com): dependency calls then carry
-    # X-Wfapp-Callback, where an endpoint that answered 202 posts the outcome.
+    # This app's public base URL (https://wfapp.example.com): the X-Wfapp-Callback address of a
+    # dependency call (where an endpoint that answered 202 posts the outcome) starts with it.
     PUBLIC_URL = ""
     JOB_MAX_ATTEMPTS = 8
     JOB_LEASE_S = 60

@@ -208,6 +208,8 @@ def build_openapi() -> dict[str, Any]:
             "responses": responses,
             "x-roles": sorted(str(r) for r in op.roles),
         }
+        if op.public:
+            entry["security"] = []
         if op.body is not None:
             entry["requestBody"] = {
                 "required": True,

@@ -44,6 +44,7 @@ class Operation:
     errors: tuple[int, ...]
     query: list[dict[str, Any]] = field(default_factory=list)
     tag: str = ""
+    public: bool = False  # no API token: the operation checks its own credential
     # other media types of the body and the name of their schema (the body is application/json)
     other_bodies: dict[str, str] = field(default_factory=dict)
 
@@ -100,6 +101,7 @@ def operation(
     errors: tuple[int, ...] = (),
     query: list[dict[str, Any]] | None = None,
     tag: str = "",
+    public: bool = False,
     other_bodies: dict[str, tuple[str, dict[str, Any]]] | None = None,
 ) -> Callable:
     """`other_bodies` maps another media type of the body to (schema name, schema): a body sent
@@ -108,7 +110,8 @@ def operation(
     def decorator(fn: Callable) -> Callable:
         @wraps(fn)
         def view(**kwargs):
-            token = auth.authenticate(roles)  # a row of plain values, readable after any commit
+            # a row of plain values, readable after any commit; none for a public operation
+            token = None if public else auth.authenticate(roles)
             check_query_text(query or [])
             check_integer_query(query or [])
             check_numeric_path(kwargs)
@@ -118,15 +121,16 @@ def operation(
                 # the checks above read; the change below writes (SQLite: the write lock is
                 # taken only now, so that it is held for the change alone)
                 start_write(db.session)
-                auth.record_token_use(db.session, token.id)
+                if token is not None:
+                    auth.record_token_use(db.session, token.id)
             response = fn(**kwargs)
-            if method != "GET" and token.role != TokenRole.INTEGRATION:
+            if method != "GET" and token is not None and token.role != TokenRole.INTEGRATION:
                 audit_api_change(token, fn.__name__, kwargs, response)
             return response
 
         bp.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[method])
         assert bp.url_prefix is not None  # the API's blueprints are mounted at a prefix
-        default_errors = (401, 403) + ((400, 413, 415, 422) if body is not None else ())
+        default_errors = ((403,) if public else (401, 403)) + ((400, 413, 415, 422) if body is not None else ())
         # any query argument with a control character is a 422 (check_query_text), a path
         # argument with one names nothing (404)
         default_errors += (422,) + ((404,) if "<" in rule else ())
@@ -144,6 +148,7 @@ def operation(
                 errors=tuple(sorted(set(default_errors + errors))),
                 query=query or [],
                 tag=tag,
+                public=public,
                 other_bodies={media_type: name for media_type, (name, _schema) in (other_bodies or {}).items()},
             )
         )

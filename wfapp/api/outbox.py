@@ -6,7 +6,7 @@ from typing import Any
 from flask import current_app, g, jsonify, request
 
 from wfapp.api import bp
-from wfapp.api.auth import READ, WORKFLOW_WRITE
+from wfapp.api.auth import READ
 from wfapp.api.openapi import LISTS, RESPONSE_SCHEMAS, TS, _list_of
 from wfapp.api.operations import operation
 from wfapp.api.serializers import iso, job_json
@@ -14,9 +14,10 @@ from wfapp.api.workflows import _workflow_response
 from wfapp.errors import ValidationFailed
 from wfapp.extensions import db
 from wfapp.models import Job, JobKind, JobStatus, TokenRole
-from wfapp.schemas.api import DEPENDENCY_OUTCOME
+from wfapp.schemas.api import DEPENDENCY_DECISION, DEPENDENCY_OUTCOME
 from wfapp.services import outbox, outbox_actions, privacy
 from wfapp.services.outbox import OutboxSettings
+from wfapp.services.staff import record_staff_action
 from wfapp.services.workflow_lookup import get_workflow
 
 TAG = "outbox"
@@ -44,6 +45,17 @@ RESPONSE_SCHEMAS["Job"] = {
     },
     "required": ["id", "kind", "status", "workflow_id", "attempts", "max_attempts"],
 }
+RESPONSE_SCHEMAS["CallbackReceipt"] = {
+    "type": "object",
+    "description": "What a callback resolved (no state_data: the called party sees only its own answer).",
+    "properties": {
+        "workflow_id": {"type": "string"},
+        "dependency": {"type": "string"},
+        "state": {"type": "string", "enum": ["pending", "succeeded", "failed"]},
+        "workflow_status": {"type": "string"},
+    },
+    "required": ["workflow_id", "dependency", "state", "workflow_status"],
+}
 LISTS["JobList"] = _list_of("Job", {"next_before": {"type": ["integer", "null"]}})
 
 
@@ -66,10 +78,10 @@ def outbox_job_json(job: Job) -> dict[str, Any]:
     bp,
     "/workflows/<workflow_id>/dependencies/<name>",
     "POST",
-    summary="Report a pending dependency's outcome (the callback after a 202, or an operator's decision)",
-    roles=WORKFLOW_WRITE,
-    body=DEPENDENCY_OUTCOME,
-    body_name="DependencyOutcome",
+    summary="An operator resolves a pending dependency by hand, with a reason (recorded and audited)",
+    roles=OPERATE,
+    body=DEPENDENCY_DECISION,
+    body_name="DependencyDecision",
     response="Workflow",
     errors=(404, 409),
     tag=TAG,
@@ -81,12 +93,55 @@ def resolve_dependency(workflow_id, name, body):
         name,
         body["outcome"],
         g.actor,
+        None,
+        body.get("message", ""),
+        settings=OutboxSettings.from_config(current_app.config),
+        reason=body["reason"],
+    )
+    record_staff_action(
+        db.session,
+        g.actor,
+        "dependency_resolved",
+        "workflow",
+        str(wf.id),
+        {"dependency": name, "outcome": body["outcome"], "reason": body["reason"].strip()},
+        request.remote_addr or "",
+    )
+    response = _workflow_response(wf)
+    db.session.commit()
+    return response
+
+
+@operation(
+    bp,
+    "/callbacks/<credential>",
+    "POST",
+    summary="The called party reports its outcome after a 202, at the single-use address of its call (X-Wfapp-Callback)",
+    roles=frozenset(),
+    public=True,
+    body=DEPENDENCY_OUTCOME,
+    body_name="DependencyOutcome",
+    response="CallbackReceipt",
+    errors=(409,),
+    tag=TAG,
+)
+def dependency_callback(credential, body):
+    wf, name = outbox_actions.resolve_by_callback(
+        db.session,
+        credential,
+        body["outcome"],
         body.get("result"),
         body.get("message", ""),
         settings=OutboxSettings.from_config(current_app.config),
     )
+    receipt = {
+        "workflow_id": str(wf.id),
+        "dependency": name,
+        "state": (wf.pending_dependencies or {}).get(name, {}).get("state"),
+        "workflow_status": str(wf.status),
+    }
     db.session.commit()
-    return _workflow_response(wf)
+    return jsonify(receipt)
 
 
 @operation(

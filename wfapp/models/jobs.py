@@ -48,3 +48,7 @@ class Job(Model):
     last_error: so.Mapped[str] = so.mapped_column(sa.Text, default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     finished_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # A dependency call's callback credential: SHA-256 (hex) of the one sent with the current
+    # attempt (X-Wfapp-Callback), never the credential itself; used_at once it has been used.
+    callback_hash: so.Mapped[str | None] = so.mapped_column(sa.String(64), unique=True)
+    callback_used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)

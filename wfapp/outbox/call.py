@@ -11,7 +11,7 @@ from wfapp.models import JobKind
 from wfapp.outbox import http as outbound
 from wfapp.outbox.claim import Claimed
 from wfapp.outbox.jobs import lease_for
-from wfapp.services.outbox import OutboxSettings
+from wfapp.services.outbox import OutboxSettings, callback_url
 
 
 def call(config: Mapping[str, Any], http: requests.Session, c: Claimed) -> tuple[outbound.CallResult, dict[str, Any]]:
@@ -42,8 +42,10 @@ def call(config: Mapping[str, Any], http: requests.Session, c: Claimed) -> tuple
             "X-Wfapp-Workflow": str(c.workflow_id),
         }
     )
-    if target.get("callback_url"):
-        headers["X-Wfapp-Callback"] = target["callback_url"]
+    if c.callback_credential:
+        # this attempt's own callback address: its credential is single-use and only this
+        # attempt's counts
+        headers["X-Wfapp-Callback"] = callback_url(OutboxSettings.from_config(config), c.callback_credential)
     read = float(target.get("timeout_s") or config["OUTBOUND_READ_TIMEOUT_S"])
     connect = min(float(config["OUTBOUND_CONNECT_TIMEOUT_S"]), read)
     result = outbound.send(

@@ -23,7 +23,7 @@ from wfapp.outbox.http import CallResult
 from wfapp.outbox.jobs import claim_due_jobs
 from wfapp.services import dependencies
 from wfapp.services.events import record_event
-from wfapp.services.outbox import OutboxSettings
+from wfapp.services.outbox import OutboxSettings, arm_callback
 from wfapp.services.workflow_lookup import get_workflow
 
 ACTOR = "outbox"
@@ -46,6 +46,7 @@ class Claimed:
     attempts: int
     max_attempts: int
     owner: str
+    callback_credential: str | None = None  # this attempt's, never stored (its hash is)
 
 
 def claim_one(owner: str) -> Claimed | None:
@@ -75,6 +76,7 @@ def claim_one(owner: str) -> Claimed | None:
                 job.attempts,
                 job.max_attempts,
                 owner,
+                arm_callback(job) if job.kind == JobKind.DEPENDENCY else None,
             )
             session.commit()
             return claimed

@@ -10,8 +10,9 @@ Every request wfapp sends carries these headers:
   Verify it over the bytes received, before parsing, with a constant-time comparison.
 - ``X-Wfapp-Attempt``: the attempt number (1, 2, ...), ``X-Wfapp-Job``: the job id,
   ``X-Wfapp-Workflow``: the workflow id.
-- ``X-Wfapp-Callback`` (dependency calls, when ``WFAPP_PUBLIC_URL`` is set): where an endpoint that
-  answered 202 posts the outcome.
+- ``X-Wfapp-Callback`` (dependency calls): this attempt's own single-use address,
+  ``{WFAPP_PUBLIC_URL}/api/callbacks/<credential>``, where an endpoint that answered 202 posts
+  the outcome (only the credential's hash is stored).
 
 Safety (docs/architecture.md, "End actions and the outbox"):
 

@@ -155,12 +155,25 @@ WORKFLOW_JSON_PATCH = {
 
 DEPENDENCY_OUTCOME = {
     "type": "object",
+    "description": "The called party's outcome, posted to the callback address of its call (X-Wfapp-Callback).",
     "properties": {
         "outcome": {"type": "string", "enum": ["succeeded", "failed"]},
         "result": {},
         "message": {"type": "string", "maxLength": 2000},
     },
     "required": ["outcome"],
+    "additionalProperties": False,
+}
+
+DEPENDENCY_DECISION = {
+    "type": "object",
+    "description": "An operator's decision on a pending dependency; the reason is recorded with it.",
+    "properties": {
+        "outcome": {"type": "string", "enum": ["succeeded", "failed"]},
+        "reason": {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": "\\S"},
+        "message": {"type": "string", "maxLength": 2000},
+    },
+    "required": ["outcome", "reason"],
     "additionalProperties": False,
 }
 
@@ -177,4 +190,5 @@ REQUEST_SCHEMAS = {
     "WorkflowUpdate": WORKFLOW_UPDATE,
     "WorkflowJsonPatch": WORKFLOW_JSON_PATCH,
     "DependencyOutcome": DEPENDENCY_OUTCOME,
+    "DependencyDecision": DEPENDENCY_DECISION,
 }

@@ -19,8 +19,20 @@ When a dependency fires:
 - `{"fields": [...]}` once all these fields are filled;
 - `before_complete` once every required field is filled and valid (the workflow could
   complete), so that the check runs, and blocks, before completion is asked for.
+
+A verdict is bound to the values it checked: each entry records `inputs` (the state fields the
+dependency reads: its `when.fields` and every `{{state.x}}` of its request; the whole state_data,
+answers of dependencies excepted, when the request sends the default body) and `inputs_digest`
+(SHA-256 over the canonical JSON of those fields' values, keyed by field). When a merge changes
+them, the verdict no longer counts (`dependency_invalidated`): the dependency is pending again
+(`stale`), its stored answer is removed, a call still queued is not sent, an answer or a callback
+of the earlier call changes nothing, and it runs again by its `when` (`when.fields`: once they
+are filled; `on_start` and `before_complete`: once the workflow could complete). Completion
+recomputes every digest and is refused while one differs.
 """
 
+import hashlib
+import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,6 +73,53 @@ def definition(version: TemplateVersion, name: str) -> dict[str, Any] | None:
 def pending(wf: Workflow) -> list[str]:
     """Names of the dependencies that still block the workflow."""
     return [name for name, dep in (wf.pending_dependencies or {}).items() if dep.get("state") == PENDING]
+
+
+# --- what a verdict saw ------------------------------------------------------------------------
+
+
+def _state_refs(value: Any) -> set[str]:
+    """The top-level state fields that the {{state.x...}} placeholders in a value read."""
+    if isinstance(value, dict):
+        return set().union(*(_state_refs(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_state_refs(v) for v in value)) if value else set()
+    if isinstance(value, str):
+        return {m.group(1).split(".")[1] for m in PLACEHOLDER.finditer(value) if m.group(1).startswith("state.")}
+    return set()
+
+
+def answer_keys(version: TemplateVersion) -> set[str]:
+    """The state keys that hold dependencies' answers (their store_as): written by wfapp only."""
+    return {d["store_as"] for d in definitions(version) if d.get("store_as")}
+
+
+def input_fields(dep: dict[str, Any], state: dict[str, Any], answers: set[str]) -> list[str]:
+    """The state fields a dependency reads, sorted."""
+    names: set[str] = set()
+    when = dep.get("when")
+    if isinstance(when, dict):
+        names.update(when.get("fields") or [])
+    if dep.get("type", "api") == "api":
+        api = dep.get("api") or {}
+        if "body" not in api and (api.get("method") or "POST") != "GET":
+            names.update(k for k in state if k not in answers)  # the default body sends state_data
+        names |= _state_refs(api.get("endpoint")) | _state_refs(api.get("headers")) | _state_refs(api.get("body"))
+    names.discard(dep.get("store_as") or "")
+    return sorted(names)
+
+
+def inputs_digest(fields: list[str], state: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON (keys sorted, no spaces, UTF-8) of {field: value}; a
+    missing field counts as null. The receiver of an end action can recompute it."""
+    doc = {f: state.get(f) for f in fields}
+    raw = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def _seen(dep: dict[str, Any], wf: Workflow, answers: set[str]) -> dict[str, Any]:
+    fields = input_fields(dep, wf.state_data or {}, answers)
+    return {"inputs": fields, "inputs_digest": inputs_digest(fields, wf.state_data or {})}
 
 
 def _put(wf: Workflow, name: str, entry: dict[str, Any]) -> None:
@@ -189,6 +248,7 @@ def _fire(
     session: so.Session, wf: Workflow, dep: dict[str, Any], actor: str, settings: OutboxSettings, attempts: int = 0
 ) -> None:
     name, now = dep["name"], _now_iso()
+    seen = _seen(dep, wf, answer_keys(version_of(session, wf)))
     if dep["type"] == "workflow":
         done = _completed_workflow_of(session, wf, dep["template"])
         entry = {
@@ -197,6 +257,7 @@ def _fire(
             "attempts": attempts,
             "since": now,
             "last_error": None,
+            **seen,
         }
         if done:
             _put(
@@ -207,10 +268,16 @@ def _fire(
                     "state": SUCCEEDED,
                     "result": {"workflow_id": str(done)},
                     "message": f"the user's {dep['template']} workflow is completed",
+                    "resolved_at": now,
+                    "source": "workflow",
                 },
             )
             record_event(
-                session, wf, "dependency_succeeded", actor, {"name": name, "type": "workflow", "workflow_id": str(done)}
+                session,
+                wf,
+                "dependency_succeeded",
+                actor,
+                {"name": name, "type": "workflow", "workflow_id": str(done), **seen},
             )
         else:
             message = f"waiting until this user's {dep['template']} workflow is completed"
@@ -220,7 +287,7 @@ def _fire(
                 wf,
                 "dependency_started",
                 actor,
-                {"name": name, "type": "workflow", "template": dep["template"], "message": message},
+                {"name": name, "type": "workflow", "template": dep["template"], "message": message, **seen},
             )
         return
     api = dep["api"]
@@ -240,9 +307,7 @@ def _fire(
             "conversation_id": wf.conversation_id,
             "state_data": wf.state_data or {},
         }
-    public = settings.public_url
-    if public:
-        request["callback_url"] = f"{public.rstrip('/')}/api/workflows/{wf.id}/dependencies/{name}"
+    # the callback address (X-Wfapp-Callback) is made per attempt when the call is sent
     sensitive = _is_sensitive(session, wf, dep)
     job = enqueue_dependency_call(session, wf, name, request, int(dep["on_failure"].get("max_attempts") or 5))
     marker = {"sensitive": True} if sensitive else {}
@@ -260,6 +325,7 @@ def _fire(
             "job_id": job.id,
             "message": f"calling {request['method']} {request['endpoint']}",
             **marker,
+            **seen,
         },
     )
     record_event(
@@ -274,6 +340,7 @@ def _fire(
             "endpoint": request["endpoint"],
             "job_id": job.id,
             **marker,
+            **seen,
         },
     )
 
@@ -306,12 +373,13 @@ def _fire_ready(
     state = wf.state_data or {}
     completable = None
     for dep in definitions(version):
-        if dep["name"] in fired:
+        entry = fired.get(dep["name"])
+        if entry is not None and not entry.get("stale"):
             continue
         when = dep["when"]
         if isinstance(when, dict):
             ready = all(_is_filled(state, f) for f in when.get("fields") or [])
-        elif when == "before_complete":
+        elif when == "before_complete" or entry is not None:  # a stale on_start one too
             if completable is None:
                 completable = completing or not compiled_for_version(version).validate_complete(state)
             ready = completable
@@ -336,8 +404,10 @@ def on_state_changed(
     session: so.Session, wf: Workflow, changed: set[str], actor: str, *, settings: OutboxSettings
 ) -> None:
     """Fire dependencies whose `when.fields` are now all filled (and before_complete ones once
-    the workflow could complete)."""
+    the workflow could complete). A verdict whose inputs changed no longer counts: the
+    dependency is pending again and runs again by its `when`."""
     version = version_of(session, wf)
+    invalidate_changed(session, wf, version, actor, changed)
     _fire_ready(session, wf, version, actor, settings)
     refresh_waiting(session, wf, actor)
 
@@ -349,7 +419,7 @@ def before_complete(
     as the workflow could complete. One left here (state_data completed in the very call that
     asks for completion) blocks the completion with 409, and the refused request writes nothing,
     so the answer says how to go on."""
-    before = set(wf.pending_dependencies or {})
+    before = {n for n, e in (wf.pending_dependencies or {}).items() if not e.get("stale")}
     _fire_ready(session, wf, version, actor, settings, completing=True)
     fresh = [n for n in pending(wf) if n not in before]
     if fresh:
@@ -359,6 +429,102 @@ def before_complete(
             pending=fresh,
         )
     refresh_waiting(session, wf, actor)
+
+
+def _cancel_queued_call(session: so.Session, entry: dict[str, Any], why: str) -> None:
+    if entry.get("job_id"):
+        job = session.get(Job, entry["job_id"])
+        if job is not None and job.status == JobStatus.PENDING:
+            job.status = JobStatus.SUCCEEDED
+            job.finished_at = utcnow()
+            job.last_error = f"not sent: {why}"
+
+
+def invalidate_changed(
+    session: so.Session, wf: Workflow, version: TemplateVersion, actor: str, changed: set[str] | None = None
+) -> list[str]:
+    """Make every verdict (or call in flight) whose inputs changed pending again (`stale`), so
+    that it runs again by its `when`; returns their names."""
+    answers = answer_keys(version)
+    out = []
+    for dep in definitions(version):
+        name = dep["name"]
+        entry = (wf.pending_dependencies or {}).get(name)
+        if entry is None or entry.get("stale") or entry.get("state") not in (PENDING, SUCCEEDED, FAILED):
+            continue
+        seen = _seen(dep, wf, answers)
+        if entry.get("inputs_digest") == seen["inputs_digest"]:
+            continue
+        fields = [f for f in seen["inputs"] if changed is None or f in changed] or seen["inputs"]
+        _cancel_queued_call(session, entry, f"the inputs of {name} changed")
+        data: dict[str, Any] = {
+            "name": name,
+            "changed": fields,
+            "previous": {"state": entry.get("state"), "inputs_digest": entry.get("inputs_digest")},
+            **seen,
+        }
+        store_as = dep.get("store_as")
+        if store_as and store_as in (wf.state_data or {}):
+            before = wf.state_data or {}
+            after = {k: v for k, v in before.items() if k != store_as}
+            data["diff"] = state_diff(before, after)
+            wf.state_data = after
+        _put(
+            wf,
+            name,
+            {
+                "state": PENDING,
+                "type": entry.get("type", dep["type"]),
+                **({"template": dep["template"]} if dep["type"] == "workflow" else {}),
+                "stale": True,
+                "attempts": 0,
+                "since": _now_iso(),
+                "last_error": None,
+                "message": f"{', '.join(fields)} changed since {name} checked them: it runs again",
+                **seen,
+            },
+        )
+        record_event(session, wf, "dependency_invalidated", actor, data)
+        out.append(name)
+    return out
+
+
+def check_verdicts(wf: Workflow, version: TemplateVersion) -> None:
+    """Completion's last check: every verdict still holds for the current values (its digest,
+    recomputed now, is the one recorded with it)."""
+    answers = answer_keys(version)
+    changed = []
+    for dep in definitions(version):
+        entry = (wf.pending_dependencies or {}).get(dep["name"])
+        if entry is None or entry.get("state") not in (SUCCEEDED, FAILED):
+            continue
+        if entry.get("inputs_digest") != _seen(dep, wf, answers)["inputs_digest"]:
+            changed.append(dep["name"])
+    if changed:
+        raise DependencyPending(
+            f"the values {', '.join(changed)} checked have changed since: send state_data alone (that runs "
+            "the check again on the current values), then complete once the workflow is active again",
+            pending=changed,
+        )
+
+
+def verifications(wf: Workflow) -> list[dict[str, Any]]:
+    """The verdicts the workflow completes with, for the end action's body."""
+    out = []
+    for name, entry in sorted((wf.pending_dependencies or {}).items()):
+        if entry.get("state") not in (SUCCEEDED, FAILED):
+            continue
+        out.append(
+            {
+                "dependency": name,
+                "outcome": entry.get("state"),
+                "inputs": entry.get("inputs") or [],
+                "inputs_digest": entry.get("inputs_digest"),
+                "at": entry.get("resolved_at"),
+                "source": entry.get("source"),
+            }
+        )
+    return out
 
 
 def on_workflow_completed(session: so.Session, wf: Workflow, actor: str) -> None:
@@ -396,6 +562,7 @@ def on_workflow_completed(session: so.Session, wf: Workflow, actor: str) -> None
                         "result": {"workflow_id": str(wf.id)},
                         "message": f"the user's {template.name} workflow {wf.id} completed",
                         "resolved_at": _now_iso(),
+                        "source": "workflow",
                     },
                 )
                 record_event(
@@ -423,19 +590,28 @@ def _succeed(
     result: Any,
     actor: str,
     source: str,
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    data: dict[str, Any] = {"name": name, "source": source}
+    data: dict[str, Any] = {
+        "name": name,
+        "source": source,
+        "inputs": entry.get("inputs") or [],
+        "inputs_digest": entry.get("inputs_digest"),
+        **(extra or {}),
+    }
     new_entry = {
         **entry,
         "state": SUCCEEDED,
         "last_error": None,
-        "message": f"{name} succeeded",
+        "message": f"{name} succeeded" + (f" ({source}: {extra['reason']})" if extra and extra.get("reason") else ""),
         "resolved_at": _now_iso(),
+        "source": source,
+        **(extra or {}),
     }
     if result is not None:
         new_entry["result"] = result
     store_as = (dep or {}).get("store_as")
-    if store_as and result is not None:
+    if store_as and result is not None and source != "operator":
         before = wf.state_data or {}
         after = {**before, store_as: result}
         diff = state_diff(before, after)
@@ -456,13 +632,23 @@ def _fail(
     error: str,
     actor: str,
     source: str,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """Apply on_failure once retrying is over: fail the workflow, wait for an operator or a
     callback, or record the failure and go on."""
     on_failure = (dep or {}).get("on_failure") or {"action": "fail"}
     action = on_failure.get("action", "fail")
     message = on_failure.get("message") or ""
-    data = {"name": name, "error": error, "action": action, "source": source}
+    data = {
+        "name": name,
+        "error": error,
+        "action": action,
+        "source": source,
+        "inputs": entry.get("inputs") or [],
+        "inputs_digest": entry.get("inputs_digest"),
+        **(extra or {}),
+    }
+    entry = {**entry, "source": source, **(extra or {})}
     if action == "wait":
         _put(
             wf,
@@ -540,7 +726,7 @@ def on_call_result(session: so.Session, wf: Workflow, job, result, actor: str = 
             {
                 **entry,
                 "last_error": None,
-                "message": f"accepted (202): waiting for the callback POST /api/workflows/{wf.id}/dependencies/{name}",
+                "message": "accepted (202): waiting for the callback to the address sent in X-Wfapp-Callback",
             },
         )
         record_event(session, wf, "dependency_accepted", actor, {"name": name})
@@ -586,8 +772,14 @@ def resolve(
     actor: str = SYSTEM,
     *,
     settings: OutboxSettings,
+    source: str = "callback",
+    reason: str = "",
+    job_id: int | None = None,
 ) -> None:
-    """A callback's or an operator's outcome for a pending dependency (the workflow is locked)."""
+    """A callback's or an operator's outcome for a pending dependency (the workflow is locked).
+    A callback (`job_id`: the call it answers) counts only for the dependency's current call,
+    on the values that call was made with; an operator's decision carries a reason and never
+    writes the dependency's answer (store_as)."""
 
     version = version_of(session, wf)
     dep = definition(version, name)
@@ -600,18 +792,23 @@ def resolve(
         raise Conflict(f"the workflow is {wf.status}: its dependencies can no longer change", status=str(wf.status))
     if entry.get("state") != PENDING:
         raise Conflict(f"the dependency {name!r} is already {entry.get('state')}", state=entry.get("state"))
-    if entry.get("job_id"):
-        # a call still queued for it is no longer needed
-        job = session.get(Job, entry["job_id"])
-        if job is not None and job.status == JobStatus.PENDING:
-            job.status = JobStatus.SUCCEEDED
-            job.finished_at = utcnow()
-            job.last_error = f"not sent: the dependency was resolved ({outcome}) by {actor}"
-    entry = {**entry, "needs_operator": False}
+    if job_id is not None:
+        current = (
+            dep is not None and entry.get("inputs_digest") == _seen(dep, wf, answer_keys(version))["inputs_digest"]
+        )
+        if entry.get("job_id") != job_id or entry.get("stale") or not current:
+            raise Conflict(
+                f"this call's answer no longer counts: {name} was called again since (its inputs changed or the "
+                "call was retried); only the current call's callback resolves it",
+                state=entry.get("state"),
+            )
+    _cancel_queued_call(session, entry, f"the dependency was resolved ({outcome}) by {actor}")
+    entry = {**entry, "needs_operator": False, "stale": False}
+    extra = {"reason": reason, "resolved_by": actor} if source == "operator" else None
     if outcome == "succeeded":
-        _succeed(session, wf, dep, name, entry, result, actor, "callback")
+        _succeed(session, wf, dep, name, entry, result, actor, source, extra)
         return
-    error = message or "reported failed"
+    error = message or reason or "reported failed"
     action = ((dep or {}).get("on_failure") or {}).get("action", "fail")
     attempts = int(entry.get("attempts") or 0) + 1
     max_attempts = int(((dep or {}).get("on_failure") or {}).get("max_attempts") or 5)
@@ -621,12 +818,12 @@ def resolve(
             wf,
             "dependency_failed",
             actor,
-            {"name": name, "error": error, "action": "retry", "source": "callback"},
+            {"name": name, "error": error, "action": "retry", "source": source, **(extra or {})},
         )
         _fire(session, wf, dep, actor, settings, attempts=attempts)
         refresh_waiting(session, wf, actor)
         return
-    _fail(session, wf, dep, name, {**entry, "attempts": attempts}, error, actor, "callback")
+    _fail(session, wf, dep, name, {**entry, "attempts": attempts}, error, actor, source, extra)
 
 
 def rearm(session: so.Session, wf: Workflow, job, actor: str) -> None:
@@ -635,6 +832,11 @@ def rearm(session: so.Session, wf: Workflow, job, actor: str) -> None:
     if wf.is_terminal:
         raise Conflict(f"the workflow is {wf.status}: its dependency {name!r} can no longer be retried")
     entry = (wf.pending_dependencies or {}).get(name) or {"type": "api", "attempts": 0, "since": _now_iso()}
+    if entry.get("job_id") not in (None, job.id) or entry.get("stale"):
+        raise Conflict(
+            f"job {job.id} is no longer {name}'s call: it was called again since (its inputs changed), "
+            "and that call is the one that counts"
+        )
     _put(
         wf,
         name,
@@ -650,7 +852,12 @@ def rearm(session: so.Session, wf: Workflow, job, actor: str) -> None:
 
 
 __all__ = [
+    "answer_keys",
     "before_complete",
+    "check_verdicts",
+    "input_fields",
+    "inputs_digest",
+    "invalidate_changed",
     "on_call_result",
     "on_start",
     "on_state_changed",
@@ -659,4 +866,5 @@ __all__ = [
     "rearm",
     "refresh_waiting",
     "resolve",
+    "verifications",
 ]

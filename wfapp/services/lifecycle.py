@@ -23,7 +23,7 @@ from wfapp.models import OPEN_STATUSES, EndUser, Permission, TemplateVersion, Wo
 from wfapp.models.types import utcnow
 from wfapp.models.workflows import OPEN_WORKFLOW_PREDICATE
 from wfapp.schemas.json_patch import apply_json_patch, parse_pointer
-from wfapp.schemas.state_schema import CompiledSchema, compiled_for_version
+from wfapp.schemas.state_schema import CompiledSchema, compiled_for_version, is_full_schema
 from wfapp.services import dependencies, timers
 from wfapp.services.events import record_event, state_diff
 from wfapp.services.outbox import OutboxSettings, enqueue_end_action
@@ -59,6 +59,29 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = merge_patch(result.get(key), value)
     return result
+
+
+def check_writable(version: TemplateVersion, patch: dict[str, Any]) -> None:
+    """Only wfapp writes what wfapp decides: a merge (API, dashboard, tool call) may not write a
+    dependency's answer (its store_as key), nor a key the compact state_schema does not declare
+    (a full JSON Schema decides by its own additionalProperties)."""
+    answers = dependencies.answer_keys(version)
+    declared = None if is_full_schema(version.state_schema or {}) else set(version.state_schema or {})
+    errors = []
+    for key in patch:
+        if key in answers:
+            owner = next(d["name"] for d in dependencies.definitions(version) if d.get("store_as") == key)
+            errors.append(
+                {
+                    "path": f"/state_data/{key}",
+                    "message": f"is the answer of the dependency {owner}: only the dependency writes it",
+                    "field": key,
+                }
+            )
+        elif declared is not None and key not in declared and patch[key] is not None:
+            errors.append({"path": f"/state_data/{key}", "message": "is not a field of the state_schema", "field": key})
+    if errors:
+        raise StateValidationError("state_data may not write " + ", ".join(repr(e["field"]) for e in errors), errors)
 
 
 def start_workflow(
@@ -98,6 +121,7 @@ def start_workflow(
     version = template.current_version
     assert version is not None  # an active template has a published version
     compiled = compiled_for_version(version)
+    check_writable(version, state_data or {})
     state = merge_patch(compiled.defaults(), state_data or {})
     errors = compiled.validate_merge(state, state)
     if errors:
@@ -180,10 +204,17 @@ def open_workflow_in_conversation(
 
 
 def _apply_state(
-    session: so.Session, wf: Workflow, compiled: CompiledSchema, patch: dict[str, Any], actor: str, source: str
+    session: so.Session,
+    wf: Workflow,
+    compiled: CompiledSchema,
+    patch: dict[str, Any],
+    actor: str,
+    source: str,
+    version: TemplateVersion,
 ) -> dict[str, Any]:
     """Merge `patch` (RFC 7396) into state_data."""
-    return _store_state(session, wf, compiled, merge_patch(wf.state_data or {}, patch), patch.keys(), actor, source)
+    after = merge_patch(wf.state_data or {}, patch)
+    return _store_state(session, wf, compiled, after, patch.keys(), actor, source, version)
 
 
 def _store_state(
@@ -194,10 +225,14 @@ def _store_state(
     touched: Iterable[str],
     actor: str,
     source: str,
+    version: TemplateVersion,
 ) -> dict[str, Any]:
-    """Store the new state_data `after` once the `touched` keys are valid; record the diff."""
-    before = wf.state_data or {}
+    """Store the new state_data `after` once the `touched` keys may be written and are valid;
+    record the diff."""
     touched = set(touched)
+    # as a merge patch: a touched key is written (a value) or removed (None)
+    check_writable(version, {k: k in after or None for k in touched})
+    before = wf.state_data or {}
     # a null only a JSON Patch stores (a merge removes the key): said plainly where refused
     refused_nulls = {k for k in touched if k in after and after[k] is None and not compiled.admits_null(k)}
     errors = compiled.validate_merge(after, touched - refused_nulls)
@@ -298,7 +333,7 @@ def _change_state(
         raise InvalidTransition(f"the workflow is {wf.status}: its state_data can no longer change")
     compiled = compiled_for_version(version)
     after, touched = new_state(wf.state_data or {})
-    diff = _store_state(session, wf, compiled, after, touched, actor, source)
+    diff = _store_state(session, wf, compiled, after, touched, actor, source, version)
     touch(wf)
     if diff:
         dependencies.on_state_changed(
@@ -337,10 +372,13 @@ def change_status(
             f"the workflow is {wf.status}: it cannot become {target}", current_status=str(wf.status)
         )
     compiled = compiled_for_version(version)
-    if patch:
-        _apply_state(session, wf, compiled, patch, actor, source)
+    diff = _apply_state(session, wf, compiled, patch, actor, source, version) if patch else {}
     if target == wf.status:
         touch(wf)
+        if diff:
+            dependencies.on_state_changed(
+                session, wf, set(diff.get("set", {})) | set(diff.get("removed", [])), actor, settings=settings
+            )
         return wf
     if target not in TERMINAL_TARGETS:
         raise InvalidTransition(
@@ -360,6 +398,8 @@ def change_status(
                 "the workflow waits on " + ", ".join(dependencies.pending(wf)) + "; complete it when they resolve",
                 waiting_for=wf.waiting_for,
             )
+        # belt and braces: every verdict still holds for the values the workflow completes with
+        dependencies.check_verdicts(wf, version)
     _set_terminal(session, wf, target, actor, reason, version, settings, waiting_siblings=waiting_siblings)
     return wf
 
@@ -377,6 +417,6 @@ def _set_terminal(
 ) -> None:
     end_workflow(session, wf, target, actor, reason)
     if target == WorkflowStatus.COMPLETED:
-        enqueue_end_action(session, wf, version, settings)
+        enqueue_end_action(session, wf, version, settings, verifications=dependencies.verifications(wf))
         if waiting_siblings:  # no other workflow of the user waits: none can wait on this one
             dependencies.on_workflow_completed(session, wf, actor)

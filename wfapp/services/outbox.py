@@ -2,6 +2,8 @@
 workflow's end action, a dependency's API call), and looking them up. Like every service: takes
 a session and the settings it needs, raises domain errors, never commits."""
 
+import hashlib
+import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,7 +47,14 @@ class JobNotFound(NotFound):
     title = "Job not found"
 
 
-def end_action_body(wf: Workflow, template_name: str, version: TemplateVersion) -> dict[str, Any]:
+def end_action_body(
+    wf: Workflow,
+    template_name: str,
+    version: TemplateVersion,
+    verifications: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """What the end action sends; `verifications` are the dependencies' verdicts, each with the
+    names of the fields it checked and the digest of their values (wfapp.services.dependencies)."""
     return {
         "workflow_id": str(wf.id),
         "template": template_name,
@@ -54,11 +63,17 @@ def end_action_body(wf: Workflow, template_name: str, version: TemplateVersion) 
         "conversation_id": wf.conversation_id,
         "state_data": wf.state_data,
         "completed_at": wf.completed_at.isoformat().replace("+00:00", "Z") if wf.completed_at else None,
+        "verifications": verifications or [],
     }
 
 
 def enqueue_end_action(
-    session: so.Session, wf: Workflow, version: TemplateVersion, settings: OutboxSettings
+    session: so.Session,
+    wf: Workflow,
+    version: TemplateVersion,
+    settings: OutboxSettings,
+    *,
+    verifications: list[dict[str, Any]] | None = None,
 ) -> Job | None:
     """The completed workflow's end action as a job (none for end_action_type "none")."""
     if version.end_action_type in (None, "", "none"):
@@ -72,7 +87,7 @@ def enqueue_end_action(
         payload={
             "type": version.end_action_type,
             "target": version.end_action_target,
-            "body": end_action_body(wf, template.name, version),
+            "body": end_action_body(wf, template.name, version, verifications),
         },
         max_attempts=settings.max_attempts,
         next_attempt_at=utcnow(),
@@ -97,6 +112,36 @@ def enqueue_dependency_call(
     session.add(job)
     session.flush()
     return job
+
+
+CALLBACK_PATH = "/api/callbacks/"
+
+
+def callback_hash(credential: str) -> str:
+    return hashlib.sha256(credential.encode("utf-8")).hexdigest()
+
+
+def arm_callback(job: Job) -> str:
+    """A new single-use callback credential for this attempt of a dependency call: its hash is
+    stored with the job (an earlier attempt's credential no longer works), the credential itself
+    only goes out in the attempt's X-Wfapp-Callback."""
+    credential = secrets.token_urlsafe(32)
+    job.callback_hash = callback_hash(credential)
+    job.callback_used_at = None
+    return credential
+
+
+def callback_url(settings: OutboxSettings, credential: str) -> str:
+    """Where the called party posts its outcome (absolute when WFAPP_PUBLIC_URL is set)."""
+    return f"{settings.public_url.rstrip('/')}{CALLBACK_PATH}{credential}"
+
+
+def job_by_callback(session: so.Session, credential: str) -> Job | None:
+    if not credential or len(credential) > 200:
+        return None
+    return session.scalar(
+        sa.select(Job).where(Job.callback_hash == callback_hash(credential), Job.kind == JobKind.DEPENDENCY)
+    )
 
 
 def lock_job_with_workflow(session: so.Session, job_id: int) -> tuple[Workflow, Job]:

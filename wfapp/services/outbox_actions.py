@@ -7,12 +7,12 @@ from typing import Any
 
 import sqlalchemy.orm as so
 
-from wfapp.errors import Conflict
+from wfapp.errors import Conflict, PermissionDenied, ValidationFailed
 from wfapp.models import Job, JobKind, JobStatus, Workflow
 from wfapp.models.types import utcnow
 from wfapp.services import dependencies
 from wfapp.services.events import record_event
-from wfapp.services.outbox import OutboxSettings, end_action_job, get_job
+from wfapp.services.outbox import OutboxSettings, end_action_job, get_job, job_by_callback
 from wfapp.services.workflow_lookup import get_workflow
 
 
@@ -65,10 +65,46 @@ def resolve_dependency(
     message: str = "",
     *,
     settings: OutboxSettings,
+    reason: str = "",
 ) -> Workflow:
-    """A pending dependency's outcome, from its callback or an operator: succeeded or failed
-    (then the dependency's on_failure applies). Returns the workflow."""
+    """An operator's decision on a pending dependency: succeeded or failed (then the
+    dependency's on_failure applies), with the reason it is recorded with. The decision never
+    writes the dependency's answer. Returns the workflow."""
+    if not reason.strip():
+        raise ValidationFailed(
+            "say why you resolve the dependency by hand", [{"path": "/reason", "message": "is required"}]
+        )
     wf = get_workflow(session, workflow_id, lock=True)
-    dependencies.resolve(session, wf, name, outcome, result, message, actor, settings=settings)
+    dependencies.resolve(
+        session, wf, name, outcome, None, message, actor, settings=settings, source="operator", reason=reason.strip()
+    )
     dependencies.bump(wf)
     return wf
+
+
+def resolve_by_callback(
+    session: so.Session,
+    credential: str,
+    outcome: str,
+    result: Any = None,
+    message: str = "",
+    *,
+    settings: OutboxSettings,
+) -> tuple[Workflow, str]:
+    """The called party's outcome, posted to the callback address of its call: the credential
+    names the call (one attempt of one dependency call) and is used up by the outcome. Returns
+    the workflow and the dependency's name."""
+    job = job_by_callback(session, credential)
+    if job is None:
+        raise PermissionDenied("this callback address is unknown or was replaced by a later call")
+    wf = get_workflow(session, job.workflow_id, lock=True)  # lock order: workflow, then job
+    job = get_job(session, job.id, lock=True)
+    name = str(job.payload.get("dependency"))
+    if job.callback_used_at is not None:
+        raise Conflict(f"this callback address was used already (for {name}): it resolves its call once")
+    dependencies.resolve(
+        session, wf, name, outcome, result, message, f"callback:{name}", settings=settings, job_id=job.id
+    )
+    job.callback_used_at = utcnow()
+    dependencies.bump(wf)
+    return wf, name

@@ -69,7 +69,8 @@ def validate_definition(definition: dict[str, Any]) -> dict[str, Any]:
     errors.extend(dep_errors)
     if not dep_errors:
         fields = set((compiled or {}).get("properties", {}))
-        seen = set()
+        seen: set[str] = set()
+        stored: set[str | None] = set()
         for i, dep in enumerate(deps):
             if dep["name"] in seen:
                 errors.append(
@@ -79,6 +80,23 @@ def validate_definition(definition: dict[str, Any]) -> dict[str, Any]:
                     }
                 )
             seen.add(dep["name"])
+            store_as = dep.get("store_as")
+            if store_as and store_as in fields:
+                errors.append(
+                    {
+                        "path": f"/workflow_dependencies/{i}/store_as",
+                        "message": f"{store_as!r} is a field of the state_schema: a dependency's answer is written "
+                        "by wfapp alone, so store it under a key the state_schema does not declare",
+                    }
+                )
+            if store_as and store_as in stored:
+                errors.append(
+                    {
+                        "path": f"/workflow_dependencies/{i}/store_as",
+                        "message": f"two dependencies store as {store_as!r}",
+                    }
+                )
+            stored.add(store_as)
             if dep.get("api"):
                 errors.extend(
                     request_errors(dep["api"], f"/workflow_dependencies/{i}/api", f"dependency {dep['name']}")

@@ -416,12 +416,19 @@ def resolve_dependency(workflow_id, name):
     outcome = request.form.get("outcome", "")
     if outcome not in ("succeeded", "failed"):
         abort(400, "Choose succeeded or failed.")
+    reason = request.form.get("reason", "").strip()
     commit_action(
         lambda: outbox_actions.resolve_dependency(
-            db.session, wf.id, name, outcome, actor_name(), settings=OutboxSettings.from_config(current_app.config)
+            db.session,
+            wf.id,
+            name,
+            outcome,
+            actor_name(),
+            settings=OutboxSettings.from_config(current_app.config),
+            reason=reason,
         ),
         _back_to_workflow(wf.id),
-        lambda _: _audit("dependency_resolved", wf.id, {"dependency": name, "outcome": outcome}),
+        lambda _: _audit("dependency_resolved", wf.id, {"dependency": name, "outcome": outcome, "reason": reason}),
     )
     flash(f"Dependency {name} marked {outcome}.", "success")
     return hx_redirect(url_for(".show", workflow_id=wf.id))

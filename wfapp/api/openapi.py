@@ -238,7 +238,10 @@ def build_openapi() -> dict[str, Any]:
         if op.body is not None:
             entry["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.body_name}"}}},
+                "content": {
+                    media_type: {"schema": {"$ref": f"#/components/schemas/{name}"}}
+                    for media_type, name in {"application/json": op.body_name, **op.other_bodies}.items()
+                },
             }
         paths.setdefault(path, {})[op.method.lower()] = entry
     return {

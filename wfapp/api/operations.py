@@ -45,6 +45,8 @@ class Operation:
     query: list[dict[str, Any]] = field(default_factory=list)
     tag: str = ""
     public: bool = False  # no API token: the operation checks its own credential
+    # other media types of the body and the name of their schema (the body is application/json)
+    other_bodies: dict[str, str] = field(default_factory=dict)
 
 
 OPERATIONS: list[Operation] = []
@@ -100,7 +102,11 @@ def operation(
     query: list[dict[str, Any]] | None = None,
     tag: str = "",
     public: bool = False,
+    other_bodies: dict[str, tuple[str, dict[str, Any]]] | None = None,
 ) -> Callable:
+    """`other_bodies` maps another media type of the body to (schema name, schema): a body sent
+    with that Content-Type is validated with that schema instead of `body`."""
+
     def decorator(fn: Callable) -> Callable:
         @wraps(fn)
         def view(**kwargs):
@@ -110,7 +116,7 @@ def operation(
             check_integer_query(query or [])
             check_numeric_path(kwargs)
             if body is not None:
-                kwargs["body"] = parse_json_body(body)
+                kwargs["body"] = parse_json_body((other_bodies or {}).get(request.mimetype, (None, body))[1])
             if method != "GET":
                 # the checks above read; the change below writes (SQLite: the write lock is
                 # taken only now, so that it is held for the change alone)
@@ -143,6 +149,7 @@ def operation(
                 query=query or [],
                 tag=tag,
                 public=public,
+                other_bodies={media_type: name for media_type, (name, _schema) in (other_bodies or {}).items()},
             )
         )
         return fn
@@ -220,7 +227,11 @@ def audit_api_change(token, endpoint: str, kwargs: dict[str, Any], response: Any
     if status >= 400:
         return
     target = {k: str(v) for k, v in kwargs.items() if k != "body"}
-    body_keys = sorted(kwargs["body"]) if isinstance(kwargs.get("body"), dict) else []
+    body = kwargs.get("body")
+    if isinstance(body, list):  # a JSON Patch: the paths it changes
+        body_keys = sorted({op["path"] for op in body if isinstance(op, dict) and isinstance(op.get("path"), str)})
+    else:
+        body_keys = sorted(body) if isinstance(body, dict) else []
     record_staff_action(
         db.session,
         f"token:{token.name}",

@@ -10,12 +10,20 @@ from wfapp.api.serializers import event_json, workflow_json
 from wfapp.errors import StateValidationError, ValidationFailed
 from wfapp.extensions import db
 from wfapp.schemas import tools
-from wfapp.schemas.api import FIELD_DECLINE, HANDOFF_REQUEST, TOOL_CALL, WORKFLOW_START, WORKFLOW_UPDATE
+from wfapp.schemas.api import (
+    FIELD_DECLINE,
+    HANDOFF_REQUEST,
+    TOOL_CALL,
+    WORKFLOW_JSON_PATCH,
+    WORKFLOW_START,
+    WORKFLOW_UPDATE,
+)
 from wfapp.services import conversation, handoff, lifecycle, workflow_lookup, workflow_queries
 from wfapp.services.llm_context import context_for
 from wfapp.services.outbox import OutboxSettings
 
 TAG = "workflows"
+JSON_PATCH = "application/json-patch+json"
 
 
 def _workflow_response(wf, status: int = 200):
@@ -123,7 +131,16 @@ def _update(workflow_id, body):
     if_match = request.headers.get("If-Match")
     actor = g.actor
     try:
-        if "status" in body:
+        if isinstance(body, list):  # application/json-patch+json (validated as WORKFLOW_JSON_PATCH)
+            wf = lifecycle.patch_state(
+                db.session,
+                workflow_id,
+                body,
+                actor,
+                if_match=if_match,
+                settings=OutboxSettings.from_config(current_app.config),
+            )
+        elif "status" in body:
             wf = lifecycle.change_status(
                 db.session,
                 workflow_id,
@@ -149,7 +166,8 @@ def _update(workflow_id, body):
             )
     except StateValidationError as exc:
         db.session.rollback()
-        conversation.refuse_put(db.session, workflow_id, exc.errors, body.get("state_data"), actor)
+        written = body.get("state_data") if isinstance(body, dict) else None  # a JSON Patch names no values
+        conversation.refuse_put(db.session, workflow_id, exc.errors, written, actor)
         db.session.commit()
         raise
     response = _workflow_response(wf)  # before the commit: see start_workflow
@@ -177,10 +195,11 @@ def update_workflow(workflow_id, body):
     bp,
     "/workflows/<workflow_id>",
     "PATCH",
-    summary="Same as PUT",
+    summary="Same as PUT; or, as application/json-patch+json, a JSON Patch (RFC 6902) of state_data",
     roles=WORKFLOW_WRITE,
     body=WORKFLOW_UPDATE,
     body_name="WorkflowUpdate",
+    other_bodies={JSON_PATCH: ("WorkflowJsonPatch", WORKFLOW_JSON_PATCH)},
     response="Workflow",
     errors=(404, 409, 412),
     tag=TAG,

@@ -172,6 +172,27 @@ HANDOFF_REQUEST = {
     "additionalProperties": False,
 }
 
+_POINTER = {"type": "string", "pattern": "^(/.*)?$", "description": "a JSON Pointer (RFC 6901) into state_data"}
+WORKFLOW_JSON_PATCH = {
+    "type": "array",
+    "description": "a JSON Patch (RFC 6902) of state_data: null is stored where the field's schema admits it",
+    "items": {
+        "type": "object",
+        "properties": {
+            "op": {"type": "string", "enum": ["add", "remove", "replace", "move", "copy", "test"]},
+            "path": _POINTER,
+            "from": _POINTER,
+            "value": {},
+        },
+        "required": ["op", "path"],
+        "allOf": [
+            {"if": {"properties": {"op": {"enum": ["add", "replace", "test"]}}}, "then": {"required": ["value"]}},
+            {"if": {"properties": {"op": {"enum": ["move", "copy"]}}}, "then": {"required": ["from"]}},
+        ],
+    },
+    "maxItems": 1000,
+}
+
 DEPENDENCY_OUTCOME = {
     "type": "object",
     "description": "The called party's outcome, posted to the callback address of its call (X-Wfapp-Callback).",
@@ -207,6 +228,7 @@ REQUEST_SCHEMAS = {
     "PermissionCreate": PERMISSION_CREATE,
     "WorkflowStart": WORKFLOW_START,
     "WorkflowUpdate": WORKFLOW_UPDATE,
+    "WorkflowJsonPatch": WORKFLOW_JSON_PATCH,
     "DependencyOutcome": DEPENDENCY_OUTCOME,
     "DependencyDecision": DEPENDENCY_DECISION,
     "ToolCall": TOOL_CALL,

@@ -3,7 +3,8 @@
 `apply_json_patch(doc, ops)` returns the patched copy (the input is never changed) or raises
 JsonPatchError whose errors are [{"path", "message"}]: the path is where the failing operation
 aims (prefixed, "/state_data/amount" by default), the message names the operation. The patch is
-applied as a whole or not at all.
+applied as a whole or not at all. A failing `test` raises JsonPatchTestFailed (409: the document
+is not in the state the patch expects), any other failure JsonPatchError (422).
 """
 
 from __future__ import annotations
@@ -25,7 +26,19 @@ class JsonPatchError(ValidationFailed):
         super().__init__("; ".join(f"{e['path']}: {e['message']}" for e in errors), errors)
 
 
+class JsonPatchTestFailed(JsonPatchError):
+    """A `test` operation found another value: the document is not in the state the patch
+    expects (RFC 5789's "conflicting state"), so a 409."""
+
+    status = 409
+    title = "A JSON Patch test failed"
+
+
 class _Fail(Exception):
+    pass
+
+
+class _TestFailed(_Fail):
     pass
 
 
@@ -157,8 +170,12 @@ def _apply(doc: Any, i: int, op: Any) -> Any:
         parent[key] = copy.deepcopy(op["value"])
         return doc
     # test
-    if not json_equal(_get(doc, parts), op["value"]):
-        raise _Fail(f"operation {i} (test): the value differs")
+    try:
+        current = _get(doc, parts)
+    except _Fail as exc:
+        raise _TestFailed(f"operation {i} (test): {exc}") from None
+    if not json_equal(current, op["value"]):
+        raise _TestFailed(f"operation {i} (test): the value differs")
     return doc
 
 
@@ -174,5 +191,6 @@ def apply_json_patch(doc: Any, ops: Any, prefix: str = "/state_data") -> Any:
             where = op["path"] if isinstance(op, dict) and isinstance(op.get("path"), str) else ""
             name = op.get("op") if isinstance(op, dict) else None
             message = str(exc) if str(exc).startswith("operation") else f"operation {i} ({name}): {exc}"
-            raise JsonPatchError([{"path": prefix + where, "message": message}]) from None
+            error = JsonPatchTestFailed if isinstance(exc, _TestFailed) else JsonPatchError
+            raise error([{"path": prefix + where, "message": message}]) from None
     return result

@@ -2,6 +2,7 @@
 event in the same transaction, and runs under the workflow's row lock (wfapp.services.workflow_lookup)."""
 
 import uuid
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +22,7 @@ from wfapp.errors import (
 from wfapp.models import OPEN_STATUSES, EndUser, Permission, TemplateVersion, Workflow, WorkflowStatus
 from wfapp.models.types import utcnow
 from wfapp.models.workflows import OPEN_WORKFLOW_PREDICATE
+from wfapp.schemas.json_patch import apply_json_patch, parse_pointer
 from wfapp.schemas.state_schema import CompiledSchema, compiled_for_version, is_full_schema
 from wfapp.services import dependencies, timers
 from wfapp.services.events import record_event, state_diff
@@ -30,6 +32,7 @@ from wfapp.services.workflow_status import end_workflow, touch
 from wfapp.services.workflow_templates import find_workflow_template
 
 TERMINAL_TARGETS = (WorkflowStatus.COMPLETED, WorkflowStatus.CANCELLED, WorkflowStatus.FAILED)
+NULL_REFUSED = "may not be null (its schema does not admit null): remove the field instead"
 
 
 def check_if_match(wf: Workflow, if_match: str | None) -> None:
@@ -209,10 +212,35 @@ def _apply_state(
     source: str,
     version: TemplateVersion,
 ) -> dict[str, Any]:
-    check_writable(version, patch)
+    """Merge `patch` (RFC 7396) into state_data."""
+    after = merge_patch(wf.state_data or {}, patch)
+    return _store_state(session, wf, compiled, after, patch.keys(), actor, source, version)
+
+
+def _store_state(
+    session: so.Session,
+    wf: Workflow,
+    compiled: CompiledSchema,
+    after: dict[str, Any],
+    touched: Iterable[str],
+    actor: str,
+    source: str,
+    version: TemplateVersion,
+) -> dict[str, Any]:
+    """Store the new state_data `after` once the `touched` keys may be written and are valid;
+    record the diff."""
+    touched = set(touched)
+    # as a merge patch: a touched key is written (a value) or removed (None)
+    check_writable(version, {k: k in after or None for k in touched})
     before = wf.state_data or {}
-    after = merge_patch(before, patch)
-    errors = compiled.validate_merge(after, patch.keys())
+    # a null only a JSON Patch stores (a merge removes the key): said plainly where refused
+    refused_nulls = {k for k in touched if k in after and after[k] is None and not compiled.admits_null(k)}
+    errors = compiled.validate_merge(after, touched - refused_nulls)
+    errors += [
+        {"path": "/state_data/" + k.replace("~", "~0").replace("/", "~1"), "message": NULL_REFUSED}
+        for k in refused_nulls
+    ]
+    errors.sort(key=lambda e: e["path"])
     if errors:
         raise StateValidationError(f"{len(errors)} field(s) of state_data are invalid", errors)
     diff = state_diff(before, after)
@@ -232,12 +260,78 @@ def merge_state(
     source: str = "api",
     settings: OutboxSettings,
 ) -> Workflow:
+    """Merge a JSON Merge Patch (RFC 7396) into state_data: a null removes the key."""
+    return _change_state(
+        session,
+        workflow_id,
+        lambda before: (merge_patch(before, patch), patch.keys()),
+        actor,
+        if_match=if_match,
+        source=source,
+        settings=settings,
+    )
+
+
+def patch_state(
+    session: so.Session,
+    workflow_id: str | uuid.UUID,
+    ops: list[Any],
+    actor: str,
+    *,
+    if_match: str | None = None,
+    source: str = "api",
+    settings: OutboxSettings,
+) -> Workflow:
+    """Apply a JSON Patch (RFC 6902) to state_data, under the rules of a merge. Unlike a merge,
+    it can store null in a field whose schema admits null. A failed `test` is a 409
+    (JsonPatchTestFailed), any other failing operation a 422 naming its path."""
+    return _change_state(
+        session,
+        workflow_id,
+        lambda before: _json_patched(before, ops),
+        actor,
+        if_match=if_match,
+        source=source,
+        settings=settings,
+    )
+
+
+def _json_patched(before: dict[str, Any], ops: list[Any]) -> tuple[dict[str, Any], set[str]]:
+    """The patched state_data and the top-level keys the operations write (what a merge would
+    validate: the keys it names)."""
+    after = apply_json_patch(before, ops)
+    if not isinstance(after, dict):
+        raise ValidationFailed(
+            "state_data must stay an object", [{"path": "/state_data", "message": "must stay an object"}]
+        )
+    touched: set[str] = set()
+    for op in ops:
+        if op["op"] == "test":
+            continue
+        for pointer in (op["path"], op["from"]) if op["op"] == "move" else (op["path"],):
+            parts = parse_pointer(pointer)
+            touched |= {parts[0]} if parts else set(before) | set(after)
+    return after, touched
+
+
+def _change_state(
+    session: so.Session,
+    workflow_id: str | uuid.UUID,
+    new_state: Callable[[dict[str, Any]], tuple[dict[str, Any], Iterable[str]]],
+    actor: str,
+    *,
+    if_match: str | None,
+    source: str,
+    settings: OutboxSettings,
+) -> Workflow:
+    """Change state_data to `new_state(current)` = (state, keys to validate): refused for a
+    suspended or ended workflow or a stale If-Match; fires the dependencies the change concerns."""
     wf, version, _template = lock_with_definition(session, workflow_id)
     timers.refuse_if_suspended(wf)
     check_if_match(wf, if_match)
     if wf.is_terminal:
         raise InvalidTransition(f"the workflow is {wf.status}: its state_data can no longer change")
-    merge_locked(session, wf, version, patch, actor, source=source, settings=settings)
+    _change_locked(session, wf, version, new_state, actor, source=source, settings=settings)
     return wf
 
 
@@ -253,8 +347,32 @@ def merge_locked(
 ) -> dict[str, Any]:
     """Merge a patch into an open workflow already locked: validation, the event, dependencies
     the change triggers. Returns the diff (StateValidationError when a touched field is invalid)."""
+    return _change_locked(
+        session,
+        wf,
+        version,
+        lambda before: (merge_patch(before, patch), patch.keys()),
+        actor,
+        source=source,
+        settings=settings,
+    )
+
+
+def _change_locked(
+    session: so.Session,
+    wf: Workflow,
+    version: TemplateVersion,
+    new_state: Callable[[dict[str, Any]], tuple[dict[str, Any], Iterable[str]]],
+    actor: str,
+    *,
+    source: str,
+    settings: OutboxSettings,
+) -> dict[str, Any]:
+    """Change the state_data of an open, locked workflow to `new_state(current)` = (state, keys
+    to validate): validation, the event, the dependencies the change concerns; returns the diff."""
     compiled = compiled_for_version(version)
-    diff = _apply_state(session, wf, compiled, patch, actor, source, version)
+    after, touched = new_state(wf.state_data or {})
+    diff = _store_state(session, wf, compiled, after, touched, actor, source, version)
     touch(wf)
     stored = set(diff.get("set", {}))
     if stored and (wf.refusals or wf.declined):

@@ -366,6 +366,15 @@ def _message(err: ValidationError) -> str:
         return f"is not a valid {err.validator_value}"
     if err.validator == "pattern" and err.schema.get(WFAPP_TYPE) == "phone":
         return "is not a valid phone number"
+    if err.validator == "pattern":
+        # explained by the field's examples or description, never by the regular expression
+        examples = [e for e in err.schema.get("examples") or [] if isinstance(e, str)]
+        if examples:
+            return f"must look like: {examples[0]}"
+        description = str(err.schema.get("description") or "").strip()
+        if description:
+            return f"is not in the expected form ({description})"
+        return "is not in the expected form"
     return err.message
 
 

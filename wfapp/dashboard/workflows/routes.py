@@ -3,15 +3,18 @@ workflow detail page (state_data form, timeline stepper, dependency and end-acti
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, flash, request, url_for
+import sqlalchemy.orm as so
+from flask import Blueprint, Response, abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from wfapp.auth import ADMIN, OPERATOR, actor_name, has_role, roles_required
+from wfapp.db_setup import begin_write
 from wfapp.extensions import db
 from wfapp.models import Workflow, WorkflowStatus, WorkflowTemplate
 from wfapp.schemas.state_schema import compiled_for_version
@@ -21,7 +24,14 @@ from wfapp.services.analytics import record_validation_failure
 from wfapp.services.errors import NotFound, PermissionDenied, Problem, StateValidationError, ValidationFailed
 from wfapp.services.operator_form import SaveOutcome, save_operator_form
 from wfapp.services.staff import record_staff_action
-from wfapp.services.workflow_page import Viewer, reveal_state, workflow_page, workflow_steps
+from wfapp.services.workflow_page import (
+    Reveal,
+    Viewer,
+    record_reveal,
+    workflow_page,
+    workflow_reveal,
+    workflow_steps,
+)
 from wfapp.web import (
     HTMX_NO_CHANGE,
     HTMX_STOP_POLLING,
@@ -30,7 +40,9 @@ from wfapp.web import (
     errors_by_field,
     hx_redirect,
     render,
+    field_titles,
     state_values_from_form,
+    titled,
 )
 
 bp = Blueprint("workflows", __name__, url_prefix="/workflows")
@@ -54,6 +66,7 @@ FILTER_NAMES = (
 MONITOR_POLL_S = 3
 DETAIL_POLL_S = 2
 BULK_ACTIONS = ("cancel", "retry")
+log = logging.getLogger(__name__)
 
 
 def may_act() -> bool:
@@ -190,6 +203,27 @@ def _viewer() -> Viewer:
     return Viewer(role=staff_role(), actor=actor_name(), remote_addr=request.remote_addr or "")
 
 
+def _audit_reveal(reveal: Reveal | None) -> None:
+    """Record a reveal of sensitive values, best effort: in a short transaction of its own, after
+    the page's, so that no page fails because its audit row could not be written (the database
+    busy with another writer): that is logged, and the page is shown anyway."""
+    if reveal is None:
+        return
+    try:
+        with so.Session(db.engine) as session:
+            begin_write(session)
+            record_reveal(session, reveal)
+            session.commit()
+    except sa.exc.SQLAlchemyError:
+        log.warning(
+            "reveal of %s of workflow %s to %s not audited: the database refused the write",
+            ", ".join(reveal.fields),
+            reveal.workflow_id,
+            reveal.actor,
+            exc_info=True,
+        )
+
+
 def _workflow_or_404(workflow_id) -> Workflow:
     try:
         return wf_svc.get_workflow(db.session, workflow_id)
@@ -248,7 +282,8 @@ def show(workflow_id):
     ctx = _detail_context(wf, reveal="page")
     ctx.update(workflow_steps(db.session(), wf, staff_role(), request.args.get("step", type=int)).context())
     response = render("workflows/show.html", "workflows/_detail.html", **ctx)
-    db.session.commit()  # the audit entry of a reveal
+    db.session.commit()
+    _audit_reveal(ctx["reveal"])
     return response
 
 
@@ -270,9 +305,11 @@ def live(workflow_id):
         return "", HTMX_NO_CHANGE, {"Vary": "HX-Request"}
     wf = _workflow_or_404(wid)
     ctx = _detail_context(wf, reveal="fragment")
-    ctx["stale_form"] = bool(form_etag) and form_etag != wf.etag
+    # only an editable form can be stale: a terminal workflow's (or a viewer's) form is read-only
+    ctx["stale_form"] = bool(form_etag) and form_etag != wf.etag and may_act() and not wf.is_terminal
     response = render("workflows/_live.html", "workflows/_live.html", **ctx)
     db.session.commit()
+    _audit_reveal(ctx["reveal"])
     add_trigger(response, "workflowChanged")  # the timeline follows
     if not ctx["polling"]:
         response.status_code = HTMX_STOP_POLLING
@@ -283,8 +320,10 @@ def live(workflow_id):
 @roles_required()
 def state_form(workflow_id):
     wf = _workflow_or_404(workflow_id)
-    response = _state_panel(_detail_context(wf, reveal="fragment"))
+    ctx = _detail_context(wf, reveal="fragment")
+    response = _state_panel(ctx)
     db.session.commit()
+    _audit_reveal(ctx["reveal"])
     return response
 
 
@@ -332,15 +371,19 @@ def save_state(workflow_id):
 
     outcome = commit_action(save, refused, audit)
     if not request.headers.get("HX-Request"):
+        titles = field_titles(fields)
         flash(
-            f"Saved {', '.join(outcome.changed_fields)}."
+            f"Saved {titled(outcome.changed_fields, titles)}."
             if outcome.changed_fields
             else "Nothing to save: no field changed.",
             "success" if outcome.changed_fields else "info",
         )
         return hx_redirect(url_for(".show", workflow_id=workflow_id))
     wf = _workflow_or_404(workflow_id)
-    response = _state_panel(_detail_context(wf, changed_fields=outcome.changed_fields, saved=True))
+    ctx = _detail_context(wf, changed_fields=outcome.changed_fields, saved=True)
+    response = _state_panel(ctx)
+    # the complete/cancel card again, without a refusal that the save may have answered
+    response.set_data(response.get_data(as_text=True) + render_template("workflows/_actions.html", oob=True, **ctx))
     # the status panels and the timeline refresh themselves once the new form is in place (its
     # etag is what the live poll compares with: fired before the swap, it would send the old one)
     for event in ("stateSaved", "workflowChanged"):
@@ -378,10 +421,11 @@ def change_status(workflow_id):
 def timeline(workflow_id):
     wf = _workflow_or_404(workflow_id)
     # the steps show the state's values: audited like the other fragments of the page
-    reveal_state(db.session(), wf, _viewer(), "fragment")
+    reveal = workflow_reveal(db.session(), wf, _viewer(), "fragment")
     steps = workflow_steps(db.session(), wf, staff_role(), request.args.get("step", type=int))
     response = render("workflows/_stepper.html", "workflows/_stepper.html", **steps.context())
     db.session.commit()
+    _audit_reveal(reveal)
     return response
 
 

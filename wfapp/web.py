@@ -266,7 +266,14 @@ def short_id(value: Any) -> str:
     return str(value)[:8]
 
 
-def when(ts: datetime | None) -> str:
+def when(ts: datetime | str | None) -> str:
+    """A timestamp as the pages show it (UTC, to the second); ISO strings (as stored in JSON
+    documents such as waiting_for) read the same."""
+    if isinstance(ts, str):
+        try:
+            ts = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+        except ValueError:
+            return ts
     return ts.strftime("%Y-%m-%d %H:%M:%S") if ts else "—"
 
 

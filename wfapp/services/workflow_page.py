@@ -83,6 +83,7 @@ class Reveal:
     remote_addr: str
     fields: tuple[str, ...]
     repeat_after: timedelta | None
+    where: str = "workflow detail"
 
 
 def shown_state(wf: Workflow, compiled: CompiledSchema, viewer: Viewer) -> dict[str, Any]:
@@ -125,7 +126,7 @@ def record_reveal(session: so.Session, reveal: Reveal | None) -> bool:
     ):
         return False
     privacy.record_reveal(
-        session, reveal.actor, reveal.workflow_id, reveal.fields, reveal.remote_addr, where="workflow detail"
+        session, reveal.actor, reveal.workflow_id, reveal.fields, reveal.remote_addr, where=reveal.where
     )
     return True
 
@@ -204,3 +205,43 @@ def workflow_steps(session: so.Session, wf: Workflow, role: str, requested: int 
         fields=compiled.fields,
         extra_keys=extra,
     )
+
+
+def history_document(session: so.Session, wf: Workflow, viewer: Viewer) -> tuple[dict[str, Any], Reveal | None]:
+    """A workflow's whole history as a JSON document (the evidence the timeline shows: every
+    event with its actor and time, and state_data after it), masked for the viewer like the
+    page, and the reveal a download is (always recorded, like a full view of the page)."""
+    version = wf_svc.version_of(session, wf)
+    compiled = compiled_for_version(version)
+    steps = privacy.mask_steps(build_timeline(session, wf), compiled, viewer.role)
+    row = wf_svc.workflow_row(session, wf)
+    document = {
+        "workflow_id": str(wf.id),
+        "template": row.template_name,
+        "template_version": row.version_number,
+        "user_id": wf.user_id,
+        "conversation_id": wf.conversation_id,
+        "status": str(wf.status),
+        "started_at": wf.started_at.isoformat() if wf.started_at else None,
+        "completed_at": wf.completed_at.isoformat() if wf.completed_at else None,
+        "masked": not privacy.may_reveal(viewer.role),
+        "events": [
+            {
+                "step": s.number,
+                "seq": s.event.seq,
+                "type": s.event.type,
+                "actor": s.event.actor,
+                "created_at": s.event.created_at.isoformat() if s.event.created_at else None,
+                "data": s.data,
+                "status_after": s.status,
+                "state_after": s.state,
+            }
+            for s in steps
+        ],
+    }
+    reveal = None
+    if privacy.may_reveal(viewer.role):
+        shown = sorted({k for s in steps for k in privacy.sensitive_present(s.state, compiled)})
+        if shown:
+            reveal = Reveal(wf.id, viewer.actor, viewer.remote_addr, tuple(shown), None, where="history download")
+    return document, reveal

@@ -3,6 +3,7 @@ workflow detail page (state_data form, timeline stepper, dependency and end-acti
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 from urllib.parse import urlencode
@@ -27,6 +28,7 @@ from wfapp.services.staff import record_staff_action
 from wfapp.services.workflow_page import (
     Reveal,
     Viewer,
+    history_document,
     record_reveal,
     workflow_page,
     workflow_reveal,
@@ -127,6 +129,7 @@ def _monitor_context(since: str | None = None) -> dict[str, Any]:
     changed = monitor.changed_since(rows, monitor.token_time(since)) if since else set()
     query = urlencode(args)
     page_args = dict(args, **({"cursor": cursor} if cursor else {}))
+    sized = {"limit": limit} if request.args.get("limit") else {}  # the pager and the poll keep the page size
     return dict(
         rows=rows,
         next_cursor=next_cursor,
@@ -137,9 +140,9 @@ def _monitor_context(since: str | None = None) -> dict[str, Any]:
         token=token,
         changed=changed,
         cursor=cursor,
-        next_url=url_for(".index", **dict(args, cursor=next_cursor)) if next_cursor else None,
-        first_url=url_for(".index", **args) if cursor else None,
-        live_url=url_for(".monitor_live", **page_args, since=token),
+        next_url=url_for(".index", **dict(args, **sized, cursor=next_cursor)) if next_cursor else None,
+        first_url=url_for(".index", **args, **sized) if cursor else None,
+        live_url=url_for(".monitor_live", **page_args, **sized, since=token),
         statuses=STATUSES,
         selected_statuses=(args.get("status") or "").split(","),
         templates=db.session.scalars(sa.select(WorkflowTemplate).order_by(WorkflowTemplate.name)).all(),
@@ -424,9 +427,30 @@ def timeline(workflow_id):
     reveal = workflow_reveal(db.session(), wf, _viewer(), "fragment")
     steps = workflow_steps(db.session(), wf, staff_role(), request.args.get("step", type=int))
     response = render("workflows/_stepper.html", "workflows/_stepper.html", **steps.context())
+    if request.headers.get("HX-Request") and request.headers.get("HX-Trigger") != "stepper":
+        # a step the operator chose (not the timeline following the workflow): in the address
+        # bar, so that the link opens this step
+        response.headers["HX-Push-Url"] = url_for(".show", workflow_id=wf.id, step=steps.current)
     db.session.commit()
     _audit_reveal(reveal)
     return response
+
+
+@bp.get("/<workflow_id>/history.json")
+@roles_required()
+def history(workflow_id):
+    """The workflow's history as a JSON download: masked for viewers like the page, and audited
+    like it when it shows sensitive values."""
+    wf = _workflow_or_404(workflow_id)
+    document, reveal = history_document(db.session(), wf, _viewer())
+    body = json.dumps(document, indent=2, ensure_ascii=False, default=str)
+    db.session.commit()
+    _audit_reveal(reveal)
+    return Response(
+        body + "\n",
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="workflow-{wf.id}-history.json"'},
+    )
 
 
 @bp.post("/<workflow_id>/dependencies/<name>")

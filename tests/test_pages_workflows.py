@@ -185,7 +185,9 @@ def test_conflict_on_the_same_field_keeps_the_operators_value_and_names_it(opera
     r = operator.post(f"/workflows/{wf['id']}/state", form_data(page, amount="3000"), htmx=True)
     assert r.status_code == 409
     body = text(r)
-    assert "You and they both changed: Loan amount" in body and 'value="3000"' in body and "token:test-integration" in body
+    assert (
+        "You and they both changed: Loan amount" in body and 'value="3000"' in body and "token:test-integration" in body
+    )
 
 
 def test_timeline_steps_show_the_state_after_each_event(operator, api, make_workflow):

@@ -83,4 +83,14 @@
     }
     showError(text || "The action was refused (HTTP " + status + ").");
   });
+
+  // Narrow screens: the menu button folds and unfolds the main navigation.
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest("#nav-toggle");
+    if (!toggle) return;
+    var bar = toggle.closest(".topbar");
+    var open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    if (bar) bar.classList.toggle("nav-open", open);
+  });
 })();

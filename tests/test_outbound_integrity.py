@@ -17,8 +17,8 @@ from conftest import PG_URL
 from receivers import FAST, Answer, Receiver, drain
 
 from wfapp.models import Job, JobStatus, Workflow, WorkflowStatus
-from wfapp.outbox.run import Dispatcher, run_due_jobs
 from wfapp.outbox.http import Allowlist, make_session, refusal, send
+from wfapp.outbox.run import Dispatcher, run_due_jobs
 
 SCHEMA = {
     "uid": {"type": "string"},

@@ -40,9 +40,9 @@ from wfapp.web import (
     add_trigger,
     commit_action,
     errors_by_field,
+    field_titles,
     hx_redirect,
     render,
-    field_titles,
     state_values_from_form,
     titled,
 )

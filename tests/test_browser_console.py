@@ -86,9 +86,7 @@ def shot(page, name):
 def test_admin_builds_a_yes_no_field_edits_and_meets_refusals(app, api, live_server, browser, make_workflow_template):
     expect = pytest.importorskip("playwright.sync_api").expect
     make_staff(app, "ada", "admin")
-    page, console = open_page(
-        browser, live_server, "ada", permissions=["clipboard-read", "clipboard-write"]
-    )
+    page, console = open_page(browser, live_server, "ada", permissions=["clipboard-read", "clipboard-write"])
 
     # a new template: the live preview runs on every keystroke, and logs no htmx error
     page.goto("/workflow-templates/-/new")

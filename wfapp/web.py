@@ -271,7 +271,7 @@ def when(ts: datetime | str | None) -> str:
     documents such as waiting_for) read the same."""
     if isinstance(ts, str):
         try:
-            ts = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+            return when(datetime.fromisoformat(ts.replace("Z", "+00:00")))
         except ValueError:
             return ts
     return ts.strftime("%Y-%m-%d %H:%M:%S") if ts else "—"

@@ -129,7 +129,9 @@ def _monitor_context(since: str | None = None) -> dict[str, Any]:
     changed = monitor.changed_since(rows, monitor.token_time(since)) if since else set()
     query = urlencode(args)
     page_args = dict(args, **({"cursor": cursor} if cursor else {}))
-    sized = {"limit": limit} if request.args.get("limit") else {}  # the pager and the poll keep the page size
+    sized: dict[str, Any] = (
+        {"limit": limit} if request.args.get("limit") else {}
+    )  # the pager and the poll keep the page size
     return dict(
         rows=rows,
         next_cursor=next_cursor,

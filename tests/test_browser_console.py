@@ -5,15 +5,14 @@ address bar, and phones (390x844): no sideways scrolling, a folding menu, an inc
 retried. Screenshots at 1280x800 and 390x844 go to test-output/."""
 
 import re
-import shutil
 import uuid
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from browser_support import launched_browser, needs_chromium
 from pages_support import PASSWORD, make_staff
 
-CHROMIUM = "/usr/bin/chromium"
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -24,26 +23,12 @@ SCHEMA = {
     "phone": {"type": "string", "title": "Phone number", "pattern": r"^\+44[0-9 ]+$", "examples": ["+44 20 7946 0958"]},
 }
 
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield b
-        b.close()
+    yield from launched_browser()
 
 
 class Console:

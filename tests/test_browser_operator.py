@@ -82,7 +82,7 @@ def test_operator_filters_fills_watches_and_steps_back(
     assert page.input_value("#state-purpose") == "Roof repair"  # nothing typed is lost
     page.fill("#state-amount", "5000")
     page.click("#save-state")
-    page.wait_for_selector("text=Saved: amount, purpose")
+    page.wait_for_selector("text=Saved: Loan amount, Purpose")
 
     got = api.get(f"/api/workflows/{waiting['id']}").json
     assert got["state_data"] == {"amount": 5000, "purpose": "Roof repair"}

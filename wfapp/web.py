@@ -43,6 +43,7 @@ Interface for dashboard blueprints (stable; other page groups build on it):
   Read the posted values back with ``state_values_from_form(fields, request.form)``.
 - Filters for every template: ``short_id`` (an id's first 8 characters), ``when`` (a timestamp,
   "—" for none), ``duration`` (a timedelta in its two largest units), ``choice_value``,
+  ``show_value`` (a state_data value as the operator reads it: yes/no, lists joined, "—"),
   ``tojson_pretty``; global ``nav_url(endpoint, **values)`` (None when no blueprint has it).
 - Every response gets the security headers (CSP without inline script/style, nosniff,
   frame-ancestors none, Referrer-Policy same-origin). Errors outside /api render
@@ -186,8 +187,12 @@ def state_values_from_form(fields, form, prefix: str = "state-") -> dict[str, An
     for f in fields:
         name = prefix + f.key
         if f.type == "boolean":
-            if name + "-present" in form or name in form:
-                values[f.key] = form.get(name) == "true"
+            # three states: "" (not set: the field keeps its value), "true", "false"
+            choice = form.get(name, "")
+            if choice in ("true", "false"):
+                values[f.key] = choice == "true"
+            elif choice:
+                values[f.key] = choice  # the schema reports it beside the field
             continue
         if f.type == "array":
             raw = form.get(name, "")
@@ -261,7 +266,14 @@ def short_id(value: Any) -> str:
     return str(value)[:8]
 
 
-def when(ts: datetime | None) -> str:
+def when(ts: datetime | str | None) -> str:
+    """A timestamp as the pages show it (UTC, to the second); ISO strings (as stored in JSON
+    documents such as waiting_for) read the same."""
+    if isinstance(ts, str):
+        try:
+            return when(datetime.fromisoformat(ts.replace("Z", "+00:00")))
+        except ValueError:
+            return ts
     return ts.strftime("%Y-%m-%d %H:%M:%S") if ts else "—"
 
 
@@ -306,6 +318,30 @@ def refuse_hostile_input() -> Response | None:
     return render_error(400, message)
 
 
+def show_value(value: Any) -> str:
+    """How a state_data value reads on every page (forms, timeline, notices): yes/no for
+    booleans, a comma-separated list for arrays, "—" for no value."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(show_value(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def field_titles(fields) -> dict[str, str]:
+    """Field key -> the title the operator reads (the key when the field has none)."""
+    return {f.key: f.title or f.key for f in fields or []}
+
+
+def titled(keys, titles: dict[str, str]) -> str:
+    """Field keys as the operator reads them: their titles, comma-separated."""
+    return ", ".join(titles.get(k, k) for k in keys or [])
+
+
 def init_app(app: Flask) -> None:
     app.session_interface = _SessionInterface()
     app.jinja_env.globals["choice_value"] = _choice_value
@@ -313,6 +349,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["short_id"] = short_id
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["duration"] = duration
+    app.jinja_env.filters["show_value"] = show_value
+    app.jinja_env.globals["field_titles"] = field_titles
+    app.jinja_env.filters["titled"] = titled
 
     def nav_url(endpoint: str, **values: Any) -> str | None:
         """The URL of an endpoint, or None when no blueprint provides it (yet)."""

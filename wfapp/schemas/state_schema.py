@@ -616,6 +616,15 @@ def _message(err: ValidationError) -> str:
             return f"does not match the schema's {err.validator}"
         if err.validator == "type":
             return err.message
+    if err.validator == "pattern":
+        # explained by the field's examples or description, never by the regular expression
+        examples = [e for e in err.schema.get("examples") or [] if isinstance(e, str)]
+        if examples:
+            return f"must look like: {examples[0]}"
+        description = str(err.schema.get("description") or "").strip()
+        if description:
+            return f"is not in the expected form ({description})"
+        return "is not in the expected form"
     return err.message
 
 

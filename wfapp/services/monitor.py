@@ -261,12 +261,16 @@ class Activity:
 
 
 def recent_activity(session: so.Session, limit: int = 15) -> list[Activity]:
-    """The newest workflow events across all workflows (the events' primary key order)."""
+    """The newest workflow events across all workflows, by when they happened (not by id: events
+    imported or back-dated are not newer for being written later). Read from the workflows
+    changed last (ix_workflows_updated), then their events (uq_workflow_events_seq)."""
+    latest = sa.select(Workflow.id).order_by(Workflow.updated_at.desc(), Workflow.id.desc()).limit(limit)
     q = (
         sa.select(WorkflowEvent, WorkflowTemplate.name, Workflow.status)
         .join(Workflow, Workflow.id == WorkflowEvent.workflow_id)
         .join(WorkflowTemplate, WorkflowTemplate.id == Workflow.template_id)
-        .order_by(WorkflowEvent.id.desc())
+        .where(WorkflowEvent.workflow_id.in_(latest.scalar_subquery()))
+        .order_by(WorkflowEvent.created_at.desc(), WorkflowEvent.id.desc())
         .limit(limit)
     )
     return [Activity(e, name, str(status)) for e, name, status in session.execute(q)]

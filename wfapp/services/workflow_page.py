@@ -54,6 +54,7 @@ class WorkflowPage:
     token: str | None
     polling: bool
     dead_end_action: bool
+    reveal: Reveal | None
 
     def context(self) -> dict[str, Any]:
         """The page's values by name (what the templates read)."""
@@ -73,31 +74,63 @@ class WorkflowSteps:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def shown_state(
-    session: so.Session, wf: Workflow, compiled: CompiledSchema, viewer: Viewer, reveal: str | None
-) -> dict[str, Any]:
-    """state_data as the viewer may see it. `reveal` names the view when showing sensitive values
-    to an operator or admin is to be audited: "page" (a full view of the page: always recorded) or
-    "fragment" (a poll or panel of that page: recorded only when not recorded lately); None for the
-    answers to an operator's own actions."""
-    if reveal is None:
-        return privacy.mask_state(wf.state_data, compiled, viewer.role)
-    return privacy.state_for_staff(
-        session,
-        wf.state_data,
-        compiled,
-        viewer.role,
-        viewer.actor,
-        wf.id,
-        viewer.remote_addr,
-        where="workflow detail",
+@dataclass(frozen=True)
+class Reveal:
+    """Sensitive values a page showed a staff user: what record_reveal writes into the audit log
+    (field names only). `repeat_after` None: always recorded (a full view of the page); else not
+    when the same reveal was recorded less than that long ago (its polls and fragments)."""
+
+    workflow_id: Any
+    actor: str
+    remote_addr: str
+    fields: tuple[str, ...]
+    repeat_after: timedelta | None
+    where: str = "workflow detail"
+
+
+def shown_state(wf: Workflow, compiled: CompiledSchema, viewer: Viewer) -> dict[str, Any]:
+    """state_data as the viewer may see it (sensitive values masked for viewers)."""
+    return privacy.mask_state(wf.state_data, compiled, viewer.role)
+
+
+def pending_reveal(wf: Workflow, compiled: CompiledSchema, viewer: Viewer, reveal: str | None) -> Reveal | None:
+    """What showing this workflow's state_data to the viewer reveals, to be audited. `reveal`
+    names the view: "page" (a full view of the page: always recorded) or "fragment" (a poll or
+    panel of that page: recorded only when not recorded lately); None (the answers to an
+    operator's own actions) and views that reveal nothing give None."""
+    if reveal is None or not privacy.may_reveal(viewer.role):
+        return None
+    fields = privacy.sensitive_present(wf.state_data, compiled)
+    if not fields:
+        return None
+    return Reveal(
+        workflow_id=wf.id,
+        actor=viewer.actor,
+        remote_addr=viewer.remote_addr,
+        fields=tuple(sorted(fields)),
         repeat_after=None if reveal == "page" else REVEAL_REPEAT_AFTER,
     )
 
 
-def reveal_state(session: so.Session, wf: Workflow, viewer: Viewer, reveal: str | None) -> dict[str, Any]:
-    """shown_state for a workflow whose schema the caller has not compiled."""
-    return shown_state(session, wf, compiled_for_version(version_of(session, wf)), viewer, reveal)
+def workflow_reveal(session: so.Session, wf: Workflow, viewer: Viewer, reveal: str | None) -> Reveal | None:
+    """pending_reveal for a workflow whose schema the caller has not compiled."""
+    return pending_reveal(wf, compiled_for_version(version_of(session, wf)), viewer, reveal)
+
+
+def record_reveal(session: so.Session, reveal: Reveal | None) -> bool:
+    """Write a reveal into the audit log (unless recorded lately, for a fragment's). The caller
+    commits; the dashboard does so in a short transaction of its own, so that a page is shown
+    even when its audit row cannot be written at that moment. True when a row was added."""
+    if reveal is None:
+        return False
+    if reveal.repeat_after is not None and privacy.revealed_recently(
+        session, reveal.actor, reveal.workflow_id, reveal.fields, reveal.repeat_after
+    ):
+        return False
+    privacy.record_reveal(
+        session, reveal.actor, reveal.workflow_id, reveal.fields, reveal.remote_addr, where=reveal.where
+    )
+    return True
 
 
 def keeps_polling(session: so.Session, wf: Workflow) -> bool:
@@ -110,7 +143,7 @@ def workflow_page(session: so.Session, wf: Workflow, viewer: Viewer, reveal: str
     version = version_of(session, wf)
     compiled = compiled_for_version(version)
     role = viewer.role
-    state = shown_state(session, wf, compiled, viewer, reveal)
+    state = shown_state(wf, compiled, viewer)
     complete_errors = errors_by_field(
         privacy.mask_errors(compiled.validate_complete(wf.state_data or {}), compiled, role)
     )
@@ -155,6 +188,7 @@ def workflow_page(session: so.Session, wf: Workflow, viewer: Viewer, reveal: str
         token=monitor.workflow_token(session, wf.id),
         polling=keeps_polling(session, wf),
         dead_end_action=any(j.status == JobStatus.DEAD for j in end_jobs),
+        reveal=pending_reveal(wf, compiled, viewer, reveal),
     )
 
 
@@ -174,3 +208,43 @@ def workflow_steps(session: so.Session, wf: Workflow, role: str, requested: int 
         fields=compiled.fields,
         extra_keys=extra,
     )
+
+
+def history_document(session: so.Session, wf: Workflow, viewer: Viewer) -> tuple[dict[str, Any], Reveal | None]:
+    """A workflow's whole history as a JSON document (the evidence the timeline shows: every
+    event with its actor and time, and state_data after it), masked for the viewer like the
+    page, and the reveal a download is (always recorded, like a full view of the page)."""
+    version = version_of(session, wf)
+    compiled = compiled_for_version(version)
+    steps = privacy.mask_steps(build_timeline(session, wf), compiled, viewer.role)
+    row = workflow_row(session, wf)
+    document = {
+        "workflow_id": str(wf.id),
+        "template": row.template_name,
+        "template_version": row.version_number,
+        "user_id": wf.user_id,
+        "conversation_id": wf.conversation_id,
+        "status": str(wf.status),
+        "started_at": wf.started_at.isoformat() if wf.started_at else None,
+        "completed_at": wf.completed_at.isoformat() if wf.completed_at else None,
+        "masked": not privacy.may_reveal(viewer.role),
+        "events": [
+            {
+                "step": s.number,
+                "seq": s.event.seq,
+                "type": s.event.type,
+                "actor": s.event.actor,
+                "created_at": s.event.created_at.isoformat() if s.event.created_at else None,
+                "data": s.data,
+                "status_after": s.status,
+                "state_after": s.state,
+            }
+            for s in steps
+        ],
+    }
+    reveal = None
+    if privacy.may_reveal(viewer.role):
+        shown = sorted({k for s in steps for k in privacy.sensitive_present(s.state, compiled)})
+        if shown:
+            reveal = Reveal(wf.id, viewer.actor, viewer.remote_addr, tuple(shown), None, where="history download")
+    return document, reveal

@@ -1,6 +1,7 @@
 """Workflow templates: create, change (every definition change is a new immutable version),
 activate/deactivate, delete (refused while workflows exist)."""
 
+import re
 import uuid
 from typing import Any
 
@@ -18,7 +19,7 @@ from wfapp.schemas.definitions import (
     WORKFLOW_DEPENDENCIES,
     dependency_defaults,
 )
-from wfapp.schemas.state_schema import ESCALATE_AFTER, compile_state_schema
+from wfapp.schemas.state_schema import ESCALATE_AFTER, compile_state_schema, is_full_schema
 from wfapp.schemas.tools import RESERVED
 from wfapp.services import timers
 from wfapp.services.validation import schema_errors
@@ -59,6 +60,26 @@ def find_workflow_template(session: so.Session, ref: str) -> WorkflowTemplate | 
         return None
 
 
+FIELD_KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,99}$")
+FIELD_KEY_RULE = "a field key is ASCII letters, digits, _ and - (no spaces or accents), at most 100 characters"
+
+
+def field_key_errors(state_schema: Any) -> list[dict[str, str]]:
+    """Field keys travel in URLs, searches and the LLM's function call: like workflow template
+    names, they are plain ASCII names. (Checked when a version is saved: versions saved
+    before still load.)"""
+    if not isinstance(state_schema, dict):
+        return []
+    full = is_full_schema(state_schema)
+    keys = state_schema["properties"] if full else state_schema
+    base = "/state_schema/properties/" if full else "/state_schema/"
+    return [
+        {"path": base + str(k).replace("~", "~0").replace("/", "~1"), "message": FIELD_KEY_RULE}
+        for k in keys
+        if not isinstance(k, str) or not FIELD_KEY_RE.match(k)
+    ]
+
+
 def validate_definition(definition: dict[str, Any]) -> dict[str, Any]:
     """Check a template definition; returns it normalised. Raises ValidationFailed listing
     every problem (state_schema, dependencies, end action)."""
@@ -68,10 +89,11 @@ def validate_definition(definition: dict[str, Any]) -> dict[str, Any]:
         errors.append({"path": "/state_schema", "message": "is required"})
         compiled = None
     else:
+        errors.extend(field_key_errors(d["state_schema"]))
         try:
             compiled = compile_state_schema(d["state_schema"])
         except ValidationFailed as exc:
-            errors.extend(exc.errors)
+            errors.extend(e for e in exc.errors if e not in errors)
             compiled = None
     errors.extend(_conversation_errors(d, compiled))
     deps = d["workflow_dependencies"] if d["workflow_dependencies"] is not None else []

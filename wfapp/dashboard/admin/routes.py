@@ -19,7 +19,13 @@ AUDIT_FILTERS = ("actor", "action", "target_type", "target_id", "remote_addr", "
 
 
 def _tokens_context(**extra):
-    return dict(active_nav="tokens", tokens=token_svc.list_api_tokens(db.session), roles=token_svc.TOKEN_ROLES, **extra)
+    return dict(
+        active_nav="tokens",
+        tokens=token_svc.list_api_tokens(db.session),
+        roles=token_svc.TOKEN_ROLES,
+        default_role="viewer",  # a new token gets the least privilege unless the admin chooses more
+        **extra,
+    )
 
 
 @bp.get("/tokens")

@@ -3,15 +3,19 @@ workflow detail page (state_data form, timeline stepper, dependency and end-acti
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, flash, request, url_for
+import sqlalchemy.orm as so
+from flask import Blueprint, Response, abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from wfapp.auth import ADMIN, OPERATOR, actor_name, has_role, roles_required
+from wfapp.db_setup import begin_write
 from wfapp.errors import NotFound, PermissionDenied, Problem, StateValidationError, ValidationFailed
 from wfapp.extensions import db
 from wfapp.models import Workflow, WorkflowStatus, WorkflowTemplate
@@ -21,16 +25,26 @@ from wfapp.services.analytics import record_validation_failure
 from wfapp.services.operator_form import SaveOutcome, save_operator_form
 from wfapp.services.outbox import OutboxSettings
 from wfapp.services.staff import record_staff_action
-from wfapp.services.workflow_page import Viewer, reveal_state, workflow_page, workflow_steps
+from wfapp.services.workflow_page import (
+    Reveal,
+    Viewer,
+    history_document,
+    record_reveal,
+    workflow_page,
+    workflow_reveal,
+    workflow_steps,
+)
 from wfapp.web import (
     HTMX_NO_CHANGE,
     HTMX_STOP_POLLING,
     add_trigger,
     commit_action,
     errors_by_field,
+    field_titles,
     hx_redirect,
     render,
     state_values_from_form,
+    titled,
 )
 
 bp = Blueprint("workflows", __name__, url_prefix="/workflows")
@@ -54,6 +68,7 @@ FILTER_NAMES = (
 MONITOR_POLL_S = 3
 DETAIL_POLL_S = 2
 BULK_ACTIONS = ("cancel", "retry")
+log = logging.getLogger(__name__)
 
 
 def may_act() -> bool:
@@ -114,6 +129,9 @@ def _monitor_context(since: str | None = None) -> dict[str, Any]:
     changed = monitor.changed_since(rows, monitor.token_time(since)) if since else set()
     query = urlencode(args)
     page_args = dict(args, **({"cursor": cursor} if cursor else {}))
+    sized: dict[str, Any] = (
+        {"limit": limit} if request.args.get("limit") else {}
+    )  # the pager and the poll keep the page size
     return dict(
         rows=rows,
         next_cursor=next_cursor,
@@ -124,9 +142,9 @@ def _monitor_context(since: str | None = None) -> dict[str, Any]:
         token=token,
         changed=changed,
         cursor=cursor,
-        next_url=url_for(".index", **dict(args, cursor=next_cursor)) if next_cursor else None,
-        first_url=url_for(".index", **args) if cursor else None,
-        live_url=url_for(".monitor_live", **page_args, since=token),
+        next_url=url_for(".index", **dict(args, **sized, cursor=next_cursor)) if next_cursor else None,
+        first_url=url_for(".index", **args, **sized) if cursor else None,
+        live_url=url_for(".monitor_live", **page_args, **sized, since=token),
         statuses=STATUSES,
         selected_statuses=(args.get("status") or "").split(","),
         templates=db.session.scalars(sa.select(WorkflowTemplate).order_by(WorkflowTemplate.name)).all(),
@@ -198,6 +216,27 @@ def _viewer() -> Viewer:
     return Viewer(role=staff_role(), actor=actor_name(), remote_addr=request.remote_addr or "")
 
 
+def _audit_reveal(reveal: Reveal | None) -> None:
+    """Record a reveal of sensitive values, best effort: in a short transaction of its own, after
+    the page's, so that no page fails because its audit row could not be written (the database
+    busy with another writer): that is logged, and the page is shown anyway."""
+    if reveal is None:
+        return
+    try:
+        with so.Session(db.engine) as session:
+            begin_write(session)
+            record_reveal(session, reveal)
+            session.commit()
+    except sa.exc.SQLAlchemyError:
+        log.warning(
+            "reveal of %s of workflow %s to %s not audited: the database refused the write",
+            ", ".join(reveal.fields),
+            reveal.workflow_id,
+            reveal.actor,
+            exc_info=True,
+        )
+
+
 def _workflow_or_404(workflow_id) -> Workflow:
     try:
         return workflow_lookup.get_workflow(db.session, workflow_id)
@@ -256,7 +295,8 @@ def show(workflow_id):
     ctx = _detail_context(wf, reveal="page")
     ctx.update(workflow_steps(db.session, wf, staff_role(), request.args.get("step", type=int)).context())
     response = render("workflows/show.html", "workflows/_detail.html", **ctx)
-    db.session.commit()  # the audit entry of a reveal
+    db.session.commit()
+    _audit_reveal(ctx["reveal"])
     return response
 
 
@@ -278,9 +318,11 @@ def live(workflow_id):
         return "", HTMX_NO_CHANGE, {"Vary": "HX-Request"}
     wf = _workflow_or_404(wid)
     ctx = _detail_context(wf, reveal="fragment")
-    ctx["stale_form"] = bool(form_etag) and form_etag != wf.etag
+    # only an editable form can be stale: a terminal workflow's (or a viewer's) form is read-only
+    ctx["stale_form"] = bool(form_etag) and form_etag != wf.etag and may_act() and not wf.is_terminal
     response = render("workflows/_live.html", "workflows/_live.html", **ctx)
     db.session.commit()
+    _audit_reveal(ctx["reveal"])
     add_trigger(response, "workflowChanged")  # the timeline follows
     if not ctx["polling"]:
         response.status_code = HTMX_STOP_POLLING
@@ -291,8 +333,10 @@ def live(workflow_id):
 @roles_required()
 def state_form(workflow_id):
     wf = _workflow_or_404(workflow_id)
-    response = _state_panel(_detail_context(wf, reveal="fragment"))
+    ctx = _detail_context(wf, reveal="fragment")
+    response = _state_panel(ctx)
     db.session.commit()
+    _audit_reveal(ctx["reveal"])
     return response
 
 
@@ -348,15 +392,19 @@ def save_state(workflow_id):
 
     outcome = commit_action(save, refused, audit)
     if not request.headers.get("HX-Request"):
+        titles = field_titles(fields)
         flash(
-            f"Saved {', '.join(outcome.changed_fields)}."
+            f"Saved {titled(outcome.changed_fields, titles)}."
             if outcome.changed_fields
             else "Nothing to save: no field changed.",
             "success" if outcome.changed_fields else "info",
         )
         return hx_redirect(url_for(".show", workflow_id=workflow_id))
     wf = _workflow_or_404(workflow_id)
-    response = _state_panel(_detail_context(wf, changed_fields=outcome.changed_fields, saved=True))
+    ctx = _detail_context(wf, changed_fields=outcome.changed_fields, saved=True)
+    response = _state_panel(ctx)
+    # the complete/cancel card again, without a refusal that the save may have answered
+    response.set_data(response.get_data(as_text=True) + render_template("workflows/_actions.html", oob=True, **ctx))
     # the status panels and the timeline refresh themselves once the new form is in place (its
     # etag is what the live poll compares with: fired before the swap, it would send the old one)
     for event in ("stateSaved", "workflowChanged"):
@@ -402,11 +450,33 @@ def change_status(workflow_id):
 def timeline(workflow_id):
     wf = _workflow_or_404(workflow_id)
     # the steps show the state's values: audited like the other fragments of the page
-    reveal_state(db.session, wf, _viewer(), "fragment")
+    reveal = workflow_reveal(db.session, wf, _viewer(), "fragment")
     steps = workflow_steps(db.session, wf, staff_role(), request.args.get("step", type=int))
     response = render("workflows/_stepper.html", "workflows/_stepper.html", **steps.context())
+    if request.headers.get("HX-Request") and request.headers.get("HX-Trigger") != "stepper":
+        # a step the operator chose (not the timeline following the workflow): in the address
+        # bar, so that the link opens this step
+        response.headers["HX-Push-Url"] = url_for(".show", workflow_id=wf.id, step=steps.current)
     db.session.commit()
+    _audit_reveal(reveal)
     return response
+
+
+@bp.get("/<workflow_id>/history.json")
+@roles_required()
+def history(workflow_id):
+    """The workflow's history as a JSON download: masked for viewers like the page, and audited
+    like it when it shows sensitive values."""
+    wf = _workflow_or_404(workflow_id)
+    document, reveal = history_document(db.session, wf, _viewer())
+    body = json.dumps(document, indent=2, ensure_ascii=False, default=str)
+    db.session.commit()
+    _audit_reveal(reveal)
+    return Response(
+        body + "\n",
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="workflow-{wf.id}-history.json"'},
+    )
 
 
 @bp.post("/<workflow_id>/dependencies/<name>")

@@ -137,8 +137,17 @@ def page(template: WorkflowTemplate | None, state: EditorState) -> Response:
     return render(FULL, FRAGMENT, **ctx)
 
 
-def op(template: WorkflowTemplate | None) -> Response:
+def posted_state(template: WorkflowTemplate | None) -> EditorState:
+    """The state of the posted form; an existing template's name is its own (the page shows it
+    read-only, so the form does not send it)."""
     state = state_from_form(request.form, template is None)
+    if template is not None:
+        state.name = template.name
+    return state
+
+
+def op(template: WorkflowTemplate | None) -> Response:
+    state = posted_state(template)
     apply_op(state, request.form.get("op", ""))
     keep = list(state.schema_errors), list(state.deps_errors), dict(state.ea_errors)
     ctx = _context(template, state)
@@ -152,14 +161,14 @@ def op(template: WorkflowTemplate | None) -> Response:
 
 
 def preview(template: WorkflowTemplate | None) -> Response:
-    state = state_from_form(request.form, template is None)
+    state = posted_state(template)
     ctx = _context(template, state)
     _quiet_untouched_name(state)
     return render(FULL, PREVIEW, **ctx)
 
 
 def save(template: WorkflowTemplate | None) -> Response:
-    state = state_from_form(request.form, template is None)
+    state = posted_state(template)
     body = validate(state, template)
     if state.has_errors:
         return _refused(template, state, body)

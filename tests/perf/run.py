@@ -690,7 +690,7 @@ class Bench:
             "8",
             f"peer: whole lifecycles/s on {peer_bench.versions(bin_dir)}, {CLIENTS} clients",
             f"{rate:.0f}/s, requests p50 {r['p50_us'] / 1000:.1f} / p95 {r['p95_us'] / 1000:.1f} ms "
-            f"({delivered} delivered; {done} processes done, {tasks} tasks in viewflow's tables"
+            f"({delivered} delivered; viewflow's tables after warm-up and run: {done} processes done, {tasks} tasks"
             + (f"; {fail} failed requests" if fail else "")
             + ")",
             "",
@@ -768,6 +768,9 @@ class Bench:
             for p in procs:
                 stop(p)
         delivered = stats["count"]
+        log(
+            f"{self.name}: scale-out, {web} web, {workers} worker processes: {delivered} delivered, run {time.time() - t0:.1f}s"
+        )
         return (delivered / (stats["last"] - t0) if delivered else 0.0), r, delivered
 
     # -- 5

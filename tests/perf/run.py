@@ -1,6 +1,9 @@
 """wfapp's benchmarks: `make bench` (full, under 15 minutes on 2 cores) or `make bench-quick`
-(under 3 minutes). Prints one table per database (SQLite, PostgreSQL) with every hot path,
-beside a baseline measured in the same run. Progress goes to stderr, the tables to stdout.
+(under 4 minutes). Prints one table per database (SQLite, PostgreSQL) with every hot path,
+beside a baseline measured in the same run; the SQLite table also compares whole lifecycles
+with django-viewflow 2.4 as a peer (tests/perf/peer/, installed into its own virtual
+environment by peer_bench.py), and a scale-out table follows the PostgreSQL one (1, 2, 4
+gunicorn workers; 1 and 3 worker processes). Progress goes to stderr, the tables to stdout.
 
     .venv/bin/python tests/perf/run.py [--quick] [--only sqlite|postgresql] [--pg-url URL]
 
@@ -138,7 +141,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -943,7 +946,7 @@ def machine() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="short runs, 100k workflows at most (< 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="short runs, 100k workflows at most (< 4 minutes)")
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument("--pg-url", default=os.environ.get("WFAPP_BENCH_PG_URL", DEFAULT_PG_URL))
     args = parser.parse_args()

@@ -1,6 +1,9 @@
 """wfapp's benchmarks: `make bench` (full, under 15 minutes on 2 cores) or `make bench-quick`
-(under 3 minutes). Prints one table per database (SQLite, PostgreSQL) with every hot path,
-beside a baseline measured in the same run. Progress goes to stderr, the tables to stdout.
+(under 4 minutes). Prints one table per database (SQLite, PostgreSQL) with every hot path,
+beside a baseline measured in the same run; the SQLite table also compares whole lifecycles
+with django-viewflow 2.4 as a peer (tests/perf/peer/, installed into its own virtual
+environment by peer_bench.py), and a scale-out table follows the PostgreSQL one (1, 2, 4
+gunicorn workers; 1 and 3 worker processes). Progress goes to stderr, the tables to stdout.
 
     .venv/bin/python tests/perf/run.py [--quick] [--only sqlite|postgresql] [--pg-url URL]
 
@@ -58,12 +61,13 @@ class Mode:
     list_sizes_pg: tuple[int, ...]
     list_requests: int
     dispatch_jobs: int
+    scale_s: int
 
     @classmethod
     def make(cls, quick: bool) -> Mode:
         if quick:
-            return cls(True, 3, 1, (10_000, 100_000), (10_000, 100_000), 20, 150)
-        return cls(False, 15, 2, (10_000, 100_000), (10_000, 100_000, 1_000_000), 80, 1000)
+            return cls(True, 3, 1, (10_000, 100_000), (10_000, 100_000), 20, 150, 3)
+        return cls(False, 15, 2, (10_000, 100_000), (10_000, 100_000, 1_000_000), 80, 1000, 8)
 
 
 def log(msg: str) -> None:
@@ -93,16 +97,35 @@ class Table:
 
     def render(self) -> str:
         head = ("#", "measurement", "result", "target", "met")
-        cells = [head] + [(r.item, r.what, r.result, r.target, r.verdict) for r in self.rows]
-        widths = [max(len(c[i]) for c in cells) for i in range(5)]
-        lines = [f"## {self.title}", ""]
-        for n, c in enumerate(cells):
-            lines.append("| " + " | ".join(c[i].ljust(widths[i]) for i in range(5)) + " |")
-            if n == 0:
-                lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-        for note in self.notes:
-            lines.append(f"- {note}")
-        return "\n".join(lines)
+        return render_grid(
+            self.title, head, [(r.item, r.what, r.result, r.target, r.verdict) for r in self.rows], self.notes
+        )
+
+
+@dataclass
+class Grid:
+    """A small table of its own columns (the scale-out runs)."""
+
+    title: str
+    head: tuple[str, ...]
+    rows: list[tuple[str, ...]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        return render_grid(self.title, self.head, self.rows, self.notes)
+
+
+def render_grid(title: str, head: tuple[str, ...], rows: list[tuple[str, ...]], notes: list[str]) -> str:
+    cells = [head, *rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
+    lines = [f"## {title}", ""]
+    for n, c in enumerate(cells):
+        lines.append("| " + " | ".join(c[i].ljust(widths[i]) for i in range(len(head))) + " |")
+        if n == 0:
+            lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for note in notes:
+        lines.append(f"- {note}")
+    return "\n".join(lines)
 
 
 def verdict(ok: bool | None) -> str:
@@ -118,7 +141,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -160,17 +183,26 @@ def wfapp_env(db_url: str, **extra: str) -> dict[str, str]:
 
 
 class Gunicorn:
-    """gunicorn, 2 sync workers, on a loopback port: the same setup for wfapp and the baseline."""
+    """gunicorn, 2 sync workers unless told, on a loopback port: the same setup for wfapp, the
+    baseline and the peer (from the peer's own environment)."""
 
-    def __init__(self, app_spec: str, env: dict[str, str], probe_path: str = "/"):
+    def __init__(
+        self,
+        app_spec: str,
+        env: dict[str, str],
+        probe_path: str = "/",
+        workers: int = GUNICORN_WORKERS,
+        bin_dir: Path = VENV_BIN,
+        cwd: Path = ROOT,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.logfile = tempfile.NamedTemporaryFile("w+", prefix="wfapp-bench-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115 (kept open for the server's lifetime)
         self.proc = subprocess.Popen(
             [
-                str(VENV_BIN / "gunicorn"),
+                str(bin_dir / "gunicorn"),
                 "-w",
-                str(GUNICORN_WORKERS),
+                str(workers),
                 "-b",
                 f"127.0.0.1:{self.port}",
                 "--backlog",
@@ -181,7 +213,7 @@ class Gunicorn:
                 "warning",
                 app_spec,
             ],
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdout=self.logfile,
             stderr=subprocess.STDOUT,
@@ -412,6 +444,8 @@ class Bench:
         self.receiver: Receiver | None = None
         self.baseline: dict[str, Any] | None = None
         self.peak_rss: list[float] = []
+        self.wfapp_lifecycles: tuple[float, dict[str, Any]] | None = None  # 8 clients: rate, wrk figures
+        self.extra_tables: list[Grid] = []
 
     def step(self, label: str, fn: Callable[[], None], item: str = "") -> None:
         log(f"{self.name}: {label}")
@@ -431,6 +465,10 @@ class Bench:
                 return self.table
             self.step("API throughput against the baseline", self.api_throughput, "1")
             self.step("whole lifecycles", self.lifecycles, "7")
+            if self.is_pg:
+                self.step("scale-out: web and worker processes", self.scale_out, "9")
+            else:
+                self.step("whole lifecycles of the peer (django-viewflow)", self.peer_lifecycles, "8")
             self.step("dispatcher throughput", self.dispatcher, "5")
             self.step("validation", lambda: validation_row(self.table, 200), "4")
             self.step("list cost as data grows", self.list_cost, "2")
@@ -443,7 +481,7 @@ class Bench:
             )
         finally:
             self.receiver.close()
-        order = {k: i for i, k in enumerate("1234567")}
+        order = {k: i for i, k in enumerate("123456789")}
         self.table.rows.sort(key=lambda r: order.get(r.item, 9))
         return self.table
 
@@ -556,24 +594,13 @@ class Bench:
         server = Gunicorn("app:app", self.env(WFAPP_DISPATCHER_ENABLED="true"), probe_path="/api/openapi.json")
         try:
             for clients in (1, CLIENTS):
-                self.receiver.stats(reset=True)
-                env = {
-                    "BENCH_TOKEN": self.base.token,
-                    "BENCH_TEMPLATE": seed.TEMPLATE,
-                    "BENCH_USER": "bench_user_3",
-                    "BENCH_RUN": uuid.uuid4().hex[:8],
-                }
-                t0 = time.time()
-                r = run_wrk("lifecycle.lua", server.url, clients, clients, self.mode.wrk_s, env)
-                stats = self.drain()
-                delivered = stats["count"]
-                span = (stats["last"] - t0) if stats["last"] else float("inf")
-                results[clients] = (delivered / span if delivered else 0.0, r, delivered)
+                results[clients] = self.timed_lifecycles(server.url, clients, self.mode.wrk_s, "bench_user_3")
             self.peak_rss.append(server.peak_rss_mb())
         finally:
             server.close()
         rate1, r1, d1 = results[1]
         rate8, r8, d8 = results[CLIENTS]
+        self.wfapp_lifecycles = (rate8, r8)
         fail = r1["lifecycle_failures"] + r8["lifecycle_failures"] + r1["errors"] + r8["errors"]
         self.table.add(
             "7",
@@ -609,6 +636,141 @@ class Bench:
                 time.sleep(0.2)
         return self.receiver.stats()
 
+    def start_workers(self, n: int) -> list[subprocess.Popen]:
+        """n `flask --app app worker` processes (the outbox dispatcher on its own)."""
+        return [
+            subprocess.Popen(
+                [str(VENV_BIN / "flask"), "--app", "app", "worker"],
+                cwd=ROOT,
+                env=self.env(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(n)
+        ]
+
+    # -- 8
+    def peer_lifecycles(self) -> None:
+        """The same lifecycles, same clients and same receiver, on django-viewflow 2.4."""
+        import peer_bench
+
+        bin_dir = peer_bench.ensure_venv(log)
+        database = self.tmp / "peer.sqlite"
+        environ = peer_bench.env(database, self.receiver.url + "/end-action")
+        peer_bench.migrate(bin_dir, environ)
+        server = Gunicorn(
+            "loanpeer.wsgi", environ, probe_path="/api/applications", bin_dir=bin_dir, cwd=peer_bench.PROJECT
+        )
+        try:
+            env = {"BENCH_TOKEN": peer_bench.TOKEN, "BENCH_USER": "bench_user_4", "BENCH_RUN": uuid.uuid4().hex[:8]}
+            run_wrk("lifecycle_peer.lua", server.url, CLIENTS, CLIENTS, self.mode.warm_s, env)
+            time.sleep(0.5)  # the warm-up's last requests answered
+            self.receiver.stats(reset=True)
+            env["BENCH_RUN"] = uuid.uuid4().hex[:8]
+            t0 = time.time()
+            r = run_wrk("lifecycle_peer.lua", server.url, CLIENTS, CLIENTS, self.mode.wrk_s, env)
+            time.sleep(0.5)
+            stats = self.receiver.stats()  # delivered inside the completing request: nothing left to wait for
+        finally:
+            server.close()
+        delivered = stats["count"]
+        rate = delivered / (stats["last"] - t0) if delivered else 0.0
+        done, tasks = peer_bench.engine_rows(database)
+        fail = r["lifecycle_failures"] + r["errors"]
+        self.table.add(
+            "8",
+            f"peer: whole lifecycles/s on {peer_bench.versions(bin_dir)}, {CLIENTS} clients",
+            f"{rate:.0f}/s, requests p50 {r['p50_us'] / 1000:.1f} / p95 {r['p95_us'] / 1000:.1f} ms "
+            f"({delivered} delivered; viewflow's tables after warm-up and run: {done} processes done, {tasks} tasks"
+            + (f"; {fail} failed requests" if fail else "")
+            + ")",
+            "",
+            "",
+        )
+        if self.wfapp_lifecycles is None:
+            return
+        w_rate, w = self.wfapp_lifecycles
+        self.table.add(
+            "8",
+            f"wfapp / peer: whole lifecycles/s, {CLIENTS} clients, same run",
+            f"wfapp {w_rate:.0f}/s (p50 {w['p50_us'] / 1000:.1f} / p95 {w['p95_us'] / 1000:.1f} ms), "
+            f"peer {rate:.0f}/s (p50 {r['p50_us'] / 1000:.1f} / p95 {r['p95_us'] / 1000:.1f} ms): "
+            + (f"{w_rate / rate:.2f}×" if rate else "n/a"),
+            "",
+            "",
+        )
+
+    # -- 9
+    def scale_out(self) -> None:
+        """Lifecycles/s as processes are added on this machine: 1, 2 and 4 gunicorn workers with
+        their embedded dispatchers, then 2 gunicorn workers with the dispatcher in 1 and in 3
+        `flask worker` processes."""
+        grid = Grid(
+            f"Scale-out on {self.name}: whole lifecycles/s, {CLIENTS} clients, {self.mode.scale_s} s each",
+            ("gunicorn workers", "end actions sent by", "lifecycles/s", "requests p50 / p95", "delivered"),
+        )
+        self.extra_tables.append(grid)
+        runs = [(1, 0), (2, 0), (4, 0), (GUNICORN_WORKERS, 1), (GUNICORN_WORKERS, 3)]
+        for web, workers in runs:
+            sent_by = f"{workers} worker process{'es' if workers > 1 else ''}" if workers else "embedded dispatcher"
+            try:
+                rate, r, delivered = self.scale_run(web, workers)
+                fail = r["lifecycle_failures"] + r["errors"]
+                grid.rows.append(
+                    (
+                        str(web),
+                        sent_by,
+                        f"{rate:.0f}/s",
+                        f"{r['p50_us'] / 1000:.1f} / {r['p95_us'] / 1000:.1f} ms",
+                        f"{delivered}" + (f" ({fail} failed requests)" if fail else ""),
+                    )
+                )
+            except Exception as exc:
+                traceback.print_exc(file=sys.stderr)
+                grid.rows.append((str(web), sent_by, f"error: {type(exc).__name__}: {str(exc)[:80]}", "", ""))
+        grid.notes.append(
+            f"all on this machine ({os.cpu_count()} CPUs, shared with wrk, the receiver and the database); "
+            "a lifecycle counts when its end action reaches the receiver"
+        )
+
+    def scale_run(self, web: int, workers: int) -> tuple[float, dict[str, Any], int]:
+        procs = self.start_workers(workers)
+        server = None
+        try:
+            server = Gunicorn(
+                "app:app",
+                self.env(WFAPP_DISPATCHER_ENABLED="false" if workers else "true"),
+                probe_path="/api/openapi.json",
+                workers=web,
+            )
+            t0 = time.time()
+            rate, r, delivered = self.timed_lifecycles(server.url, CLIENTS, self.mode.scale_s, "bench_user_5")
+        finally:
+            if server is not None:
+                server.close()
+            for p in procs:
+                stop(p)
+        log(
+            f"{self.name}: scale-out, {web} web, {workers} worker processes: {delivered} delivered, run {time.time() - t0:.1f}s"
+        )
+        return rate, r, delivered
+
+    def timed_lifecycles(self, url: str, clients: int, seconds: int, user: str) -> tuple[float, dict[str, Any], int]:
+        """wrk's lifecycles against wfapp at url; (lifecycles/s, wrk's figures, delivered), a
+        lifecycle counted when its end action reaches the receiver (the outbox drained first)."""
+        self.receiver.stats(reset=True)
+        env = {
+            "BENCH_TOKEN": self.base.token,
+            "BENCH_TEMPLATE": seed.TEMPLATE,
+            "BENCH_USER": user,
+            "BENCH_RUN": uuid.uuid4().hex[:8],
+        }
+        t0 = time.time()
+        r = run_wrk("lifecycle.lua", url, clients, clients, seconds, env)
+        stats = self.drain()
+        delivered = stats["count"]
+        return (delivered / (stats["last"] - t0) if delivered else 0.0), r, delivered
+
     # -- 5
     def dispatcher(self) -> None:
         probe = make_app(self.db_url)
@@ -622,16 +784,7 @@ class Bench:
             seed.completed_with_jobs(
                 self.app, self.base, self.receiver.url + "/end-action", n, f"dispatch-{workers}-{uuid.uuid4().hex[:6]}"
             )
-            procs = [
-                subprocess.Popen(
-                    [str(VENV_BIN / "flask"), "--app", "app", "worker"],
-                    cwd=ROOT,
-                    env=self.env(),
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                for _ in range(workers)
-            ]
+            procs = self.start_workers(workers)
             try:
                 deadline = time.time() + 120
                 stats = self.receiver.stats()
@@ -793,7 +946,7 @@ def machine() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="short runs, 100k workflows at most (< 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="short runs, 100k workflows at most (< 4 minutes)")
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument("--pg-url", default=os.environ.get("WFAPP_BENCH_PG_URL", DEFAULT_PG_URL))
     args = parser.parse_args()
@@ -807,7 +960,7 @@ def main() -> int:
     os.chdir(ROOT)
     mode = Mode.make(args.quick)
     started = time.time()
-    tables: list[Table] = []
+    tables: list[Table | Grid] = []
     with tempfile.TemporaryDirectory(prefix="wfapp-bench-") as tmp:
         tmpdir = Path(tmp)
         if args.only in (None, "sqlite"):
@@ -820,7 +973,9 @@ def main() -> int:
                 t.add("-", "every row", f"n/a: PostgreSQL is not reachable at {args.pg_url.split('@')[-1]} ({why})")
                 tables.append(t)
             else:
-                tables.append(Bench("PostgreSQL", args.pg_url, mode, tmpdir).run())
+                bench = Bench("PostgreSQL", args.pg_url, mode, tmpdir)
+                tables.append(bench.run())
+                tables += bench.extra_tables
     print(
         f"wfapp benchmarks, {'quick' if mode.quick else 'full'} run: {machine()}; "
         f"gunicorn {GUNICORN_WORKERS} sync workers, {CLIENTS} concurrent clients (wrk) on loopback; "

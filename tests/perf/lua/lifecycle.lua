@@ -6,6 +6,8 @@ local c = require("common")
 local threads, counter = {}, 0
 local headers, template, user, run
 local step, wid, n, completed, failed = 0, nil, 0, 0, 0
+-- the paths and the id's pattern in the start's answer (lifecycle_peer.lua sets its own)
+local api = LIFECYCLE_API or {start = "/api/workflows", item = "/api/workflows/", id = '"id"%s*:%s*"([0-9a-f%-]+)"'}
 
 function setup(thread)
   counter = counter + 1
@@ -25,12 +27,12 @@ function request()
     n = n + 1
     local body = string.format('{"template_id": "%s", "user_id": "%s", "conversation_id": "life-%s-%d-%d"}',
                                template, user, run, tid, n)
-    return wrk.format("POST", "/api/workflows", headers, body)
+    return wrk.format("POST", api.start, headers, body)
   elseif step == 1 then
     local body = string.format('{"state_data": {"amount": %d, "purpose": "home improvement"}}', 1000 + n)
-    return wrk.format("PUT", "/api/workflows/" .. wid, headers, body)
+    return wrk.format("PUT", api.item .. wid, headers, body)
   else
-    return wrk.format("PUT", "/api/workflows/" .. wid, headers, '{"status": "completed"}')
+    return wrk.format("PUT", api.item .. wid, headers, '{"status": "completed"}')
   end
 end
 
@@ -41,7 +43,7 @@ function response(status, hdrs, body)
     return
   end
   if step == 0 then
-    wid = string.match(body, '"id"%s*:%s*"([0-9a-f%-]+)"')
+    wid = string.match(body, api.id)
     step = wid and 1 or 0
   elseif step == 1 then
     step = 2

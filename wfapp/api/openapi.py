@@ -155,6 +155,28 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
         },
         "required": ["workflow_id", "guidelines", "collected", "missing_fields", "tool"],
     },
+    "MigrationPlan": {
+        "type": "object",
+        "properties": {
+            "workflow_id": {"type": "string"},
+            "status": {"type": "string"},
+            "from_version": {"type": ["integer", "null"]},
+            "to_version": {"type": "integer"},
+            "ok": {"type": "boolean"},
+            "migrated": {"type": "boolean"},
+            "refusal": {"type": ["string", "null"]},
+            "fields": {
+                "type": "object",
+                "properties": {
+                    "valid": {"type": "array", "items": {"type": "string"}},
+                    "invalid": {"type": "array", "items": {"type": "object"}},
+                    "missing": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "dependencies_rerun": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["workflow_id", "ok", "migrated", "fields", "dependencies_rerun"],
+    },
 }
 
 
@@ -174,6 +196,10 @@ LISTS = {
     "PermissionList": _list_of("Permission"),
     "WorkflowList": _list_of("Workflow", {"next_cursor": {"type": ["string", "null"]}}),
     "EventList": _list_of("Event"),
+    "MigrationResult": _list_of(
+        "MigrationPlan",
+        {"migrated": {"type": "integer"}, "refused": {"type": "integer"}, "dry_run": {"type": "boolean"}},
+    ),
 }
 
 

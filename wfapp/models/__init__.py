@@ -1,5 +1,6 @@
 from wfapp.models.directory import EndUser, Permission, UserType
 from wfapp.models.jobs import Job, JobKind, JobStatus
+from wfapp.models.saved_views import SavedView
 from wfapp.models.sessions import StaffSession
 from wfapp.models.staff import ApiToken, AuditEntry, StaffRole, StaffUser, TokenRole
 from wfapp.models.workflow_templates import TemplateVersion, WorkflowTemplate
@@ -20,6 +21,7 @@ __all__ = [
     "JobStatus",
     "OPEN_STATUSES",
     "Permission",
+    "SavedView",
     "StaffRole",
     "StaffSession",
     "StaffUser",

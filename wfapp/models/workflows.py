@@ -52,6 +52,9 @@ class Workflow(db.Model):
         sa.Index("ix_workflows_conversation", "conversation_id"),
         sa.Index("ix_workflows_last_interaction", "last_interaction_at", "id"),
         sa.Index("ix_workflows_updated", "updated_at", "id"),
+        # The operator's queue: workflows handed to a human, and who claimed what.
+        sa.Index("ix_workflows_handoff", "handoff_at"),
+        sa.Index("ix_workflows_claimed", "claimed_by"),
     )
 
     id: so.Mapped[uuid.UUID] = so.mapped_column(sa.Uuid, primary_key=True, default=new_uuid)
@@ -73,6 +76,14 @@ class Workflow(db.Model):
     completed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     last_interaction_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    # Handed to a human (services.handoff): why, since when, and who asked ("llm", "validation",
+    # "operator"); all null while the LLM leads.
+    handoff_reason: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    handoff_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    handoff_source: so.Mapped[str | None] = so.mapped_column(sa.String(20))
+    # The operator who took the workflow's items in the queue (services.attention).
+    claimed_by: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+    claimed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     template: so.Mapped["WorkflowTemplate"] = so.relationship(lazy="raise")  # noqa: F821
     version: so.Mapped["TemplateVersion"] = so.relationship(lazy="raise")  # noqa: F821

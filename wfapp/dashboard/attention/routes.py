@@ -1,0 +1,142 @@
+"""/attention: the queue of incidents, dependencies waiting for an operator, handoffs and idle
+workflows; claiming and releasing; the action that clears each item. Routes are thin: the
+queue and every action are services (services.attention, outbox, handoff)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, request, url_for
+
+from wfapp.auth import ADMIN, OPERATOR, actor_name, has_role, roles_required
+from wfapp.extensions import db
+from wfapp.services import attention, handoff, outbox
+from wfapp.services import workflows as wf_svc
+from wfapp.services.errors import NotFound
+from wfapp.services.staff import record_staff_action
+from wfapp.web import commit_action, hx_redirect, render
+
+bp = Blueprint("attention", __name__, url_prefix="/attention")
+ACTORS = (ADMIN, OPERATOR)
+POLL_S = 10
+KIND_LABELS = {
+    "incident": "Incident",
+    "dependency": "Dependency waits for an operator",
+    "handoff": "Handed to a human",
+    "idle": "Idle",
+}
+
+
+def idle_minutes() -> float:
+    return float(current_app.config.get("ATTENTION_IDLE_MINUTES") or attention.DEFAULT_IDLE_MINUTES)
+
+
+@bp.app_context_processor
+def _navigation_count():
+    # a callable: the count is asked only where the navigation is drawn (signed-in pages)
+    return {"attention_count": lambda: attention.attention_count(db.session, idle_minutes())}
+
+
+def _audit(action: str, workflow_id, changes: dict | None = None) -> None:
+    record_staff_action(
+        db.session, actor_name(), action, "workflow", str(workflow_id), changes or {}, request.remote_addr or ""
+    )
+
+
+def _workflow_or_404(workflow_id):
+    try:
+        return wf_svc.get_workflow(db.session, workflow_id)
+    except NotFound:
+        abort(404)
+
+
+def _back():
+    target = request.form.get("next") or ""
+    return hx_redirect(target if target.startswith("/attention") else url_for(".index"))
+
+
+@bp.get("/")
+@roles_required()
+def index():
+    who = request.args.get("who", "all")
+    if who not in attention.WHO:
+        who = "all"
+    kind = request.args.get("kind", "")
+    items = attention.attention_items(db.session, who=who, actor=actor_name(), kind=kind, idle_minutes=idle_minutes())
+    return render(
+        "attention/index.html",
+        "attention/_queue.html",
+        items=items,
+        who=who,
+        kind=kind if kind in attention.KINDS else "",
+        kinds=KIND_LABELS,
+        me=actor_name(),
+        may_act=has_role(ADMIN, OPERATOR),
+        poll_s=POLL_S,
+        idle=int(idle_minutes()),
+        here=request.full_path.rstrip("?"),
+        active_nav="attention",
+    )
+
+
+@bp.post("/<workflow_id>/claim")
+@roles_required(*ACTORS)
+def claim(workflow_id):
+    wf = _workflow_or_404(workflow_id)
+    commit_action(
+        lambda: attention.claim(db.session, wf.id, actor_name()), audit=lambda _: _audit("workflow_claimed", wf.id)
+    )
+    flash(f"You claimed workflow {str(wf.id)[:8]}.", "success")
+    return _back()
+
+
+@bp.post("/<workflow_id>/release")
+@roles_required(*ACTORS)
+def release(workflow_id):
+    wf = _workflow_or_404(workflow_id)
+    previous = wf.claimed_by
+    commit_action(
+        lambda: attention.release(db.session, wf.id, actor_name()),
+        audit=lambda _: _audit("workflow_released", wf.id, {"was_claimed_by": previous}),
+    )
+    flash(f"Workflow {str(wf.id)[:8]} is unassigned again.", "success")
+    return _back()
+
+
+@bp.post("/jobs/<int:job_id>/retry")
+@roles_required(*ACTORS)
+def retry_job(job_id):
+    try:
+        job = outbox.get_job(db.session, job_id)
+    except NotFound:
+        abort(404)
+    commit_action(
+        lambda: outbox.retry_job(db.session, job.id, actor_name()),
+        audit=lambda j: _audit("job_retried", j.workflow_id, {"job_id": j.id}),
+    )
+    flash(f"Job {job_id} is queued again.", "success")
+    return _back()
+
+
+@bp.post("/<workflow_id>/dependencies/<name>")
+@roles_required(*ACTORS)
+def resolve_dependency(workflow_id, name):
+    wf = _workflow_or_404(workflow_id)
+    outcome = request.form.get("outcome", "")
+    if outcome not in ("succeeded", "failed"):
+        abort(400, "Choose succeeded or failed.")
+    commit_action(
+        lambda: outbox.resolve_dependency(db.session, wf.id, name, outcome, actor_name()),
+        audit=lambda _: _audit("dependency_resolved", wf.id, {"dependency": name, "outcome": outcome}),
+    )
+    flash(f"Dependency {name} marked {outcome}.", "success")
+    return _back()
+
+
+@bp.post("/<workflow_id>/hand-back")
+@roles_required(*ACTORS)
+def hand_back(workflow_id):
+    wf = _workflow_or_404(workflow_id)
+    commit_action(
+        lambda: handoff.hand_back(db.session, wf, actor_name()), audit=lambda _: _audit("workflow_handed_back", wf.id)
+    )
+    flash(f"Workflow {str(wf.id)[:8]} is back with the LLM.", "success")
+    return _back()

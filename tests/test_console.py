@@ -12,6 +12,7 @@ from receivers import FAST, drain
 from wfapp.extensions import db as _db
 from wfapp.models import AuditEntry, Job, JobStatus, SavedView, Workflow
 from wfapp.services import handoff
+from wfapp.services.errors import ValidationFailed
 
 V1 = {"amount": {"type": "number", "required": True, "minimum": 1000}, "purpose": {"type": "string"}}
 # version 2: purpose has to be one of a few, a new required field
@@ -124,7 +125,7 @@ def test_handoff_claims_and_the_queue_page(app, api, operator, admin, make_workf
     wf = make_workflow()
     with app.app_context():
         w = _db.session.get(Workflow, uuid.UUID(wf["id"]))
-        with pytest.raises(Exception):
+        with pytest.raises(ValidationFailed):
             handoff.request_handoff(_db.session, w, "", "llm", "token:chat")
         handoff.request_handoff(_db.session, w, "The user asks for a person", "llm", "token:chat")
         _db.session.commit()

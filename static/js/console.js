@@ -3,9 +3,9 @@
 (function () {
   "use strict";
 
-  function columns(form) {
+  function columns() {
     var keys = [];
-    form.querySelectorAll("input[data-cols]:checked").forEach(function (box) { keys.push(box.value); });
+    document.querySelectorAll("input[data-cols]:checked").forEach(function (box) { keys.push(box.value); });
     return keys.join(",");
   }
 
@@ -14,8 +14,11 @@
     var form = event.detail.elt && event.detail.elt.closest ? event.detail.elt.closest("form[data-drop-empty]") : null;
     if (!form) return;
     var params = event.detail.parameters;
-    if (form.querySelector("input[data-cols]")) {
-      var cols = columns(form);
+    var picker = document.getElementById("column-picker");
+    if (picker) {
+      var template = params instanceof FormData ? params.get("template") : params.template;
+      // another template, other fields: its columns start empty
+      var cols = template === picker.getAttribute("data-template") ? columns() : "";
       if (params instanceof FormData) { params.delete("col"); params.delete("cols"); if (cols) params.set("cols", cols); }
       else { delete params.col; delete params.cols; if (cols) params.cols = cols; }
     }
@@ -40,6 +43,14 @@
     }
   });
 
+  // The column boxes live in the results (they follow the template filter): a change sends
+  // the filter form they belong to.
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!box.hasAttribute || !box.hasAttribute("data-cols") || !box.form || !window.htmx) return;
+    window.htmx.trigger(box.form, "submit");
+  });
+
   // A plain submit (no htmx): disable empty fields so that the browser leaves them out.
   document.addEventListener("submit", function (event) {
     var form = event.target;
@@ -50,9 +61,6 @@
     }
     // htmx sends this form itself (configRequest above); the server drops what is left
     if (!form.hasAttribute("data-drop-empty") || (window.htmx && form.hasAttribute("hx-get"))) return;
-    var hidden = form.querySelector("#f-cols");
-    if (hidden) hidden.value = columns(form);
-    form.querySelectorAll("input[data-cols]").forEach(function (box) { box.disabled = true; });
     form.querySelectorAll("input, select").forEach(function (el) { if (el.value === "" && el.name) el.disabled = true; });
   }, true);
 })();

@@ -48,7 +48,7 @@ def _start_page(values: dict[str, Any], errors=(), problem: str = "", existing: 
         "console/start.html",
         status=status,
         values=values,
-        errors=errors_by_field(list(errors)),
+        errors=errors_by_field(list(errors), "/"),
         problem=problem,
         existing=existing,
         templates=db.session.scalars(sa.select(WorkflowTemplate).order_by(WorkflowTemplate.name)).all(),

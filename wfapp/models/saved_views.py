@@ -9,7 +9,7 @@ from wfapp.extensions import db
 from wfapp.models.types import UTCDateTime, utcnow
 
 
-class SavedView(db.Model):
+class SavedView(db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
     __tablename__ = "saved_views"
     __table_args__ = (sa.UniqueConstraint("staff_user_id", "name", name="uq_saved_views_name"),)
 

@@ -188,7 +188,7 @@ def _migrate_page(template: WorkflowTemplate, *, plans=None, ids=(), from_v=None
         plans=plans,
         ids=list(ids),
         from_v=from_v,
-        to_v=to_v if to_v is not None else template.current_version.number,
+        to_v=to_v if to_v is not None else max((v.number for v in versions), default=None),
         errors=list(errors),
         passing=[p for p in plans or [] if p.ok and not p.migrated],
         active_nav="workflow_templates",

@@ -3,21 +3,22 @@ incident and a handoff appear, one operator claims them, they disappear once cle
 a workflow, a saved view with a state_data column, a migration dry run and the migration of a
 selection. Screenshots at 1280x800 and 390x844 go to test-output/."""
 
+import shutil
 import uuid
 
 import pytest
 import sqlalchemy as sa
+import test_browser_operator as operator_tests
 from pages_support import PASSWORD, make_staff
 from receivers import FAST, drain
-from test_browser_operator import CHROMIUM, OUTPUT, browser  # noqa: F401  (the browser fixture)
 
 from wfapp.extensions import db as _db
 from wfapp.models import Job, Workflow
 from wfapp.services import handoff
 
-pytestmark = pytest.mark.skipif(
-    __import__("shutil").which(CHROMIUM) is None, reason="Debian's chromium is not installed"
-)
+CHROMIUM, OUTPUT = operator_tests.CHROMIUM, operator_tests.OUTPUT
+browser = operator_tests.browser  # the same Chromium fixture
+pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed")
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 V1 = {"amount": {"type": "number", "required": True, "minimum": 1000}, "purpose": {"type": "string"}}
 V2 = {
@@ -26,7 +27,7 @@ V2 = {
 }
 
 
-def sign_in(browser, live_server, username, size="desktop"):  # noqa: F811
+def sign_in(browser, live_server, username, size="desktop"):
     w, h = SIZES[size]
     page = browser.new_page(viewport={"width": w, "height": h})
     errors = []
@@ -51,7 +52,7 @@ def test_queue_incident_and_handoff_claimed_and_cleared(
     live_server,
     browser,
     make_workflow,
-    make_workflow_template,  # noqa: F811
+    make_workflow_template,
 ):
     expect = pytest.importorskip("playwright.sync_api").expect
     app.config.update(FAST)
@@ -114,7 +115,7 @@ def test_queue_incident_and_handoff_claimed_and_cleared(
 
 def test_start_a_workflow_from_the_template_page(
     app, api, live_server, browser, make_workflow_template, make_user_type
-):  # noqa: F811
+):
     expect = pytest.importorskip("playwright.sync_api").expect
     ut = make_user_type(id="retail")
     make_workflow_template(name="loan", state_schema=V1)
@@ -143,7 +144,7 @@ def test_start_a_workflow_from_the_template_page(
     assert not csp, csp
 
 
-def test_saved_view_with_a_state_data_column(app, api, live_server, browser, make_workflow, make_workflow_template):  # noqa: F811
+def test_saved_view_with_a_state_data_column(app, api, live_server, browser, make_workflow, make_workflow_template):
     expect = pytest.importorskip("playwright.sync_api").expect
     t = make_workflow_template(name="loan", state_schema=V1)
     wf = make_workflow(template=t)
@@ -176,7 +177,7 @@ def test_saved_view_with_a_state_data_column(app, api, live_server, browser, mak
 
 def test_migration_dry_run_and_migrate_a_selection(
     app, api, live_server, browser, make_end_user, make_workflow_template
-):  # noqa: F811
+):
     expect = pytest.importorskip("playwright.sync_api").expect
     user = make_end_user()
     make_workflow_template(name="loan", state_schema=V1, grant_to=[user["user_type_id"]])

@@ -233,3 +233,21 @@ def test_saved_views_columns_and_default(app, api, operator, viewer, make_workfl
     assert viewer.get("/workflows/").status_code == 200  # views are per staff user
     assert operator.post(f"/workflows/-/views/{view.id}/delete").status_code == 303
     assert operator.get("/workflows/").status_code == 200
+
+
+def test_dependency_waiting_for_an_operator_is_in_the_queue(app, api, db, operator, make_workflow):
+    from receivers import Receiver
+
+    app.config.update(FAST)
+    with Receiver(lambda req: 400) as rx:
+        dep = {"name": "kyc", "api": {"endpoint": rx.url + "/check"}, "on_failure": {"action": "wait"}}
+        wf = make_workflow(workflow_dependencies=[dep])
+        drain(app, db)
+    assert api.get(f"/api/workflows/{wf['id']}").json["pending_dependencies"]["kyc"]["needs_operator"]
+    page = text(operator.get("/attention/"))
+    assert 'data-kind="dependency"' in page and "Resolve kyc" in page
+    # the call that failed is a dead job too: an incident beside the dependency
+    assert 'data-kind="incident"' in page and 'id="attention-count" aria-label="2 items">2<' in page
+    r = operator.post(f"/workflows/{wf['id']}/dependencies/kyc", {"outcome": "succeeded"})
+    assert r.status_code == 303
+    assert 'data-kind="dependency"' not in text(operator.get("/attention/"))

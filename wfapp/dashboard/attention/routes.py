@@ -116,21 +116,6 @@ def retry_job(job_id):
     return _back()
 
 
-@bp.post("/<workflow_id>/dependencies/<name>")
-@roles_required(*ACTORS)
-def resolve_dependency(workflow_id, name):
-    wf = _workflow_or_404(workflow_id)
-    outcome = request.form.get("outcome", "")
-    if outcome not in ("succeeded", "failed"):
-        abort(400, "Choose succeeded or failed.")
-    commit_action(
-        lambda: outbox.resolve_dependency(db.session, wf.id, name, outcome, actor_name()),
-        audit=lambda _: _audit("dependency_resolved", wf.id, {"dependency": name, "outcome": outcome}),
-    )
-    flash(f"Dependency {name} marked {outcome}.", "success")
-    return _back()
-
-
 @bp.post("/<workflow_id>/hand-back")
 @roles_required(*ACTORS)
 def hand_back(workflow_id):

@@ -55,6 +55,8 @@ class Workflow(db.Model):
         # The operator's queue: workflows handed to a human, and who claimed what.
         sa.Index("ix_workflows_handoff", "handoff_at"),
         sa.Index("ix_workflows_claimed", "claimed_by"),
+        # idle open workflows (the queue and its count): open statuses only, by last interaction
+        sa.Index("ix_workflows_status_interaction", "status", "last_interaction_at"),
     )
 
     id: so.Mapped[uuid.UUID] = so.mapped_column(sa.Uuid, primary_key=True, default=new_uuid)

@@ -96,7 +96,7 @@ def _idle_where(idle_minutes: float) -> list[Any]:
 def attention_count(session, idle_minutes: float = DEFAULT_IDLE_MINUTES) -> int:
     """How many items the queue holds, in one statement (dead jobs on ix_jobs_due, handoffs on
     ix_workflows_handoff, waiting workflows on ix_workflows_status_started, idle ones on
-    ix_workflows_last_interaction)."""
+    ix_workflows_status_interaction)."""
     count = sa.func.count()
     parts = [
         sa.select(count).select_from(Job).where(Job.status == JobStatus.DEAD),

@@ -256,7 +256,7 @@ def migrate_selection():
     template_ids = {r.template_id for r in rows}
     if len(template_ids) != 1:
         flash("Select workflows of one workflow template to migrate them.", "error")
-        return hx_redirect(request.referrer or url_for("workflows.index"))
+        return hx_redirect(url_for("workflows.index"))
     template = db.session.get(WorkflowTemplate, template_ids.pop())
     numbers = {v.id: v.number for v in templates_svc.list_versions(db.session, template)}
     from_numbers = {numbers[r.template_version_id] for r in rows}

@@ -92,8 +92,8 @@ def monitor_args() -> dict[str, Any]:
         args.pop("match", None)
     if not args.get("field"):
         args.pop("value", None)
-    if args.get("incident") not in (None, "1"):
-        args["incident"] = "1"
+    if args.get("incident") != "1":
+        args.pop("incident", None)
     if not args.get("template"):
         args.pop("cols", None)
     sort = request.args.get("sort", "newest")

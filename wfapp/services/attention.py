@@ -58,7 +58,7 @@ def _needs_operator(session) -> Any:
     """True for a workflow with a pending dependency that waits for an operator (a failure
     with on_failure "wait" marks its entry needs_operator)."""
     if session.get_bind().dialect.name == "postgresql":
-        path = sa.literal_column("""'$.* ? (@.state == "pending" && @.needs_operator == true)'::jsonpath""")
+        path: Any = sa.literal_column("""'$.* ? (@.state == "pending" && @.needs_operator == true)'::jsonpath""")
         return sa.func.jsonb_path_exists(Workflow.pending_dependencies, path)
     each = sa.func.json_each(Workflow.pending_dependencies).table_valued("value")
     return (

@@ -77,28 +77,49 @@ def index():
     )
 
 
+def _workflow_action(workflow_id, service, audit_action: str, message: str, changes=None):
+    """One action on a workflow's queue items: the service call, its audit entry, the commit,
+    a message, and back to the queue."""
+    wf = _workflow_or_404(workflow_id)
+    commit_action(lambda: service(wf), audit=lambda _: _audit(audit_action, wf.id, changes(wf) if changes else None))
+    flash(message.format(id=str(wf.id)[:8]), "success")
+    return _back()
+
+
 @bp.post("/<workflow_id>/claim")
 @roles_required(*ACTORS)
 def claim(workflow_id):
-    wf = _workflow_or_404(workflow_id)
-    commit_action(
-        lambda: attention.claim(db.session, wf.id, actor_name()), audit=lambda _: _audit("workflow_claimed", wf.id)
+    return _workflow_action(
+        workflow_id,
+        lambda wf: attention.claim(db.session, wf.id, actor_name()),
+        "workflow_claimed",
+        "You claimed workflow {id}.",
     )
-    flash(f"You claimed workflow {str(wf.id)[:8]}.", "success")
-    return _back()
 
 
 @bp.post("/<workflow_id>/release")
 @roles_required(*ACTORS)
 def release(workflow_id):
-    wf = _workflow_or_404(workflow_id)
-    previous = wf.claimed_by
-    commit_action(
-        lambda: attention.release(db.session, wf.id, actor_name()),
-        audit=lambda _: _audit("workflow_released", wf.id, {"was_claimed_by": previous}),
+    previous: dict = {}
+
+    def run(wf):
+        previous["was_claimed_by"] = wf.claimed_by
+        return attention.release(db.session, wf.id, actor_name())
+
+    return _workflow_action(
+        workflow_id, run, "workflow_released", "Workflow {id} is unassigned again.", lambda _wf: previous
     )
-    flash(f"Workflow {str(wf.id)[:8]} is unassigned again.", "success")
-    return _back()
+
+
+@bp.post("/<workflow_id>/hand-back")
+@roles_required(*ACTORS)
+def hand_back(workflow_id):
+    return _workflow_action(
+        workflow_id,
+        lambda wf: handoff.hand_back(db.session, wf, actor_name()),
+        "workflow_handed_back",
+        "Workflow {id} is back with the LLM.",
+    )
 
 
 @bp.post("/jobs/<int:job_id>/retry")
@@ -113,15 +134,4 @@ def retry_job(job_id):
         audit=lambda j: _audit("job_retried", j.workflow_id, {"job_id": j.id}),
     )
     flash(f"Job {job_id} is queued again.", "success")
-    return _back()
-
-
-@bp.post("/<workflow_id>/hand-back")
-@roles_required(*ACTORS)
-def hand_back(workflow_id):
-    wf = _workflow_or_404(workflow_id)
-    commit_action(
-        lambda: handoff.hand_back(db.session, wf, actor_name()), audit=lambda _: _audit("workflow_handed_back", wf.id)
-    )
-    flash(f"Workflow {str(wf.id)[:8]} is back with the LLM.", "success")
     return _back()

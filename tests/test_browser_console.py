@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from browser_support import launched_browser, needs_chromium
+from browser_support import needs_chromium
 from pages_support import PASSWORD, make_staff
 
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
@@ -23,12 +23,7 @@ SCHEMA = {
     "phone": {"type": "string", "title": "Phone number", "pattern": r"^\+44[0-9 ]+$", "examples": ["+44 20 7946 0958"]},
 }
 
-pytestmark = needs_chromium
-
-
-@pytest.fixture
-def browser():
-    yield from launched_browser()
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 class Console:

@@ -117,3 +117,67 @@ def test_template_lists_cost_the_same_for_10_and_100_templates(app, api, world, 
     for p in paths_pages:
         big = statements_of(app, admin.client, p)
         assert len(big) == len(small[p]), (p, small[p], big)
+
+
+def mark_for_attention(app) -> None:
+    """Give every workflow a reason to be in the operators' queue: handoffs, dependencies that
+    wait for an operator, dead jobs (the idle ones are idle already: they started long ago)."""
+    from wfapp.models import Job
+
+    now = datetime.now(UTC)
+    with app.app_context(), _db.engine.begin() as conn:
+        rows = conn.execute(sa.select(Workflow.id, Workflow.status, Workflow.handoff_at)).all()
+        jobs = []
+        for i, (wid, status, handoff_at) in enumerate(rows):
+            if handoff_at is not None:
+                continue
+            if status == "waiting":
+                pending = {"kyc": {"state": "pending", "type": "api", "needs_operator": True, "since": now.isoformat()}}
+                conn.execute(sa.update(Workflow).where(Workflow.id == wid).values(pending_dependencies=pending))
+            elif i % 2:
+                conn.execute(
+                    sa.update(Workflow)
+                    .where(Workflow.id == wid)
+                    .values(handoff_at=now, handoff_reason="help", handoff_source="llm")
+                )
+            if status == "completed":
+                jobs.append(
+                    {
+                        "kind": "end_action",
+                        "workflow_id": wid,
+                        "idempotency_key": uuid.uuid4().hex,
+                        "payload": {},
+                        "status": "dead",
+                        "attempts": 1,
+                        "max_attempts": 1,
+                        "next_attempt_at": now,
+                        "locked_by": "",
+                        "last_error": "answered 400",
+                        "created_at": now,
+                        "finished_at": now,
+                    }
+                )
+        if jobs:
+            conn.execute(Job.__table__.insert(), jobs)
+
+
+def test_queue_and_monitor_columns_cost_the_same_for_10_and_100_rows(app, api, world):
+    operator = Staff(app, "operator")
+    name = world["templates"][0]["name"]
+    pages = [
+        "/attention/",
+        "/attention/?who=unassigned",
+        f"/workflows/?template={name}&cols=amount,purpose&field=purpose&value=counted",
+        "/workflows/?incident=1&sort=oldest",
+    ]
+    add_workflows(app, world["templates"], world["users"], 10)
+    mark_for_attention(app)
+    small = {p: statements_of(app, operator.client, p) for p in pages}
+    assert "help" in operator.client.get("/attention/").get_data(as_text=True)
+    add_workflows(app, world["templates"], world["users"], 90)
+    mark_for_attention(app)
+    body = operator.client.get(pages[2]).get_data(as_text=True)
+    assert body.count('<td class="state-col">counted</td>') == 34
+    for p in pages:
+        big = statements_of(app, operator.client, p)
+        assert len(big) == len(small[p]), (p, small[p], big)

@@ -60,6 +60,9 @@ TABLE = [
     ("dashboard.home", "GET", _roles(STAFF, ok=302)),
     ("overview.*", "GET", _roles(STAFF)),
     ("permissions.index", "GET", _roles(STAFF)),
+    ("attention.index", "GET", _roles(STAFF)),
+    ("console.start_panel", "GET", _roles(STAFF)),
+    ("console.*", "GET", _roles(OPERATE)),
     ("workflows.*live", "GET", _roles(STAFF, ok=(200, 204, 286))),
     ("workflows.*", "GET", _roles(STAFF)),
     ("workflow_templates.new", "GET", _roles(("admin",))),
@@ -69,6 +72,9 @@ TABLE = [
     ("workflow_templates.*", "GET", _roles(STAFF)),
     # dashboard: operators act on workflows; admins change definitions, permissions, tokens
     ("workflows.*", "POST", _roles(OPERATE, ok=PASS, outsiders=NO_SESSION_POST)),
+    ("attention.*", "POST", _roles(OPERATE, ok=PASS, outsiders=NO_SESSION_POST)),
+    ("console.*_view", "POST", _roles(STAFF, ok=PASS, outsiders=NO_SESSION_POST)),  # saved views: everyone's own
+    ("console.*", "POST", _roles(OPERATE, ok=PASS, outsiders=NO_SESSION_POST)),
     ("workflow_templates.*", "POST", _roles(("admin",), ok=PASS, outsiders=NO_SESSION_POST)),
     ("permissions.*", "POST", _roles(("admin",), ok=PASS, outsiders=NO_SESSION_POST)),
     ("admin.*", "GET", _roles(("admin",))),
@@ -96,6 +102,7 @@ TABLE = [
     ("api.request_handoff", "POST", _api(WRITERS, ok=PASS)),
     ("api.hand_back", "POST", _api(OPERATE, ok=PASS)),
     ("api.retry_*", "POST", _api(OPERATE, ok=PASS)),
+    ("api.migrate_*", "POST", _api(OPERATE, ok=PASS)),
     ("api.*", "POST", _api(("admin",), ok=PASS)),
     ("api.*", "PUT", _api(("admin",), ok=PASS)),
     ("api.*", "PATCH", _api(("admin",), ok=PASS)),
@@ -105,7 +112,7 @@ TABLE = [
 FRESH_SESSION = {"auth.logout"}
 # The count of rules x methods x principals; raise it when routes are added (and the table says
 # who may use them). It guards against the walk silently covering less than the app serves.
-MIN_CASES = 100 * len(PRINCIPALS)
+MIN_CASES = 116 * len(PRINCIPALS)
 
 
 def expected_for(endpoint: str, method: str):
@@ -140,6 +147,7 @@ def world(app, api, make_workflow):
         "token_id": spare_id,
         "filename": "css/wfapp.css",
         "credential": "not-a-callback-credential",
+        "view_id": 1,
     }
     missing = {
         "subscription_id": 99999,
@@ -154,6 +162,7 @@ def world(app, api, make_workflow):
         "token_id": 999999,
         "filename": "no/such/file.css",
         "credential": "no-such-callback-credential",
+        "view_id": 999999,
     }
     sessions = {role: Staff(app, role) for role in STAFF}
     tokens = {role: api.token(role) for role in ("integration",) + STAFF}

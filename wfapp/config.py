@@ -33,6 +33,7 @@ class Defaults:
     JOB_BACKOFF_CAP_S = 600.0
     # Pages
     PAGE_SIZE = 50
+    ATTENTION_IDLE_MINUTES = 60  # an open workflow without interaction this long needs attention
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None

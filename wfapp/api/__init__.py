@@ -14,4 +14,4 @@ def _bounded_int_urls(state):
     state.app.url_map.converters["int"] = DatabaseInteger
 
 
-from wfapp.api import directory, events, openapi, outbox, privacy, workflow_templates, workflows  # noqa: E402,F401
+from wfapp.api import directory, events, migration, openapi, outbox, privacy, workflow_templates, workflows  # noqa: E402,F401

@@ -181,6 +181,28 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
         "required": ["stored", "refused", "next", "can_complete", "missing_required", "text"],
     },
     "Tool": {"type": "object", "description": "a function-calling tool in the shape of the dialect asked for"},
+    "MigrationPlan": {
+        "type": "object",
+        "properties": {
+            "workflow_id": {"type": "string"},
+            "status": {"type": "string"},
+            "from_version": {"type": ["integer", "null"]},
+            "to_version": {"type": "integer"},
+            "ok": {"type": "boolean"},
+            "migrated": {"type": "boolean"},
+            "refusal": {"type": ["string", "null"]},
+            "fields": {
+                "type": "object",
+                "properties": {
+                    "valid": {"type": "array", "items": {"type": "string"}},
+                    "invalid": {"type": "array", "items": {"type": "object"}},
+                    "missing": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "dependencies_rerun": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["workflow_id", "ok", "migrated", "fields", "dependencies_rerun"],
+    },
 }
 
 
@@ -200,6 +222,10 @@ LISTS = {
     "PermissionList": _list_of("Permission"),
     "WorkflowList": _list_of("Workflow", {"next_cursor": {"type": ["string", "null"]}}),
     "EventList": _list_of("Event"),
+    "MigrationResult": _list_of(
+        "MigrationPlan",
+        {"migrated": {"type": "integer"}, "refused": {"type": "integer"}, "dry_run": {"type": "boolean"}},
+    ),
 }
 
 

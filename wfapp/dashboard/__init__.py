@@ -34,3 +34,8 @@ def init_app(app: Flask) -> None:
     from wfapp.dashboard.admin.routes import bp as admin_bp
 
     app.register_blueprint(admin_bp)
+    from wfapp.dashboard.attention.routes import bp as attention_bp
+    from wfapp.dashboard.console.routes import bp as console_bp
+
+    app.register_blueprint(attention_bp)
+    app.register_blueprint(console_bp)

@@ -1,6 +1,7 @@
 from wfapp.models.directory import EndUser, Permission, UserType
 from wfapp.models.events import EventSubscription, PublicEvent, Timer
 from wfapp.models.jobs import Job, JobKind, JobStatus
+from wfapp.models.saved_views import SavedView
 from wfapp.models.sessions import StaffSession
 from wfapp.models.staff import ApiToken, AuditEntry, StaffRole, StaffUser, TokenRole
 from wfapp.models.workflow_templates import TemplateVersion, WorkflowTemplate
@@ -23,6 +24,7 @@ __all__ = [
     "OPEN_STATUSES",
     "Permission",
     "PublicEvent",
+    "SavedView",
     "StaffRole",
     "StaffSession",
     "StaffUser",

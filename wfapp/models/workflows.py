@@ -55,6 +55,11 @@ class Workflow(Model):
         sa.Index("ix_workflows_conversation", "conversation_id"),
         sa.Index("ix_workflows_last_interaction", "last_interaction_at", "id"),
         sa.Index("ix_workflows_updated", "updated_at", "id"),
+        # The operator's queue: workflows handed to a human, and who claimed what.
+        sa.Index("ix_workflows_handoff", "handoff_at"),
+        sa.Index("ix_workflows_claimed", "claimed_by"),
+        # idle open workflows (the queue and its count): open statuses only, by last interaction
+        sa.Index("ix_workflows_status_interaction", "status", "last_interaction_at"),
     )
 
     id: so.Mapped[uuid.UUID] = so.mapped_column(sa.Uuid, primary_key=True, default=new_uuid)
@@ -89,6 +94,9 @@ class Workflow(Model):
     # The last refused write of each field not stored since: {field: {"message", "count", "value", "at"}}
     # (no value for a sensitive field); bookkeeping for the LLM context, not part of the state.
     refusals: so.Mapped[dict[str, Any] | None] = so.mapped_column(JSONDoc)
+    # The operator who took the workflow's items in the queue (services.attention).
+    claimed_by: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+    claimed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     template: so.Mapped["WorkflowTemplate"] = so.relationship(lazy="raise")
     version: so.Mapped["TemplateVersion"] = so.relationship(lazy="raise")

@@ -217,6 +217,34 @@ DEPENDENCY_DECISION = {
     "additionalProperties": False,
 }
 
+# Version migration (services.migration): one workflow, or many of a template.
+VERSION_NUMBER = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+WORKFLOW_MIGRATE = {
+    "type": "object",
+    "properties": {
+        "version": VERSION_NUMBER,
+        "dry_run": {"type": "boolean", "default": False, "description": "only say what would happen"},
+    },
+    "required": ["version"],
+    "additionalProperties": False,
+}
+TEMPLATE_MIGRATE = {
+    "type": "object",
+    "properties": {
+        "from_version": VERSION_NUMBER,
+        "to_version": VERSION_NUMBER,
+        "workflow_ids": {
+            "type": "array",
+            "items": {"type": "string", "maxLength": 64},
+            "maxItems": 1000,
+            "description": "these workflows only (default: every open workflow on from_version)",
+        },
+        "dry_run": {"type": "boolean", "default": False},
+    },
+    "required": ["from_version", "to_version"],
+    "additionalProperties": False,
+}
+
 REQUEST_SCHEMAS = {
     "WorkflowTemplateCreate": WORKFLOW_TEMPLATE_CREATE,
     "WorkflowTemplateUpdate": WORKFLOW_TEMPLATE_UPDATE,
@@ -234,4 +262,6 @@ REQUEST_SCHEMAS = {
     "ToolCall": TOOL_CALL,
     "FieldDecline": FIELD_DECLINE,
     "HandoffRequest": HANDOFF_REQUEST,
+    "WorkflowMigrate": WORKFLOW_MIGRATE,
+    "TemplateMigrate": TEMPLATE_MIGRATE,
 }

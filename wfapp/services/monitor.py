@@ -51,18 +51,32 @@ SORT_LABELS = {
 # --------------------------------------------------------------------------- monitor page
 
 
+def monitor_query(session, filters: WorkflowFilters, extra_where: list[Any] | None = None) -> sa.Select:
+    """The monitor's filtered query: the API's filters, plus the dashboard's own (extra_where:
+    the incident filter, for instance)."""
+    q = filtered_workflows_query(session, filters)
+    for clause in extra_where or []:
+        q = q.where(clause)
+    return q
+
+
 def monitor_page(
-    session: so.Session, filters: WorkflowFilters, sort: str = "newest", limit: int = 50, cursor: str | None = None
+    session: so.Session,
+    filters: WorkflowFilters,
+    sort: str = "newest",
+    limit: int = 50,
+    cursor: str | None = None,
+    extra_where: list[Any] | None = None,
 ) -> tuple[list[WorkflowRow], str | None]:
     """One page of the monitor by keyset on (sort column, id): never OFFSET. The default order
     is the API's (services.workflow_queries.list_workflows); the others page the same filtered query
     on the (last_interaction_at, id) or (started_at, id) index."""
     if sort not in SORTS:
         sort = "newest"
-    if sort == "newest":
+    if sort == "newest" and not extra_where:
         return list_workflows(session, filters, limit, cursor)
     column, descending = SORTS[sort]
-    q = filtered_workflows_query(session, filters)
+    q = monitor_query(session, filters, extra_where)
     if cursor:
         ts, wid = decode_cursor(cursor)
         key = sa.tuple_(column, Workflow.id)
@@ -320,6 +334,7 @@ __all__ = [
     "has_open_jobs",
     "incidents",
     "monitor_page",
+    "monitor_query",
     "monitor_token",
     "overview_token",
     "per_day",

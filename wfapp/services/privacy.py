@@ -439,7 +439,7 @@ def _scrub_pending_entry(entry: Any) -> Any:
 def _scrub_job_payload(payload: dict[str, Any], dependency: bool = False) -> dict[str, Any]:
     """A job's payload without the erased values: the end action's state_data, a call's body
     and (for a dependency call, rendered from state_data) the path and query of its endpoint.
-    Marked `erased`: such a job is never sent again (wfapp.services.outbox.retry_job)."""
+    Marked `erased`: such a job is never sent again (wfapp.services.outbox_actions.retry_job)."""
     out = copy.deepcopy(payload)
     body = out.get("body")
     if isinstance(body, dict) and body.get("state_data"):

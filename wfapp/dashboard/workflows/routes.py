@@ -10,11 +10,12 @@ from urllib.parse import urlencode
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import Blueprint, Response, abort, current_app, flash, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from wfapp.auth import ADMIN, OPERATOR, actor_name, has_role, roles_required
+from wfapp.dashboard.console import monitor_view as console_view
 from wfapp.db_setup import begin_write
 from wfapp.errors import NotFound, PermissionDenied, Problem, StateValidationError, ValidationFailed
 from wfapp.extensions import db
@@ -64,6 +65,9 @@ FILTER_NAMES = (
     "field",
     "value",
     "match",
+    # the operator's console: workflows with a dead job; state_data columns (with a template)
+    "incident",
+    "cols",
 )
 MONITOR_POLL_S = 3
 DETAIL_POLL_S = 2
@@ -103,6 +107,10 @@ def monitor_args() -> dict[str, Any]:
         args.pop("match", None)
     if not args.get("field"):
         args.pop("value", None)
+    if args.get("incident") != "1":
+        args.pop("incident", None)
+    if not args.get("template"):
+        args.pop("cols", None)
     sort = request.args.get("sort", "newest")
     if sort in monitor.SORTS and sort != "newest":
         args["sort"] = sort
@@ -116,11 +124,16 @@ def _monitor_context(since: str | None = None) -> dict[str, Any]:
     cursor = request.args.get("cursor") or None
     rows: list = []
     next_cursor = None
+    console_ctx: dict[str, Any] = console_view.empty_extras()
     try:
         # A broken filter shows nothing (and says why beside it) rather than everything.
         privacy.refuse_sensitive_search(db.session, args.get("field"), staff_role())
         filters = workflow_queries.filters_from_query(db.session, MultiDict(args))
-        rows, next_cursor = monitor.monitor_page(db.session, filters, args.get("sort", "newest"), limit, cursor)
+        extra = console_view.extra_where(args)
+        rows, next_cursor = monitor.monitor_page(
+            db.session, filters, args.get("sort", "newest"), limit, cursor, extra_where=extra
+        )
+        console_ctx = console_view.monitor_extras(db.session, args, rows, filters, extra, staff_role())
     except ValidationFailed as exc:
         errors = exc.errors
     except PermissionDenied as exc:
@@ -153,12 +166,18 @@ def _monitor_context(since: str | None = None) -> dict[str, Any]:
         may_act=may_act(),
         poll_s=MONITOR_POLL_S,
         active_nav="workflows",
+        **console_ctx,
+        saved_views=console_view.views_of_current_user(),
     )
 
 
 @bp.get("/")
 @roles_required()
 def index():
+    # the operator's console: empty parameters left out of the URL; the default saved view
+    target = console_view.redirect_target()
+    if target:
+        return redirect(target, 302)
     return render("workflows/index.html", "workflows/_monitor.html", **_monitor_context())
 
 

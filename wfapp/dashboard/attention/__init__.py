@@ -1,0 +1,1 @@
+"""The operator's queue: what needs a human now (/attention)."""

@@ -9,7 +9,7 @@ from flask import g, jsonify, request
 from wfapp.api import bp
 from wfapp.api.auth import ADMIN
 from wfapp.api.openapi import LISTS, RESPONSE_SCHEMAS, TS, _list_of
-from wfapp.api.operations import operation
+from wfapp.api.presets import OperationPresets, items_response, limit_arg
 from wfapp.api.workflows import _workflow_response
 from wfapp.db_setup import begin_write
 from wfapp.errors import ValidationFailed
@@ -18,9 +18,9 @@ from wfapp.models import TokenRole
 from wfapp.services import public_events, suspension
 from wfapp.services import subscriptions as svc
 
-TAG = "events"
 FEED_READERS = frozenset({TokenRole.ADMIN, TokenRole.INTEGRATION})
 OPERATE = frozenset({TokenRole.ADMIN, TokenRole.OPERATOR})
+ops = OperationPresets(bp, tag="events", reads=ADMIN)
 MAX_WAIT_S = 30.0
 POLL_S = 0.2
 
@@ -66,31 +66,18 @@ SUSPEND_BODY = {
 }
 
 
-@operation(
-    bp,
-    "/event-subscriptions",
-    "GET",
-    summary="Webhook subscriptions",
-    roles=ADMIN,
-    response="EventSubscriptionList",
-    tag=TAG,
-)
+@ops.read("/event-subscriptions", "Webhook subscriptions", "EventSubscriptionList")
 def list_event_subscriptions():
-    return jsonify({"items": [svc.subscription_json(s) for s in svc.list_subscriptions(db.session)]})
+    return items_response(svc.list_subscriptions(db.session), svc.subscription_json)
 
 
-@operation(
-    bp,
+@ops.create(
     "/event-subscriptions",
-    "POST",
-    summary="Subscribe a URL to public events (the answer holds the signing secret, shown once)",
-    roles=ADMIN,
-    body=svc.SUBSCRIPTION_CREATE,
-    body_name="EventSubscriptionCreate",
-    response="EventSubscription",
-    status=201,
+    "Subscribe a URL to public events (the answer holds the signing secret, shown once)",
+    svc.SUBSCRIPTION_CREATE,
+    "EventSubscriptionCreate",
+    "EventSubscription",
     errors=(422,),
-    tag=TAG,
 )
 def create_event_subscription(body):
     sub, secret = svc.create_subscription(db.session, body, g.actor, request.remote_addr or "")
@@ -99,31 +86,18 @@ def create_event_subscription(body):
     return jsonify(answer), 201
 
 
-@operation(
-    bp,
-    "/event-subscriptions/<int:subscription_id>",
-    "GET",
-    summary="A webhook subscription",
-    roles=ADMIN,
-    response="EventSubscription",
-    errors=(404,),
-    tag=TAG,
-)
+@ops.read("/event-subscriptions/<int:subscription_id>", "A webhook subscription", "EventSubscription")
 def get_event_subscription(subscription_id):
     return jsonify(svc.subscription_json(svc.get_subscription(db.session, subscription_id)))
 
 
-@operation(
-    bp,
+@ops.change(
     "/event-subscriptions/<int:subscription_id>",
-    "PATCH",
-    summary="Change a webhook subscription (url, event_types, templates, description, is_active)",
-    roles=ADMIN,
-    body=svc.SUBSCRIPTION_BODY,
-    body_name="EventSubscriptionUpdate",
-    response="EventSubscription",
-    errors=(404, 422),
-    tag=TAG,
+    "Change a webhook subscription (url, event_types, templates, description, is_active)",
+    svc.SUBSCRIPTION_BODY,
+    "EventSubscriptionUpdate",
+    "EventSubscription",
+    errors=(422,),
 )
 def update_event_subscription(subscription_id, body):
     sub = svc.update_subscription(db.session, subscription_id, body, g.actor, request.remote_addr or "")
@@ -132,15 +106,8 @@ def update_event_subscription(subscription_id, body):
     return jsonify(answer)
 
 
-@operation(
-    bp,
-    "/event-subscriptions/<int:subscription_id>",
-    "DELETE",
-    summary="Delete a webhook subscription (its queued deliveries are dropped)",
-    roles=ADMIN,
-    status=204,
-    errors=(404,),
-    tag=TAG,
+@ops.delete(
+    "/event-subscriptions/<int:subscription_id>", "Delete a webhook subscription (its queued deliveries are dropped)"
 )
 def delete_event_subscription(subscription_id):
     svc.delete_subscription(db.session, subscription_id, g.actor, request.remote_addr or "")
@@ -168,26 +135,23 @@ def _feed_args() -> tuple[int, float, int, set[str]]:
     except ValueError:
         errors.append({"path": "/query/wait", "message": f"must be a number of seconds from 0 to {MAX_WAIT_S:g}"})
         wait = 0
-    limit = request.args.get("limit", 100, type=int) or 100
+    limit = limit_arg(100, 500)
     types = {t for t in (request.args.get("types") or "").split(",") if t}
     unknown = types - set(public_events.EVENT_TYPES)
     if unknown:
         errors.append({"path": "/query/types", "message": f"unknown event type(s): {', '.join(sorted(unknown))}"})
     if errors:
         raise ValidationFailed("; ".join(e["message"] for e in errors), errors)
-    return int(after) if after.isdigit() else 0, wait, min(max(limit, 1), 500), types
+    return int(after) if after.isdigit() else 0, wait, limit, types
 
 
-@operation(
-    bp,
+@ops.read(
     "/events",
-    "GET",
-    summary="The public events in order, after a cursor; waits up to `wait` seconds for new ones",
+    "The public events in order, after a cursor; waits up to `wait` seconds for new ones",
+    "PublicEventFeed",
     roles=FEED_READERS,
-    response="PublicEventFeed",
     errors=(422,),
     query=FEED_QUERY,
-    tag=TAG,
 )
 def event_feed():
     after, wait, limit, types = _feed_args()
@@ -211,8 +175,7 @@ def event_feed():
     return jsonify({"items": items, "next": nxt})
 
 
-@operation(
-    bp,
+@ops(
     "/workflows/<workflow_id>/suspend",
     "POST",
     summary="Suspend an open workflow: writes refused, no timers, no dependency calls until resumed",
@@ -220,8 +183,7 @@ def event_feed():
     body=SUSPEND_BODY,
     body_name="Suspension",
     response="Workflow",
-    errors=(404, 409),
-    tag=TAG,
+    errors=(409,),
 )
 def suspend_workflow(workflow_id, body):
     wf = suspension.suspend(db.session, workflow_id, body["reason"], g.actor)
@@ -230,15 +192,13 @@ def suspend_workflow(workflow_id, body):
     return resp
 
 
-@operation(
-    bp,
+@ops(
     "/workflows/<workflow_id>/resume",
     "POST",
     summary="Resume a suspended workflow",
     roles=OPERATE,
     response="Workflow",
-    errors=(404, 409),
-    tag=TAG,
+    errors=(409,),
 )
 def resume_workflow(workflow_id):
     wf = suspension.resume(db.session, workflow_id, g.actor)

@@ -6,9 +6,8 @@ from typing import Any
 from flask import g, jsonify, request
 
 from wfapp.api import bp
-from wfapp.api.auth import ADMIN
 from wfapp.api.openapi import RESPONSE_SCHEMAS
-from wfapp.api.operations import operation
+from wfapp.api.presets import OperationPresets
 from wfapp.extensions import db
 from wfapp.services import privacy
 from wfapp.services.workflow_lookup import schema_of
@@ -29,16 +28,12 @@ RESPONSE_SCHEMAS["Erasure"] = {
 }
 
 
-@operation(
-    bp,
+@OperationPresets(bp, tag="end users").delete(
     "/users/<path:user_id>",
-    "DELETE",
-    summary="Erase an end user's personal data (state_data, values in the history); workflows and "
+    "Erase an end user's personal data (state_data, values in the history); workflows and "
     "their event skeletons stay. Idempotent.",
-    roles=ADMIN,
+    status=200,
     response="Erasure",
-    errors=(404,),
-    tag="end users",
 )
 def erase_end_user(user_id):
     result = privacy.erase_end_user(db.session, user_id, g.actor, request.remote_addr or "")

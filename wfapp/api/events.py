@@ -8,7 +8,7 @@ from flask import g, jsonify, request
 
 from wfapp.api import bp
 from wfapp.api.auth import ADMIN
-from wfapp.api.openapi import LISTS, RESPONSE_SCHEMAS, TS, _list_of
+from wfapp.api.openapi import LISTS, RESPONSE_SCHEMAS, TS, _list_of, answer, typed
 from wfapp.api.presets import OperationPresets, items_response, limit_arg
 from wfapp.api.workflows import _workflow_response
 from wfapp.db_setup import begin_write
@@ -24,38 +24,39 @@ ops = OperationPresets(bp, tag="events", reads=ADMIN)
 MAX_WAIT_S = 30.0
 POLL_S = 0.2
 
-RESPONSE_SCHEMAS["EventSubscription"] = {
-    "type": "object",
-    "description": "A webhook subscription; `secret` is in the answer that creates it, and never again.",
-    "properties": {
+RESPONSE_SCHEMAS["EventSubscription"] = answer(
+    {
         "id": {"type": "integer"},
-        "url": {"type": "string"},
+        **typed("string", "url", "description", "secret", "created_by"),
         "event_types": {"type": "array", "items": {"type": "string"}},
         "templates": {"type": "array", "items": {"type": "string"}},
-        "description": {"type": "string"},
         "is_active": {"type": "boolean"},
-        "secret": {"type": "string"},
-        "created_by": {"type": "string"},
         "created_at": TS,
         "updated_at": TS,
     },
-    "required": ["id", "url", "event_types", "templates", "is_active"],
-}
-RESPONSE_SCHEMAS["PublicEvent"] = {
-    "type": "object",
-    "properties": {
+    "id",
+    "url",
+    "event_types",
+    "templates",
+    "is_active",
+    description="A webhook subscription; `secret` is in the answer that creates it, and never again.",
+)
+RESPONSE_SCHEMAS["PublicEvent"] = answer(
+    {
         "cursor": {"type": "integer"},
         "id": {"type": "string", "description": "stable event id (the webhook's Idempotency-Key)"},
         "type": {"type": "string", "enum": list(public_events.EVENT_TYPES)},
         "created_at": TS,
-        "workflow_id": {"type": "string"},
+        **typed("string", "workflow_id", "template", "actor"),
         "seq": {"type": "integer", "description": "order of the events of one workflow"},
-        "template": {"type": "string"},
-        "actor": {"type": "string"},
         "data": {"type": "object"},
     },
-    "required": ["cursor", "id", "type", "workflow_id", "seq"],
-}
+    "cursor",
+    "id",
+    "type",
+    "workflow_id",
+    "seq",
+)
 LISTS["EventSubscriptionList"] = _list_of("EventSubscription")
 LISTS["PublicEventFeed"] = _list_of("PublicEvent", {"next": {"type": "integer"}})
 SUSPEND_BODY = {

@@ -8,7 +8,7 @@ from flask import jsonify
 
 from wfapp.api import bp
 from wfapp.api.operations import OPERATIONS, openapi_path
-from wfapp.schemas.api import REQUEST_SCHEMAS
+from wfapp.schemas.api import REQUEST_SCHEMAS, object_schema
 from wfapp.schemas.definitions import DEPENDENCY
 
 STATUS_TITLES = {
@@ -28,133 +28,108 @@ STATUS_TITLES = {
 }
 
 TS = {"type": ["string", "null"], "format": "date-time"}
+NULLABLE_STRING = ["string", "null"]
+
+
+def typed(json_type: str | list[str], *names: str) -> dict[str, Any]:
+    """Properties `names`, each of this JSON type."""
+    return {name: {"type": json_type} for name in names}
+
+
+def answer(properties: dict[str, Any], *required: str, **keywords: Any) -> dict[str, Any]:
+    """The schema of an answer: an object with these properties (more may come in later versions)."""
+    return object_schema(properties, *required, closed=False, **keywords)
+
+
 RESPONSE_SCHEMAS: dict[str, Any] = {
-    "Problem": {
-        "type": "object",
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
+    "Problem": answer(
+        {
+            **typed("string", "type", "title", "detail"),
             "status": {"type": "integer"},
-            "detail": {"type": "string"},
-            "errors": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
-                    "required": ["path", "message"],
-                },
-            },
+            "errors": {"type": "array", "items": answer(typed("string", "path", "message"), "path", "message")},
         },
-        "required": ["type", "title", "status", "detail"],
-    },
-    "WorkflowTemplate": {
-        "type": "object",
-        "properties": {
+        "type",
+        "title",
+        "status",
+        "detail",
+    ),
+    "WorkflowTemplate": answer(
+        {
             "id": {"type": "string", "format": "uuid"},
-            "name": {"type": "string"},
-            "category": {"type": "string"},
-            "is_active": {"type": "boolean"},
-            "version": {"type": "integer"},
-            "description": {"type": "string"},
-            "guidelines": {"type": "string"},
-            "state_schema": {"type": "object"},
+            **typed("string", "name", "category", "description", "guidelines", "end_action_type"),
+            **typed("boolean", "is_active"),
+            **typed("integer", "version"),
+            **typed("object", "state_schema"),
             "workflow_dependencies": {"type": "array", "items": DEPENDENCY},
-            "end_action_type": {"type": "string"},
             "end_action_target": {"type": ["object", "null"]},
             "created_at": TS,
             "updated_at": TS,
         },
-        "required": ["id", "name", "version", "state_schema", "is_active"],
-    },
-    "TemplateVersion": {
-        "type": "object",
-        "properties": {
-            "template_id": {"type": "string"},
-            "template": {"type": "string"},
-            "number": {"type": "integer"},
-            "is_current": {"type": "boolean"},
-            "state_schema": {"type": "object"},
-            "change_note": {"type": "string"},
-            "created_by": {"type": "string"},
+        "id",
+        "name",
+        "version",
+        "state_schema",
+        "is_active",
+    ),
+    "TemplateVersion": answer(
+        {
+            **typed("string", "template_id", "template", "change_note", "created_by"),
+            **typed("integer", "number"),
+            **typed("boolean", "is_current"),
+            **typed("object", "state_schema"),
             "created_at": TS,
         },
-        "required": ["number", "state_schema"],
-    },
-    "UserType": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "name": {"type": "string"},
-            "description": {"type": "string"},
-            "created_at": TS,
-        },
-        "required": ["id", "name"],
-    },
-    "EndUser": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "user_type_id": {"type": "string"},
-            "display_name": {"type": "string"},
-            "created_at": TS,
-        },
-        "required": ["id", "user_type_id"],
-    },
-    "Permission": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "integer"},
-            "user_type_id": {"type": "string"},
-            "workflow_template_id": {"type": "string"},
-            "created_at": TS,
-        },
-        "required": ["id", "user_type_id", "workflow_template_id"],
-    },
-    "Workflow": {
-        "type": "object",
-        "properties": {
+        "number",
+        "state_schema",
+    ),
+    "UserType": answer({**typed("string", "id", "name", "description"), "created_at": TS}, "id", "name"),
+    "EndUser": answer(
+        {**typed("string", "id", "user_type_id", "display_name"), "created_at": TS}, "id", "user_type_id"
+    ),
+    "Permission": answer(
+        {"id": {"type": "integer"}, **typed("string", "user_type_id", "workflow_template_id"), "created_at": TS},
+        "id",
+        "user_type_id",
+        "workflow_template_id",
+    ),
+    "Workflow": answer(
+        {
             "id": {"type": "string", "format": "uuid"},
-            "template_id": {"type": "string"},
-            "template_name": {"type": "string"},
+            **typed("string", "template_id", "template_name", "conversation_id", "user_id", "etag"),
             "template_version": {"type": "integer"},
-            "conversation_id": {"type": "string"},
-            "user_id": {"type": "string"},
             "status": {"type": "string", "enum": ["active", "waiting", "completed", "failed", "cancelled"]},
-            "status_reason": {"type": ["string", "null"]},
-            "state_data": {"type": "object"},
-            "pending_dependencies": {"type": "object"},
+            "status_reason": {"type": NULLABLE_STRING},
+            **typed("object", "state_data", "pending_dependencies"),
             "waiting_for": {"type": ["object", "null"]},
-            "started_at": TS,
-            "completed_at": TS,
-            "last_interaction_at": TS,
-            "updated_at": TS,
-            "etag": {"type": "string"},
+            **{name: TS for name in ("started_at", "completed_at", "last_interaction_at", "updated_at")},
         },
-        "required": ["id", "template_id", "conversation_id", "user_id", "status", "state_data"],
-    },
-    "Event": {
-        "type": "object",
-        "properties": {
-            "seq": {"type": "integer"},
-            "type": {"type": "string"},
-            "actor": {"type": "string"},
-            "data": {"type": "object"},
-            "created_at": TS,
-        },
-        "required": ["seq", "type", "actor", "data"],
-    },
-    "WorkflowContext": {
-        "type": "object",
-        "properties": {
-            "workflow_id": {"type": "string"},
-            "guidelines": {"type": "string"},
-            "collected": {"type": "object"},
+        "id",
+        "template_id",
+        "conversation_id",
+        "user_id",
+        "status",
+        "state_data",
+    ),
+    "Event": answer(
+        {"seq": {"type": "integer"}, **typed("string", "type", "actor"), "data": {"type": "object"}, "created_at": TS},
+        "seq",
+        "type",
+        "actor",
+        "data",
+    ),
+    "WorkflowContext": answer(
+        {
+            **typed("string", "workflow_id", "guidelines"),
+            **typed("object", "collected", "tool"),
             "missing_fields": {"type": "array"},
-            "next_field": {"type": ["string", "null"]},
-            "tool": {"type": "object"},
+            "next_field": {"type": NULLABLE_STRING},
         },
-        "required": ["workflow_id", "guidelines", "collected", "missing_fields", "tool"],
-    },
+        "workflow_id",
+        "guidelines",
+        "collected",
+        "missing_fields",
+        "tool",
+    ),
     "Tool": {"type": "object", "description": "a function-calling tool in the shape of the dialect asked for"},
 }
 

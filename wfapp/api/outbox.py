@@ -7,7 +7,7 @@ from typing import Any
 from flask import current_app, g, jsonify, request
 
 from wfapp.api import bp
-from wfapp.api.openapi import LISTS, RESPONSE_SCHEMAS, TS, _list_of
+from wfapp.api.openapi import LISTS, NULLABLE_STRING, RESPONSE_SCHEMAS, TS, _list_of, answer, typed
 from wfapp.api.presets import OperationPresets, items_response, limit_arg
 from wfapp.api.serializers import iso, job_json
 from wfapp.api.workflows import _workflow_response
@@ -23,39 +23,34 @@ from wfapp.services.workflow_lookup import get_workflow
 OPERATE = frozenset({TokenRole.ADMIN, TokenRole.OPERATOR})
 ops = OperationPresets(bp, tag="outbox", writes=OPERATE)
 
-RESPONSE_SCHEMAS["Job"] = {
-    "type": "object",
-    "description": "One outbound call in the outbox; a `dead` job is an incident.",
-    "properties": {
-        "id": {"type": "integer"},
+RESPONSE_SCHEMAS["Job"] = answer(
+    {
+        **typed("integer", "id", "attempts", "max_attempts"),
         "kind": {"type": "string", "enum": [k.value for k in JobKind]},
         "status": {"type": "string", "enum": [s.value for s in JobStatus]},
-        "workflow_id": {"type": "string"},
-        "type": {"type": "string"},
-        "endpoint": {"type": ["string", "null"]},
-        "dependency": {"type": ["string", "null"]},
-        "attempts": {"type": "integer"},
-        "max_attempts": {"type": "integer"},
-        "next_attempt_at": TS,
-        "locked_until": TS,
-        "last_error": {"type": ["string", "null"]},
-        "idempotency_key": {"type": "string"},
-        "created_at": TS,
-        "finished_at": TS,
+        **typed("string", "workflow_id", "type", "idempotency_key"),
+        **typed(NULLABLE_STRING, "endpoint", "dependency", "last_error"),
+        **{name: TS for name in ("next_attempt_at", "locked_until", "created_at", "finished_at")},
     },
-    "required": ["id", "kind", "status", "workflow_id", "attempts", "max_attempts"],
-}
-RESPONSE_SCHEMAS["CallbackReceipt"] = {
-    "type": "object",
-    "description": "What a callback resolved (no state_data: the called party sees only its own answer).",
-    "properties": {
-        "workflow_id": {"type": "string"},
-        "dependency": {"type": "string"},
+    "id",
+    "kind",
+    "status",
+    "workflow_id",
+    "attempts",
+    "max_attempts",
+    description="One outbound call in the outbox; a `dead` job is an incident.",
+)
+RESPONSE_SCHEMAS["CallbackReceipt"] = answer(
+    {
+        **typed("string", "workflow_id", "dependency", "workflow_status"),
         "state": {"type": "string", "enum": ["pending", "succeeded", "failed"]},
-        "workflow_status": {"type": "string"},
     },
-    "required": ["workflow_id", "dependency", "state", "workflow_status"],
-}
+    "workflow_id",
+    "dependency",
+    "state",
+    "workflow_status",
+    description="What a callback resolved (no state_data: the called party sees only its own answer).",
+)
 LISTS["JobList"] = _list_of("Job", {"next_before": {"type": ["integer", "null"]}})
 
 

@@ -6,26 +6,27 @@ from typing import Any
 from flask import g, jsonify, request
 
 from wfapp.api import bp
-from wfapp.api.openapi import RESPONSE_SCHEMAS
+from wfapp.api.openapi import RESPONSE_SCHEMAS, answer, typed
 from wfapp.api.presets import OperationPresets
 from wfapp.extensions import db
 from wfapp.services import privacy
 from wfapp.services.workflow_lookup import schema_of
 
-RESPONSE_SCHEMAS["Erasure"] = {
-    "type": "object",
-    "description": "What an erasure changed; a second call finds nothing (erased: false).",
-    "properties": {
+RESPONSE_SCHEMAS["Erasure"] = answer(
+    {
         "user_id": {"type": "string"},
         "erased": {"type": "boolean"},
-        "workflows": {"type": "integer"},
-        "workflows_erased": {"type": "integer"},
-        "events_scrubbed": {"type": "integer"},
-        "jobs_scrubbed": {"type": "integer"},
+        **typed("integer", "workflows", "workflows_erased", "events_scrubbed", "jobs_scrubbed"),
         "jobs_cancelled": {"type": "integer", "description": "pending or running calls cancelled, never sent"},
     },
-    "required": ["user_id", "erased", "workflows", "workflows_erased", "events_scrubbed", "jobs_scrubbed"],
-}
+    "user_id",
+    "erased",
+    "workflows",
+    "workflows_erased",
+    "events_scrubbed",
+    "jobs_scrubbed",
+    description="What an erasure changed; a second call finds nothing (erased: false).",
+)
 
 
 @OperationPresets(bp, tag="end users").delete(

@@ -19,6 +19,19 @@ def iso(ts: datetime | None) -> str | None:
     return ts.isoformat().replace("+00:00", "Z") if ts else None
 
 
+def _definition_json(v: TemplateVersion) -> dict[str, Any]:
+    """What a version defines, the same in a template's answer (its current version) and a version's."""
+    return {
+        "description": v.description,
+        "guidelines": v.guidelines,
+        "state_schema": v.state_schema,
+        "workflow_dependencies": v.workflow_dependencies,
+        "end_action_type": v.end_action_type,
+        "end_action_target": v.end_action_target,
+        "timers": v.timers,
+    }
+
+
 def workflow_template_json(t: WorkflowTemplate) -> dict[str, Any]:
     v = t.current_version
     assert v is not None  # a stored template always has one (version 1 is made with it)
@@ -28,13 +41,7 @@ def workflow_template_json(t: WorkflowTemplate) -> dict[str, Any]:
         "category": t.category,
         "is_active": t.is_active,
         "version": v.number,
-        "description": v.description,
-        "guidelines": v.guidelines,
-        "state_schema": v.state_schema,
-        "workflow_dependencies": v.workflow_dependencies,
-        "end_action_type": v.end_action_type,
-        "end_action_target": v.end_action_target,
-        "timers": v.timers,
+        **_definition_json(v),
         "created_at": iso(t.created_at),
         "updated_at": iso(t.updated_at),
     }
@@ -46,13 +53,7 @@ def template_version_json(v: TemplateVersion, template: WorkflowTemplate) -> dic
         "template": template.name,
         "number": v.number,
         "is_current": template.current_version_id == v.id,
-        "description": v.description,
-        "guidelines": v.guidelines,
-        "state_schema": v.state_schema,
-        "workflow_dependencies": v.workflow_dependencies,
-        "end_action_type": v.end_action_type,
-        "end_action_target": v.end_action_target,
-        "timers": v.timers,
+        **_definition_json(v),
         "change_note": v.change_note,
         "created_by": v.created_by,
         "created_at": iso(v.created_at),

@@ -9,7 +9,7 @@ from flask import g, jsonify, request
 from wfapp.api import bp
 from wfapp.api.auth import ADMIN
 from wfapp.api.openapi import LISTS, RESPONSE_SCHEMAS, TS, _list_of, answer, typed
-from wfapp.api.presets import OperationPresets, items_response, limit_arg
+from wfapp.api.presets import WORKFLOW_ACTION, OperationPresets, items_response, limit_arg
 from wfapp.api.workflows import _workflow_response
 from wfapp.db_setup import begin_write
 from wfapp.errors import ValidationFailed
@@ -19,7 +19,6 @@ from wfapp.services import public_events, suspension
 from wfapp.services import subscriptions as svc
 
 FEED_READERS = frozenset({TokenRole.ADMIN, TokenRole.INTEGRATION})
-OPERATE = frozenset({TokenRole.ADMIN, TokenRole.OPERATOR})
 ops = OperationPresets(bp, tag="events", reads=ADMIN)
 MAX_WAIT_S = 30.0
 POLL_S = 0.2
@@ -180,11 +179,9 @@ def event_feed():
     "/workflows/<workflow_id>/suspend",
     "POST",
     summary="Suspend an open workflow: writes refused, no timers, no dependency calls until resumed",
-    roles=OPERATE,
     body=SUSPEND_BODY,
     body_name="Suspension",
-    response="Workflow",
-    errors=(409,),
+    **WORKFLOW_ACTION,
 )
 def suspend_workflow(workflow_id, body):
     wf = suspension.suspend(db.session, workflow_id, body["reason"], g.actor)
@@ -197,9 +194,7 @@ def suspend_workflow(workflow_id, body):
     "/workflows/<workflow_id>/resume",
     "POST",
     summary="Resume a suspended workflow",
-    roles=OPERATE,
-    response="Workflow",
-    errors=(409,),
+    **WORKFLOW_ACTION,
 )
 def resume_workflow(workflow_id):
     wf = suspension.resume(db.session, workflow_id, g.actor)

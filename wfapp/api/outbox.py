@@ -8,19 +8,18 @@ from flask import current_app, g, jsonify, request
 
 from wfapp.api import bp
 from wfapp.api.openapi import LISTS, NULLABLE_STRING, RESPONSE_SCHEMAS, TS, _list_of, answer, typed
-from wfapp.api.presets import OperationPresets, items_response, limit_arg
+from wfapp.api.presets import OPERATE, WORKFLOW_ACTION, OperationPresets, items_response, limit_arg
 from wfapp.api.serializers import iso, job_json
 from wfapp.api.workflows import _workflow_response
 from wfapp.errors import ValidationFailed
 from wfapp.extensions import db
-from wfapp.models import Job, JobKind, JobStatus, TokenRole
+from wfapp.models import Job, JobKind, JobStatus
 from wfapp.schemas.api import DEPENDENCY_DECISION, DEPENDENCY_OUTCOME
 from wfapp.services import outbox, outbox_actions, privacy
 from wfapp.services.outbox import OutboxSettings
 from wfapp.services.staff import record_staff_action
 from wfapp.services.workflow_lookup import get_workflow
 
-OPERATE = frozenset({TokenRole.ADMIN, TokenRole.OPERATOR})
 ops = OperationPresets(bp, tag="outbox", writes=OPERATE)
 
 RESPONSE_SCHEMAS["Job"] = answer(
@@ -75,8 +74,7 @@ def outbox_job_json(job: Job) -> dict[str, Any]:
     summary="An operator resolves a pending dependency by hand, with a reason (recorded and audited)",
     body=DEPENDENCY_DECISION,
     body_name="DependencyDecision",
-    response="Workflow",
-    errors=(409,),
+    **WORKFLOW_ACTION,
 )
 def resolve_dependency(workflow_id, name, body):
     wf = outbox_actions.resolve_dependency(

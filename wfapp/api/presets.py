@@ -16,6 +16,11 @@ from flask import Response, jsonify, request
 
 from wfapp.api.auth import ADMIN, READ
 from wfapp.api.operations import operation
+from wfapp.models import TokenRole
+
+OPERATE = frozenset({TokenRole.ADMIN, TokenRole.OPERATOR})
+# an operator's action on one workflow, answered with the workflow (409: its state does not allow it)
+WORKFLOW_ACTION: dict[str, Any] = {"roles": OPERATE, "response": "Workflow", "errors": (409,)}
 
 
 class OperationPresets:

@@ -8,8 +8,8 @@ from flask import g, jsonify, request
 
 from wfapp.api import bp
 from wfapp.api.auth import ADMIN
-from wfapp.api.openapi import LISTS, RESPONSE_SCHEMAS, TS, _list_of
-from wfapp.api.operations import operation
+from wfapp.api.openapi import LISTS, RESPONSE_SCHEMAS, TS, _list_of, answer, typed
+from wfapp.api.presets import WORKFLOW_ACTION, OperationPresets, items_response, limit_arg
 from wfapp.api.workflows import _workflow_response
 from wfapp.db_setup import begin_write
 from wfapp.errors import ValidationFailed
@@ -18,44 +18,44 @@ from wfapp.models import TokenRole
 from wfapp.services import public_events, suspension
 from wfapp.services import subscriptions as svc
 
-TAG = "events"
 FEED_READERS = frozenset({TokenRole.ADMIN, TokenRole.INTEGRATION})
-OPERATE = frozenset({TokenRole.ADMIN, TokenRole.OPERATOR})
+ops = OperationPresets(bp, tag="events", reads=ADMIN)
 MAX_WAIT_S = 30.0
 POLL_S = 0.2
 
-RESPONSE_SCHEMAS["EventSubscription"] = {
-    "type": "object",
-    "description": "A webhook subscription; `secret` is in the answer that creates it, and never again.",
-    "properties": {
+RESPONSE_SCHEMAS["EventSubscription"] = answer(
+    {
         "id": {"type": "integer"},
-        "url": {"type": "string"},
+        **typed("string", "url", "description", "secret", "created_by"),
         "event_types": {"type": "array", "items": {"type": "string"}},
         "templates": {"type": "array", "items": {"type": "string"}},
-        "description": {"type": "string"},
         "is_active": {"type": "boolean"},
-        "secret": {"type": "string"},
-        "created_by": {"type": "string"},
         "created_at": TS,
         "updated_at": TS,
     },
-    "required": ["id", "url", "event_types", "templates", "is_active"],
-}
-RESPONSE_SCHEMAS["PublicEvent"] = {
-    "type": "object",
-    "properties": {
+    "id",
+    "url",
+    "event_types",
+    "templates",
+    "is_active",
+    description="A webhook subscription; `secret` is in the answer that creates it, and never again.",
+)
+RESPONSE_SCHEMAS["PublicEvent"] = answer(
+    {
         "cursor": {"type": "integer"},
         "id": {"type": "string", "description": "stable event id (the webhook's Idempotency-Key)"},
         "type": {"type": "string", "enum": list(public_events.EVENT_TYPES)},
         "created_at": TS,
-        "workflow_id": {"type": "string"},
+        **typed("string", "workflow_id", "template", "actor"),
         "seq": {"type": "integer", "description": "order of the events of one workflow"},
-        "template": {"type": "string"},
-        "actor": {"type": "string"},
         "data": {"type": "object"},
     },
-    "required": ["cursor", "id", "type", "workflow_id", "seq"],
-}
+    "cursor",
+    "id",
+    "type",
+    "workflow_id",
+    "seq",
+)
 LISTS["EventSubscriptionList"] = _list_of("EventSubscription")
 LISTS["PublicEventFeed"] = _list_of("PublicEvent", {"next": {"type": "integer"}})
 SUSPEND_BODY = {
@@ -66,31 +66,18 @@ SUSPEND_BODY = {
 }
 
 
-@operation(
-    bp,
-    "/event-subscriptions",
-    "GET",
-    summary="Webhook subscriptions",
-    roles=ADMIN,
-    response="EventSubscriptionList",
-    tag=TAG,
-)
+@ops.read("/event-subscriptions", "Webhook subscriptions", "EventSubscriptionList")
 def list_event_subscriptions():
-    return jsonify({"items": [svc.subscription_json(s) for s in svc.list_subscriptions(db.session)]})
+    return items_response(svc.list_subscriptions(db.session), svc.subscription_json)
 
 
-@operation(
-    bp,
+@ops.create(
     "/event-subscriptions",
-    "POST",
-    summary="Subscribe a URL to public events (the answer holds the signing secret, shown once)",
-    roles=ADMIN,
-    body=svc.SUBSCRIPTION_CREATE,
-    body_name="EventSubscriptionCreate",
-    response="EventSubscription",
-    status=201,
+    "Subscribe a URL to public events (the answer holds the signing secret, shown once)",
+    svc.SUBSCRIPTION_CREATE,
+    "EventSubscriptionCreate",
+    "EventSubscription",
     errors=(422,),
-    tag=TAG,
 )
 def create_event_subscription(body):
     sub, secret = svc.create_subscription(db.session, body, g.actor, request.remote_addr or "")
@@ -99,31 +86,18 @@ def create_event_subscription(body):
     return jsonify(answer), 201
 
 
-@operation(
-    bp,
-    "/event-subscriptions/<int:subscription_id>",
-    "GET",
-    summary="A webhook subscription",
-    roles=ADMIN,
-    response="EventSubscription",
-    errors=(404,),
-    tag=TAG,
-)
+@ops.read("/event-subscriptions/<int:subscription_id>", "A webhook subscription", "EventSubscription")
 def get_event_subscription(subscription_id):
     return jsonify(svc.subscription_json(svc.get_subscription(db.session, subscription_id)))
 
 
-@operation(
-    bp,
+@ops.change(
     "/event-subscriptions/<int:subscription_id>",
-    "PATCH",
-    summary="Change a webhook subscription (url, event_types, templates, description, is_active)",
-    roles=ADMIN,
-    body=svc.SUBSCRIPTION_BODY,
-    body_name="EventSubscriptionUpdate",
-    response="EventSubscription",
-    errors=(404, 422),
-    tag=TAG,
+    "Change a webhook subscription (url, event_types, templates, description, is_active)",
+    svc.SUBSCRIPTION_BODY,
+    "EventSubscriptionUpdate",
+    "EventSubscription",
+    errors=(422,),
 )
 def update_event_subscription(subscription_id, body):
     sub = svc.update_subscription(db.session, subscription_id, body, g.actor, request.remote_addr or "")
@@ -132,15 +106,8 @@ def update_event_subscription(subscription_id, body):
     return jsonify(answer)
 
 
-@operation(
-    bp,
-    "/event-subscriptions/<int:subscription_id>",
-    "DELETE",
-    summary="Delete a webhook subscription (its queued deliveries are dropped)",
-    roles=ADMIN,
-    status=204,
-    errors=(404,),
-    tag=TAG,
+@ops.delete(
+    "/event-subscriptions/<int:subscription_id>", "Delete a webhook subscription (its queued deliveries are dropped)"
 )
 def delete_event_subscription(subscription_id):
     svc.delete_subscription(db.session, subscription_id, g.actor, request.remote_addr or "")
@@ -168,26 +135,23 @@ def _feed_args() -> tuple[int, float, int, set[str]]:
     except ValueError:
         errors.append({"path": "/query/wait", "message": f"must be a number of seconds from 0 to {MAX_WAIT_S:g}"})
         wait = 0
-    limit = request.args.get("limit", 100, type=int) or 100
+    limit = limit_arg(100, 500)
     types = {t for t in (request.args.get("types") or "").split(",") if t}
     unknown = types - set(public_events.EVENT_TYPES)
     if unknown:
         errors.append({"path": "/query/types", "message": f"unknown event type(s): {', '.join(sorted(unknown))}"})
     if errors:
         raise ValidationFailed("; ".join(e["message"] for e in errors), errors)
-    return int(after) if after.isdigit() else 0, wait, min(max(limit, 1), 500), types
+    return int(after) if after.isdigit() else 0, wait, limit, types
 
 
-@operation(
-    bp,
+@ops.read(
     "/events",
-    "GET",
-    summary="The public events in order, after a cursor; waits up to `wait` seconds for new ones",
+    "The public events in order, after a cursor; waits up to `wait` seconds for new ones",
+    "PublicEventFeed",
     roles=FEED_READERS,
-    response="PublicEventFeed",
     errors=(422,),
     query=FEED_QUERY,
-    tag=TAG,
 )
 def event_feed():
     after, wait, limit, types = _feed_args()
@@ -211,17 +175,13 @@ def event_feed():
     return jsonify({"items": items, "next": nxt})
 
 
-@operation(
-    bp,
+@ops(
     "/workflows/<workflow_id>/suspend",
     "POST",
     summary="Suspend an open workflow: writes refused, no timers, no dependency calls until resumed",
-    roles=OPERATE,
     body=SUSPEND_BODY,
     body_name="Suspension",
-    response="Workflow",
-    errors=(404, 409),
-    tag=TAG,
+    **WORKFLOW_ACTION,
 )
 def suspend_workflow(workflow_id, body):
     wf = suspension.suspend(db.session, workflow_id, body["reason"], g.actor)
@@ -230,15 +190,11 @@ def suspend_workflow(workflow_id, body):
     return resp
 
 
-@operation(
-    bp,
+@ops(
     "/workflows/<workflow_id>/resume",
     "POST",
     summary="Resume a suspended workflow",
-    roles=OPERATE,
-    response="Workflow",
-    errors=(404, 409),
-    tag=TAG,
+    **WORKFLOW_ACTION,
 )
 def resume_workflow(workflow_id):
     wf = suspension.resume(db.session, workflow_id, g.actor)

@@ -28,6 +28,22 @@ STATUS_TITLES = {
 }
 
 TS = {"type": ["string", "null"], "format": "date-time"}
+NULLABLE_STRING = ["string", "null"]
+
+
+def typed(json_type: str | list[str], *names: str) -> dict[str, Any]:
+    """Properties `names`, each of this JSON type."""
+    return {name: {"type": json_type} for name in names}
+
+
+def answer(properties: dict[str, Any], *required: str, **keywords: Any) -> dict[str, Any]:
+    """The schema of an answer: an object with these properties (more may come in later versions)."""
+    schema: dict[str, Any] = {"type": "object", **keywords, "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
 RESPONSE_SCHEMAS: dict[str, Any] = {
     "Problem": {
         "type": "object",

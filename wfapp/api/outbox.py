@@ -1,61 +1,55 @@
 """Dependencies' callbacks and the outbox's jobs: /api/workflows/{id}/dependencies/{name},
 /api/workflows/{id}/end-action/retry, /api/workflows/{id}/jobs, /api/jobs (incidents)."""
 
+from enum import StrEnum
 from typing import Any
 
 from flask import current_app, g, jsonify, request
 
 from wfapp.api import bp
-from wfapp.api.auth import READ
-from wfapp.api.openapi import LISTS, RESPONSE_SCHEMAS, TS, _list_of
-from wfapp.api.operations import operation
+from wfapp.api.openapi import LISTS, NULLABLE_STRING, RESPONSE_SCHEMAS, TS, _list_of, answer, typed
+from wfapp.api.presets import OPERATE, WORKFLOW_ACTION, OperationPresets, items_response, limit_arg
 from wfapp.api.serializers import iso, job_json
 from wfapp.api.workflows import _workflow_response
 from wfapp.errors import ValidationFailed
 from wfapp.extensions import db
-from wfapp.models import Job, JobKind, JobStatus, TokenRole
+from wfapp.models import Job, JobKind, JobStatus
 from wfapp.schemas.api import DEPENDENCY_DECISION, DEPENDENCY_OUTCOME
 from wfapp.services import outbox, outbox_actions, privacy
 from wfapp.services.outbox import OutboxSettings
 from wfapp.services.staff import record_staff_action
 from wfapp.services.workflow_lookup import get_workflow
 
-TAG = "outbox"
-OPERATE = frozenset({TokenRole.ADMIN, TokenRole.OPERATOR})
+ops = OperationPresets(bp, tag="outbox", writes=OPERATE)
 
-RESPONSE_SCHEMAS["Job"] = {
-    "type": "object",
-    "description": "One outbound call in the outbox; a `dead` job is an incident.",
-    "properties": {
-        "id": {"type": "integer"},
+RESPONSE_SCHEMAS["Job"] = answer(
+    {
+        **typed("integer", "id", "attempts", "max_attempts"),
         "kind": {"type": "string", "enum": [k.value for k in JobKind]},
         "status": {"type": "string", "enum": [s.value for s in JobStatus]},
-        "workflow_id": {"type": "string"},
-        "type": {"type": "string"},
-        "endpoint": {"type": ["string", "null"]},
-        "dependency": {"type": ["string", "null"]},
-        "attempts": {"type": "integer"},
-        "max_attempts": {"type": "integer"},
-        "next_attempt_at": TS,
-        "locked_until": TS,
-        "last_error": {"type": ["string", "null"]},
-        "idempotency_key": {"type": "string"},
-        "created_at": TS,
-        "finished_at": TS,
+        **typed("string", "workflow_id", "type", "idempotency_key"),
+        **typed(NULLABLE_STRING, "endpoint", "dependency", "last_error"),
+        **{name: TS for name in ("next_attempt_at", "locked_until", "created_at", "finished_at")},
     },
-    "required": ["id", "kind", "status", "workflow_id", "attempts", "max_attempts"],
-}
-RESPONSE_SCHEMAS["CallbackReceipt"] = {
-    "type": "object",
-    "description": "What a callback resolved (no state_data: the called party sees only its own answer).",
-    "properties": {
-        "workflow_id": {"type": "string"},
-        "dependency": {"type": "string"},
+    "id",
+    "kind",
+    "status",
+    "workflow_id",
+    "attempts",
+    "max_attempts",
+    description="One outbound call in the outbox; a `dead` job is an incident.",
+)
+RESPONSE_SCHEMAS["CallbackReceipt"] = answer(
+    {
+        **typed("string", "workflow_id", "dependency", "workflow_status"),
         "state": {"type": "string", "enum": ["pending", "succeeded", "failed"]},
-        "workflow_status": {"type": "string"},
     },
-    "required": ["workflow_id", "dependency", "state", "workflow_status"],
-}
+    "workflow_id",
+    "dependency",
+    "state",
+    "workflow_status",
+    description="What a callback resolved (no state_data: the called party sees only its own answer).",
+)
 LISTS["JobList"] = _list_of("Job", {"next_before": {"type": ["integer", "null"]}})
 
 
@@ -74,17 +68,13 @@ def outbox_job_json(job: Job) -> dict[str, Any]:
     }
 
 
-@operation(
-    bp,
+@ops(
     "/workflows/<workflow_id>/dependencies/<name>",
     "POST",
     summary="An operator resolves a pending dependency by hand, with a reason (recorded and audited)",
-    roles=OPERATE,
     body=DEPENDENCY_DECISION,
     body_name="DependencyDecision",
-    response="Workflow",
-    errors=(404, 409),
-    tag=TAG,
+    **WORKFLOW_ACTION,
 )
 def resolve_dependency(workflow_id, name, body):
     wf = outbox_actions.resolve_dependency(
@@ -112,8 +102,7 @@ def resolve_dependency(workflow_id, name, body):
     return response
 
 
-@operation(
-    bp,
+@ops(
     "/callbacks/<credential>",
     "POST",
     summary="The called party reports its outcome after a 202, at the single-use address of its call (X-Wfapp-Callback)",
@@ -123,7 +112,6 @@ def resolve_dependency(workflow_id, name, body):
     body_name="DependencyOutcome",
     response="CallbackReceipt",
     errors=(409,),
-    tag=TAG,
 )
 def dependency_callback(credential, body):
     wf, name = outbox_actions.resolve_by_callback(
@@ -144,16 +132,14 @@ def dependency_callback(credential, body):
     return jsonify(receipt)
 
 
-@operation(
-    bp,
+RETRY: dict[str, Any] = {"response": "Job", "status": 202, "errors": (409,)}
+
+
+@ops(
     "/workflows/<workflow_id>/end-action/retry",
     "POST",
     summary="Re-arm the workflow's dead end action (same Idempotency-Key, a fresh budget of attempts)",
-    roles=OPERATE,
-    response="Job",
-    status=202,
-    errors=(404, 409),
-    tag=TAG,
+    **RETRY,
 )
 def retry_end_action(workflow_id):
     job = outbox_actions.retry_end_action(db.session, get_workflow(db.session, workflow_id).id, g.actor)
@@ -161,41 +147,17 @@ def retry_end_action(workflow_id):
     return jsonify(outbox_job_json(job)), 202
 
 
-@operation(
-    bp,
-    "/jobs/<job_id>/retry",
-    "POST",
-    summary="Re-arm a dead job (an end action or a dependency call)",
-    roles=OPERATE,
-    response="Job",
-    status=202,
-    errors=(404, 409),
-    tag=TAG,
-)
+@ops("/jobs/<job_id>/retry", "POST", summary="Re-arm a dead job (an end action or a dependency call)", **RETRY)
 def retry_job(job_id):
     job = outbox_actions.retry_job(db.session, job_id, g.actor)
     db.session.commit()
     return jsonify(outbox_job_json(job)), 202
 
 
-@operation(
-    bp,
-    "/workflows/<workflow_id>/jobs",
-    "GET",
-    summary="The workflow's end action and dependency calls",
-    roles=READ,
-    response="JobList",
-    errors=(404,),
-    tag=TAG,
-)
+@ops.read("/workflows/<workflow_id>/jobs", "The workflow's end action and dependency calls", "JobList")
 def list_workflow_jobs(workflow_id):
     wf = get_workflow(db.session, workflow_id)
-    return jsonify(
-        {
-            "items": [outbox_job_json(j) for j in outbox.list_jobs(db.session, workflow_id=wf.id, limit=200)],
-            "next_before": None,
-        }
-    )
+    return items_response(outbox.list_jobs(db.session, workflow_id=wf.id, limit=200), outbox_job_json, next_before=None)
 
 
 JOB_QUERY = [
@@ -210,31 +172,27 @@ JOB_QUERY = [
 ]
 
 
-@operation(
-    bp,
+def _enum_arg(name: str, enum: type[StrEnum], what: str) -> str | None:
+    value = request.args.get(name) or None
+    if value and value not in {e.value for e in enum}:
+        raise ValidationFailed(
+            f"{name} is not {what}",
+            [{"path": f"/query/{name}", "message": f"must be one of {', '.join(e.value for e in enum)}"}],
+        )
+    return value
+
+
+@ops.read(
     "/jobs",
-    "GET",
-    summary="Jobs of the outbox, newest first; status=dead lists the incidents",
-    roles=READ,
-    response="JobList",
+    "Jobs of the outbox, newest first; status=dead lists the incidents",
+    "JobList",
     errors=(422,),
     query=JOB_QUERY,
-    tag=TAG,
 )
 def list_jobs():
-    status, kind = request.args.get("status") or None, request.args.get("kind") or None
-    if status and status not in {s.value for s in JobStatus}:
-        raise ValidationFailed(
-            "status is not a job status",
-            [{"path": "/query/status", "message": f"must be one of {', '.join(s.value for s in JobStatus)}"}],
-        )
-    if kind and kind not in {k.value for k in JobKind}:
-        raise ValidationFailed(
-            "kind is not a job kind",
-            [{"path": "/query/kind", "message": f"must be one of {', '.join(k.value for k in JobKind)}"}],
-        )
-    limit = min(max(request.args.get("limit", 50, type=int) or 50, 1), 200)
+    status, kind = _enum_arg("status", JobStatus, "a job status"), _enum_arg("kind", JobKind, "a job kind")
+    limit = limit_arg(50, 200)
     before = request.args.get("before", type=int)
     jobs = outbox.list_jobs(db.session, status=status, kind=kind, before_id=before, limit=limit + 1)
     next_before = jobs[limit - 1].id if len(jobs) > limit else None
-    return jsonify({"items": [outbox_job_json(j) for j in jobs[:limit]], "next_before": next_before})
+    return items_response(jobs[:limit], outbox_job_json, next_before=next_before)

@@ -6,39 +6,35 @@ from typing import Any
 from flask import g, jsonify, request
 
 from wfapp.api import bp
-from wfapp.api.auth import ADMIN
-from wfapp.api.openapi import RESPONSE_SCHEMAS
-from wfapp.api.operations import operation
+from wfapp.api.openapi import RESPONSE_SCHEMAS, answer, typed
+from wfapp.api.presets import OperationPresets
 from wfapp.extensions import db
 from wfapp.services import privacy
 from wfapp.services.workflow_lookup import schema_of
 
-RESPONSE_SCHEMAS["Erasure"] = {
-    "type": "object",
-    "description": "What an erasure changed; a second call finds nothing (erased: false).",
-    "properties": {
+RESPONSE_SCHEMAS["Erasure"] = answer(
+    {
         "user_id": {"type": "string"},
         "erased": {"type": "boolean"},
-        "workflows": {"type": "integer"},
-        "workflows_erased": {"type": "integer"},
-        "events_scrubbed": {"type": "integer"},
-        "jobs_scrubbed": {"type": "integer"},
+        **typed("integer", "workflows", "workflows_erased", "events_scrubbed", "jobs_scrubbed"),
         "jobs_cancelled": {"type": "integer", "description": "pending or running calls cancelled, never sent"},
     },
-    "required": ["user_id", "erased", "workflows", "workflows_erased", "events_scrubbed", "jobs_scrubbed"],
-}
+    "user_id",
+    "erased",
+    "workflows",
+    "workflows_erased",
+    "events_scrubbed",
+    "jobs_scrubbed",
+    description="What an erasure changed; a second call finds nothing (erased: false).",
+)
 
 
-@operation(
-    bp,
+@OperationPresets(bp, tag="end users").delete(
     "/users/<path:user_id>",
-    "DELETE",
-    summary="Erase an end user's personal data (state_data, values in the history); workflows and "
+    "Erase an end user's personal data (state_data, values in the history); workflows and "
     "their event skeletons stay. Idempotent.",
-    roles=ADMIN,
+    status=200,
     response="Erasure",
-    errors=(404,),
-    tag="end users",
 )
 def erase_end_user(user_id):
     result = privacy.erase_end_user(db.session, user_id, g.actor, request.remote_addr or "")

@@ -19,15 +19,9 @@ def iso(ts: datetime | None) -> str | None:
     return ts.isoformat().replace("+00:00", "Z") if ts else None
 
 
-def workflow_template_json(t: WorkflowTemplate) -> dict[str, Any]:
-    v = t.current_version
-    assert v is not None  # a stored template always has one (version 1 is made with it)
+def _definition_json(v: TemplateVersion) -> dict[str, Any]:
+    """What a version defines, the same in a template's answer (its current version) and a version's."""
     return {
-        "id": str(t.id),
-        "name": t.name,
-        "category": t.category,
-        "is_active": t.is_active,
-        "version": v.number,
         "description": v.description,
         "guidelines": v.guidelines,
         "state_schema": v.state_schema,
@@ -37,6 +31,19 @@ def workflow_template_json(t: WorkflowTemplate) -> dict[str, Any]:
         "timers": v.timers,
         "ask_optional": v.ask_optional,
         "escalation": v.escalation,
+    }
+
+
+def workflow_template_json(t: WorkflowTemplate) -> dict[str, Any]:
+    v = t.current_version
+    assert v is not None  # a stored template always has one (version 1 is made with it)
+    return {
+        "id": str(t.id),
+        "name": t.name,
+        "category": t.category,
+        "is_active": t.is_active,
+        "version": v.number,
+        **_definition_json(v),
         "created_at": iso(t.created_at),
         "updated_at": iso(t.updated_at),
     }
@@ -48,15 +55,7 @@ def template_version_json(v: TemplateVersion, template: WorkflowTemplate) -> dic
         "template": template.name,
         "number": v.number,
         "is_current": template.current_version_id == v.id,
-        "description": v.description,
-        "guidelines": v.guidelines,
-        "state_schema": v.state_schema,
-        "workflow_dependencies": v.workflow_dependencies,
-        "end_action_type": v.end_action_type,
-        "end_action_target": v.end_action_target,
-        "timers": v.timers,
-        "ask_optional": v.ask_optional,
-        "escalation": v.escalation,
+        **_definition_json(v),
         "change_note": v.change_note,
         "created_by": v.created_by,
         "created_at": iso(v.created_at),

@@ -1,10 +1,11 @@
 """/api/workflow-templates"""
 
+from typing import Any
+
 from flask import g, jsonify, request
 
 from wfapp.api import bp
-from wfapp.api.auth import ADMIN, READ
-from wfapp.api.operations import operation
+from wfapp.api.presets import OperationPresets, items_response
 from wfapp.api.serializers import template_version_json, workflow_template_json
 from wfapp.errors import ValidationFailed
 from wfapp.extensions import db
@@ -14,7 +15,7 @@ from wfapp.schemas.state_schema import compiled_for_version
 from wfapp.services import directory
 from wfapp.services import workflow_templates as svc
 
-TAG = "workflow templates"
+ops = OperationPresets(bp, tag="workflow templates")
 
 
 def _bool_arg(name: str) -> bool | None:
@@ -30,21 +31,14 @@ def _bool_arg(name: str) -> bool | None:
     )
 
 
-@operation(
-    bp,
-    "/workflow-templates",
-    "GET",
-    summary="List workflow templates",
-    roles=READ,
-    response="WorkflowTemplateList",
-    tag=TAG,
-    errors=(422,),
-    query=[
-        {"name": "category", "schema": {"type": "string"}},
-        {"name": "is_active", "schema": {"type": "string", "enum": ["true", "false"]}},
-        {"name": "user_id", "schema": {"type": "string"}, "description": "only those this end user may start"},
-    ],
-)
+LIST_QUERY = [
+    {"name": "category", "schema": {"type": "string"}},
+    {"name": "is_active", "schema": {"type": "string", "enum": ["true", "false"]}},
+    {"name": "user_id", "schema": {"type": "string"}, "description": "only those this end user may start"},
+]
+
+
+@ops.read("/workflow-templates", "List workflow templates", "WorkflowTemplateList", errors=(422,), query=LIST_QUERY)
 def list_workflow_templates():
     user_type_id = None
     if request.args.get("user_id"):
@@ -53,21 +47,16 @@ def list_workflow_templates():
             raise ValidationFailed("unknown user_id", [{"path": "/query/user_id", "message": "no such end user"}])
         user_type_id = user.user_type_id
     items = svc.list_workflow_templates(db.session, request.args.get("category"), _bool_arg("is_active"), user_type_id)
-    return jsonify({"items": [workflow_template_json(t) for t in items]})
+    return items_response(items, workflow_template_json)
 
 
-@operation(
-    bp,
+@ops.create(
     "/workflow-templates",
-    "POST",
-    summary="Create a workflow template (version 1)",
-    roles=ADMIN,
-    body=WORKFLOW_TEMPLATE_CREATE,
-    body_name="WorkflowTemplateCreate",
-    response="WorkflowTemplate",
-    status=201,
+    "Create a workflow template (version 1)",
+    WORKFLOW_TEMPLATE_CREATE,
+    "WorkflowTemplateCreate",
+    "WorkflowTemplate",
     errors=(409,),
-    tag=TAG,
 )
 def create_workflow_template(body):
     template = svc.create_workflow_template(db.session, body, g.actor)
@@ -75,31 +64,19 @@ def create_workflow_template(body):
     return jsonify(workflow_template_json(template)), 201, {"Location": f"/api/workflow-templates/{template.id}"}
 
 
-@operation(
-    bp,
-    "/workflow-templates/<ref>",
-    "GET",
-    summary="A workflow template by id or name",
-    roles=READ,
-    response="WorkflowTemplate",
-    errors=(404,),
-    tag=TAG,
-)
+@ops.read("/workflow-templates/<ref>", "A workflow template by id or name", "WorkflowTemplate")
 def get_workflow_template(ref):
     return jsonify(workflow_template_json(svc.get_workflow_template(db.session, ref)))
 
 
-@operation(
-    bp,
+@ops.change(
     "/workflow-templates/<ref>",
-    "PUT",
-    summary="Change the definition (a new version when it differs)",
-    roles=ADMIN,
-    body=WORKFLOW_TEMPLATE_UPDATE,
-    body_name="WorkflowTemplateUpdate",
-    response="WorkflowTemplate",
-    errors=(404, 409),
-    tag=TAG,
+    "Change the definition (a new version when it differs)",
+    WORKFLOW_TEMPLATE_UPDATE,
+    "WorkflowTemplateUpdate",
+    "WorkflowTemplate",
+    method="PUT",
+    errors=(409,),
 )
 def update_workflow_template(ref, body):
     template = svc.get_workflow_template(db.session, ref)
@@ -108,17 +85,12 @@ def update_workflow_template(ref, body):
     return jsonify(workflow_template_json(template))
 
 
-@operation(
-    bp,
+@ops.change(
     "/workflow-templates/<ref>",
-    "PATCH",
-    summary="Activate, deactivate or recategorise (no new version)",
-    roles=ADMIN,
-    body=WORKFLOW_TEMPLATE_PATCH,
-    body_name="WorkflowTemplatePatch",
-    response="WorkflowTemplate",
-    errors=(404,),
-    tag=TAG,
+    "Activate, deactivate or recategorise (no new version)",
+    WORKFLOW_TEMPLATE_PATCH,
+    "WorkflowTemplatePatch",
+    "WorkflowTemplate",
 )
 def patch_workflow_template(ref, body):
     template = svc.get_workflow_template(db.session, ref)
@@ -127,16 +99,7 @@ def patch_workflow_template(ref, body):
     return jsonify(workflow_template_json(template))
 
 
-@operation(
-    bp,
-    "/workflow-templates/<ref>",
-    "DELETE",
-    summary="Delete a workflow template that has no workflows",
-    roles=ADMIN,
-    status=204,
-    errors=(404, 409),
-    tag=TAG,
-)
+@ops.delete("/workflow-templates/<ref>", "Delete a workflow template that has no workflows", errors=(409,))
 def delete_workflow_template(ref):
     template = svc.get_workflow_template(db.session, ref)
     svc.delete_workflow_template(db.session, template)
@@ -144,66 +107,40 @@ def delete_workflow_template(ref):
     return "", 204
 
 
-@operation(
-    bp,
-    "/workflow-templates/<ref>/versions",
-    "GET",
-    summary="The versions of a workflow template",
-    roles=READ,
-    response="TemplateVersionList",
-    errors=(404,),
-    tag=TAG,
-)
+@ops.read("/workflow-templates/<ref>/versions", "The versions of a workflow template", "TemplateVersionList")
 def list_template_versions(ref):
     template = svc.get_workflow_template(db.session, ref)
-    return jsonify({"items": [template_version_json(v, template) for v in svc.list_versions(db.session, template)]})
+    return items_response(svc.list_versions(db.session, template), lambda v: template_version_json(v, template))
 
 
-@operation(
-    bp,
-    "/workflow-templates/<ref>/versions/<int:number>",
-    "GET",
-    summary="One version of a workflow template",
-    roles=READ,
-    response="TemplateVersion",
-    errors=(404,),
-    tag=TAG,
-)
+@ops.read("/workflow-templates/<ref>/versions/<int:number>", "One version of a workflow template", "TemplateVersion")
 def get_template_version(ref, number):
     template = svc.get_workflow_template(db.session, ref)
     return jsonify(template_version_json(svc.get_version(db.session, template, number), template))
 
 
-@operation(
-    bp,
-    "/workflow-templates/<ref>/tool",
-    "GET",
-    summary="The function-calling tool of the current version, for one LLM client",
-    roles=READ,
-    response="Tool",
-    errors=(404, 422),
-    tag=TAG,
-    query=tools.TOOL_QUERY,
+def _template_tool(ref: str, number: int | None = None):
+    """The function-calling tool of one version of a template (its current one without a number)."""
+    dialect = tools.check_dialect(request.args.get("dialect"))
+    template = svc.get_workflow_template(db.session, ref)
+    version = template.current_version if number is None else svc.get_version(db.session, template, number)
+    return jsonify(tools.template_tool(template.name, compiled_for_version(version), dialect))
+
+
+TOOL: dict[str, Any] = {"response": "Tool", "errors": (422,), "query": tools.TOOL_QUERY}
+
+
+@ops.read(
+    "/workflow-templates/<ref>/tool", "The function-calling tool of the current version, for one LLM client", **TOOL
 )
 def get_template_tool(ref):
-    dialect = tools.check_dialect(request.args.get("dialect"))
-    template = svc.get_workflow_template(db.session, ref)
-    return jsonify(tools.template_tool(template.name, compiled_for_version(template.current_version), dialect))
+    return _template_tool(ref)
 
 
-@operation(
-    bp,
+@ops.read(
     "/workflow-templates/<ref>/versions/<int:number>/tool",
-    "GET",
-    summary="The function-calling tool of one version, for one LLM client",
-    roles=READ,
-    response="Tool",
-    errors=(404, 422),
-    tag=TAG,
-    query=tools.TOOL_QUERY,
+    "The function-calling tool of one version, for one LLM client",
+    **TOOL,
 )
 def get_template_version_tool(ref, number):
-    dialect = tools.check_dialect(request.args.get("dialect"))
-    template = svc.get_workflow_template(db.session, ref)
-    version = svc.get_version(db.session, template, number)
-    return jsonify(tools.template_tool(template.name, compiled_for_version(version), dialect))
+    return _template_tool(ref, number)

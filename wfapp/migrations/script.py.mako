@@ -1,10 +1,4 @@
-"""${message}
-
-Revision ID: ${up_revision}
-Revises: ${down_revision | comma,n}
-Create Date: ${create_date}
-
-"""
+"""${message} (revision ${up_revision}, after ${down_revision | comma,n}, ${create_date.date()})."""
 from alembic import op
 import sqlalchemy as sa
 

@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import traceback
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -181,31 +182,35 @@ def log_request(
     )
 
 
-def log_job_attempt(
-    *,
-    kind: str,
-    outcome: str,
-    duration_s: float | None,
-    job_id: Any = None,
-    workflow_id: Any = None,
-    attempt: int | None = None,
-    status_code: int | None = None,
-) -> None:
-    level = logging.WARNING if outcome in ("dead", "retry", "failed") else logging.INFO
-    duration_ms = round(duration_s * 1000, 2) if duration_s is not None else None
+@dataclass(frozen=True)
+class JobAttempt:
+    """One attempt to send a job of the outbox, as it is logged and counted on /metrics."""
+
+    kind: str
+    outcome: str
+    duration_s: float | None  # None: nothing was timed (no outbound call)
+    job_id: Any = None
+    workflow_id: Any = None
+    attempt: int | None = None
+    status_code: int | None = None
+
+
+def log_job_attempt(a: JobAttempt) -> None:
+    level = logging.WARNING if a.outcome in ("dead", "retry", "failed") else logging.INFO
+    duration_ms = round(a.duration_s * 1000, 2) if a.duration_s is not None else None
     job_log.log(
         level,
-        f"job {job_id} {kind} attempt {attempt}: {outcome}"
+        f"job {a.job_id} {a.kind} attempt {a.attempt}: {a.outcome}"
         + (f" {duration_ms:.1f}ms" if duration_ms is not None else ""),
         extra={
             "event": "job_attempt",
-            "job_id": job_id,
-            "kind": kind,
-            "attempt": attempt,
-            "outcome": outcome,
-            "status_code": status_code,
+            "job_id": a.job_id,
+            "kind": a.kind,
+            "attempt": a.attempt,
+            "outcome": a.outcome,
+            "status_code": a.status_code,
             "duration_ms": duration_ms,
             "actor": "outbox",
-            "workflow_id": str(workflow_id) if workflow_id is not None else None,
+            "workflow_id": str(a.workflow_id) if a.workflow_id is not None else None,
         },
     )

@@ -29,8 +29,9 @@ import os
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, request
@@ -45,6 +46,9 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
+
+if TYPE_CHECKING:
+    from wfapp.ops.logging import JobAttempt
 
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 JOB_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -88,34 +92,17 @@ def observe_request(method: str, endpoint: str, status: int, seconds: float) -> 
     HTTP_SECONDS.labels(method, endpoint).observe(seconds)
 
 
-def observe_job_attempt(
-    kind: Any,
-    outcome: str,
-    seconds: float | None,
-    *,
-    job_id: Any = None,
-    workflow_id: Any = None,
-    attempt: int | None = None,
-    status_code: int | None = None,
-) -> None:
+def observe_job_attempt(attempt: JobAttempt) -> None:
     """Called by the outbox after each attempt to send a job: counts it, times it, logs one line.
     Never raises (an observer must not break the dispatcher)."""
     from wfapp.ops.logging import log_job_attempt
 
-    kind = str(getattr(kind, "value", kind))
+    attempt = replace(attempt, kind=str(getattr(attempt.kind, "value", attempt.kind)))
     try:
-        JOB_ATTEMPTS.labels(kind, outcome).inc()
-        if seconds is not None:  # None: nothing was timed (no outbound call)
-            JOB_SECONDS.labels(kind).observe(max(0.0, float(seconds)))
-        log_job_attempt(
-            kind=kind,
-            outcome=outcome,
-            duration_s=seconds,
-            job_id=job_id,
-            workflow_id=workflow_id,
-            attempt=attempt,
-            status_code=status_code,
-        )
+        JOB_ATTEMPTS.labels(attempt.kind, attempt.outcome).inc()
+        if attempt.duration_s is not None:  # None: nothing was timed (no outbound call)
+            JOB_SECONDS.labels(attempt.kind).observe(max(0.0, float(attempt.duration_s)))
+        log_job_attempt(attempt)
     except Exception:  # pragma: no cover - defensive
         pass
 

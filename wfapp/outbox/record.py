@@ -9,6 +9,7 @@ and changes nothing else."""
 from datetime import timedelta
 from typing import Any
 
+import sqlalchemy.orm as so
 from flask import current_app
 
 from wfapp.db_setup import begin_write
@@ -16,6 +17,7 @@ from wfapp.errors import Problem, ValidationFailed
 from wfapp.extensions import db
 from wfapp.models import JobKind, JobStatus
 from wfapp.models.types import utcnow
+from wfapp.ops.logging import JobAttempt
 from wfapp.ops.metrics import observe_job_attempt
 from wfapp.outbox.claim import ACTOR, Claimed, event_type
 from wfapp.outbox.http import CallResult
@@ -87,17 +89,18 @@ def record(c: Claimed, result: CallResult, request_summary: dict[str, Any]) -> s
         data["error"] = error
     event.data = dict(data)  # a new object: the event may have been flushed already
     dependencies.bump(wf)
+    return commit_attempt(session, c, outcome, result)
+
+
+def attempt_of(c: Claimed, outcome: str, seconds: float | None, status_code: int | None = None) -> JobAttempt:
+    return JobAttempt(c.kind, outcome, seconds, c.id, c.workflow_id, c.attempts, status_code)
+
+
+def commit_attempt(session: so.Session, c: Claimed, outcome: str, result: CallResult) -> str:
+    """Commits the recorded attempt, then logs it (one line per attempt, wfapp.jobs) and counts and
+    times it on /metrics. Returns the outcome."""
     session.commit()
-    # one log line per attempt (wfapp.jobs), counted and timed on /metrics
-    observe_job_attempt(
-        c.kind,
-        outcome,
-        result.duration_ms / 1000,
-        job_id=c.id,
-        workflow_id=c.workflow_id,
-        attempt=c.attempts,
-        status_code=result.status_code,
-    )
+    observe_job_attempt(attempt_of(c, outcome, result.duration_ms / 1000, result.status_code))
     return outcome
 
 
@@ -137,5 +140,5 @@ def start_follow_up(c: Claimed) -> str:
     record_event(session, wf, "end_action_attempt", ACTOR, data)
     dependencies.bump(wf)
     session.commit()
-    observe_job_attempt(c.kind, data["outcome"], None, job_id=c.id, workflow_id=c.workflow_id, attempt=c.attempts)
+    observe_job_attempt(attempt_of(c, data["outcome"], None))
     return data["outcome"]

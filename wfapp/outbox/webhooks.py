@@ -14,10 +14,10 @@ from wfapp.db_setup import begin_write
 from wfapp.extensions import db
 from wfapp.models import EventSubscription, Job, JobStatus
 from wfapp.models.types import utcnow
-from wfapp.ops.metrics import observe_job_attempt
 from wfapp.outbox import http as outbound
 from wfapp.outbox.claim import Claimed
 from wfapp.outbox.jobs import backoff_s, lease_for
+from wfapp.outbox.record import commit_attempt
 from wfapp.services.outbox import OutboxSettings
 
 
@@ -88,14 +88,4 @@ def _record(c: Claimed, result: outbound.CallResult, settings: OutboxSettings, s
         outcome = "dead"
         job.status, job.finished_at = JobStatus.DEAD, now
         job.last_error = result.error if not result.retryable else f"{result.error} (after {job.attempts} attempts)"
-    session.commit()
-    observe_job_attempt(
-        c.kind,
-        outcome,
-        result.duration_ms / 1000,
-        job_id=c.id,
-        workflow_id=c.workflow_id,
-        attempt=c.attempts,
-        status_code=result.status_code,
-    )
-    return outcome
+    return commit_attempt(session, c, outcome, result)

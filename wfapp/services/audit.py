@@ -10,6 +10,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from wfapp.models import AuditEntry
+from wfapp.services.filters import equal_to, within
 
 
 @dataclass
@@ -29,18 +30,8 @@ def list_audit_entries(
     q = sa.select(AuditEntry)
     if f.actor:
         q = q.where(AuditEntry.actor.contains(f.actor, autoescape=True))
-    if f.action:
-        q = q.where(AuditEntry.action == f.action)
-    if f.target_type:
-        q = q.where(AuditEntry.target_type == f.target_type)
-    if f.target_id:
-        q = q.where(AuditEntry.target_id == f.target_id)
-    if f.remote_addr:
-        q = q.where(AuditEntry.remote_addr == f.remote_addr)
-    if f.after:
-        q = q.where(AuditEntry.created_at >= f.after)
-    if f.before:
-        q = q.where(AuditEntry.created_at < f.before)
+    q = equal_to(q, AuditEntry, f, "action", "target_type", "target_id", "remote_addr")
+    q = within(q, AuditEntry.created_at, f.after, f.before)
     if before_id:
         q = q.where(AuditEntry.id < before_id)
     rows = list(session.scalars(q.order_by(AuditEntry.id.desc()).limit(limit + 1)))

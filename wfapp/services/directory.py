@@ -3,7 +3,7 @@
 User types are decided by staff: the integration registers an end user with a user type, but only
 an admin moves an existing end user to another user type (audited as END_USER_TYPE_CHANGED)."""
 
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -13,12 +13,18 @@ from wfapp.models import EndUser, Permission, UserType, WorkflowTemplate
 from wfapp.services.staff import record_staff_action
 from wfapp.services.workflow_templates import find_workflow_template
 
+T = TypeVar("T")
+
+
+def _found(row: T | None, message: str) -> T:
+    """The row looked up, or NotFound with the message."""
+    if row is None:
+        raise NotFound(message)
+    return row
+
 
 def get_user_type(session: so.Session, user_type_id: str) -> UserType:
-    user_type = session.get(UserType, user_type_id)
-    if user_type is None:
-        raise NotFound(f"no user type {user_type_id!r}")
-    return user_type
+    return _found(session.get(UserType, user_type_id), f"no user type {user_type_id!r}")
 
 
 def create_user_type(session: so.Session, id: str, name: str = "", description: str = "") -> UserType:
@@ -60,10 +66,7 @@ def list_user_types(session: so.Session) -> list[UserType]:
 
 
 def get_end_user(session: so.Session, user_id: str) -> EndUser:
-    user = session.get(EndUser, user_id)
-    if user is None:
-        raise NotFound(f"no end user {user_id!r}")
-    return user
+    return _found(session.get(EndUser, user_id), f"no end user {user_id!r}")
 
 
 def _user_type_in_body(session: so.Session, user_type_id: str) -> UserType:
@@ -161,10 +164,7 @@ def grant_permission(session: so.Session, user_type_id: str, workflow_template_r
 
 
 def get_permission(session: so.Session, permission_id: int) -> Permission:
-    permission = session.get(Permission, permission_id)
-    if permission is None:
-        raise NotFound(f"no permission {permission_id}")
-    return permission
+    return _found(session.get(Permission, permission_id), f"no permission {permission_id}")
 
 
 def revoke_permission(session: so.Session, permission: Permission) -> None:

@@ -23,18 +23,6 @@ from wfapp.services.llm_context import build_context
 from wfapp.services.validation import schema_errors
 from wfapp.services.workflow_templates import create_workflow_template
 
-EXPORT_FIELDS = (
-    "name",
-    "category",
-    "is_active",
-    "description",
-    "guidelines",
-    "state_schema",
-    "workflow_dependencies",
-    "end_action_type",
-    "end_action_target",
-)
-
 
 def search_workflow_templates(
     session: so.Session, q: str = "", category: str | None = None, is_active: bool | None = None

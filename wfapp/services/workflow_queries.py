@@ -13,6 +13,7 @@ import sqlalchemy.orm as so
 
 from wfapp.errors import ValidationFailed
 from wfapp.models import TemplateVersion, Workflow, WorkflowEvent, WorkflowStatus, WorkflowTemplate
+from wfapp.services.filters import equal_to, within
 from wfapp.services.workflow_lookup import template_of, version_of
 from wfapp.services.workflow_templates import find_workflow_template
 
@@ -123,18 +124,9 @@ def filtered_workflows_query(session: so.Session, f: WorkflowFilters) -> sa.Sele
         q = q.where(Workflow.template_id == f.template_id)
         if f.version:
             q = q.where(TemplateVersion.number == f.version)
-    if f.user_id:
-        q = q.where(Workflow.user_id == f.user_id)
-    if f.conversation_id:
-        q = q.where(Workflow.conversation_id == f.conversation_id)
-    if f.started_after:
-        q = q.where(Workflow.started_at >= f.started_after)
-    if f.started_before:
-        q = q.where(Workflow.started_at < f.started_before)
-    if f.interaction_after:
-        q = q.where(Workflow.last_interaction_at >= f.interaction_after)
-    if f.interaction_before:
-        q = q.where(Workflow.last_interaction_at < f.interaction_before)
+    q = equal_to(q, Workflow, f, "user_id", "conversation_id")
+    q = within(q, Workflow.started_at, f.started_after, f.started_before)
+    q = within(q, Workflow.last_interaction_at, f.interaction_after, f.interaction_before)
     if f.waiting_for:
         q = q.where(
             Workflow.status == WorkflowStatus.WAITING, Workflow.waiting_for["name"].as_string() == f.waiting_for

@@ -1,10 +1,4 @@
-"""events timers suspension
-
-Revision ID: 3eb59d6b2dee
-Revises: 6af56dbaae9b
-Create Date: 2026-12-03 06:39:35.566501
-
-"""
+"""events timers suspension (revision 3eb59d6b2dee, after 6af56dbaae9b, 2026-12-03)."""
 from alembic import op
 import sqlalchemy as sa
 

@@ -1,10 +1,4 @@
-"""staff sessions
-
-Revision ID: 6af56dbaae9b
-Revises: ff84f16a26f3
-Create Date: 2026-11-26 15:51:45.166286
-
-"""
+"""staff sessions (revision 6af56dbaae9b, after ff84f16a26f3, 2026-11-26)."""
 from alembic import op
 import sqlalchemy as sa
 

@@ -1,10 +1,4 @@
-"""job callback credentials
-
-Revision ID: b7c3d91e0a42
-Revises: 3eb59d6b2dee
-Create Date: 2026-11-28 10:00:00.000000
-
-"""
+"""job callback credentials (revision b7c3d91e0a42, after 3eb59d6b2dee, 2026-11-28)."""
 from alembic import op
 import sqlalchemy as sa
 

@@ -1,10 +1,4 @@
-"""initial schema
-
-Revision ID: ff84f16a26f3
-Revises: 
-Create Date: 2026-11-26 15:40:56.293101
-
-"""
+"""initial schema (revision ff84f16a26f3, the first, 2026-11-26)."""
 from alembic import op
 import sqlalchemy as sa
 

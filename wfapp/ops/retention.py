@@ -34,6 +34,7 @@ from flask import Flask
 from wfapp.db_setup import begin_write
 from wfapp.models import TERMINAL_STATUSES, AuditEntry, Job, JobStatus, Workflow, WorkflowEvent, WorkflowTemplate
 from wfapp.models.types import utcnow
+from wfapp.ops.logging import log_error
 from wfapp.services import public_events
 
 log = logging.getLogger("wfapp.ops.retention")
@@ -246,8 +247,8 @@ def run_daily(app: Flask) -> int | None:
             if latest is not None and utcnow() - _aware(latest) < DAY:
                 return None
             return purge(session, app.config, dry_run=False, actor="dispatcher").total
-    except Exception:
-        log.exception("retention: the daily purge failed; trying again in an hour")
+    except Exception as exc:
+        log_error(log, exc, "retention: the daily purge failed; trying again in an hour")
         return None
 
 

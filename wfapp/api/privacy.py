@@ -24,6 +24,10 @@ RESPONSE_SCHEMAS["Erasure"] = {
         "events_scrubbed": {"type": "integer"},
         "jobs_scrubbed": {"type": "integer"},
         "jobs_cancelled": {"type": "integer", "description": "pending or running calls cancelled, never sent"},
+        "dependencies_cancelled": {
+            "type": "integer",
+            "description": "pending dependencies failed: they will not be verified on erased data",
+        },
     },
     "required": ["user_id", "erased", "workflows", "workflows_erased", "events_scrubbed", "jobs_scrubbed"],
 }

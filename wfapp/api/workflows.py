@@ -71,7 +71,9 @@ def list_workflows():
     return jsonify(
         {
             "items": [
-                masked_workflow_json(workflow_json(r.workflow, r.template_name, r.version_number, r.version), r.workflow)
+                masked_workflow_json(
+                    workflow_json(r.workflow, r.template_name, r.version_number, r.version), r.workflow
+                )
                 for r in rows
             ],
             "next_cursor": next_cursor,

@@ -248,4 +248,3 @@ def log_error(logger: logging.Logger, exc: BaseException, what: str, *args: Any)
         sqlstate,
         extra={"error_class": f"{kind.__module__}.{kind.__name__}", "sqlstate": sqlstate},
     )
-

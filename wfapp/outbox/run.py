@@ -16,8 +16,8 @@ from flask import Flask
 
 from wfapp import ops
 from wfapp.extensions import db
-from wfapp.ops.logging import log_error
 from wfapp.models import JobKind
+from wfapp.ops.logging import log_error
 from wfapp.outbox import http as outbound
 from wfapp.outbox import webhooks
 from wfapp.outbox.call import call

@@ -404,9 +404,9 @@ def erase_end_user(session: so.Session, user_id: str, actor: str, remote_addr: s
         # values) will never be verified: failed, so that status and waiting_for say so
         for wf in workflows:
             for name, entry in list((wf.pending_dependencies or {}).items()):
-                if isinstance(entry, dict) and entry.get("type", "api") == "api":
-                    if dependencies.cancel(session, wf, name, DEPENDENCY_CANCELLED_BY_ERASURE, actor, "erasure"):
-                        summary["dependencies_cancelled"] += 1
+                calls = isinstance(entry, dict) and entry.get("type", "api") == "api"
+                if calls and dependencies.cancel(session, wf, name, DEPENDENCY_CANCELLED_BY_ERASURE, actor, "erasure"):
+                    summary["dependencies_cancelled"] += 1
     if user.display_name:
         user.display_name = ""
         summary["display_name_erased"] = True

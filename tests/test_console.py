@@ -245,6 +245,8 @@ def test_dependency_waiting_for_an_operator_is_in_the_queue(app, api, db, operat
     assert 'data-kind="dependency"' in page and "Resolve kyc" in page
     # the call that failed is a dead job too: an incident beside the dependency
     assert 'data-kind="incident"' in page and 'id="attention-count" aria-label="2 items">2<' in page
-    r = operator.post(f"/workflows/{wf['id']}/dependencies/kyc", {"outcome": "succeeded", "reason": "checked the passport by phone"})
+    r = operator.post(
+        f"/workflows/{wf['id']}/dependencies/kyc", {"outcome": "succeeded", "reason": "checked the passport by phone"}
+    )
     assert r.status_code == 303
     assert 'data-kind="dependency"' not in text(operator.get("/attention/"))

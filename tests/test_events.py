@@ -337,6 +337,11 @@ def test_a_pending_dependency_times_out_through_its_on_failure(api, app, db, mak
         drain(app, db)
         ctx = api.get(f"/api/workflows/{wf['id']}/context", role="integration").json
         assert ctx["next_timer"]["kind"] == "dependency_timeout" and ctx["waiting_for"]["next_timer"]["name"] == "kyc"
+        # the workflow's own answers (one, and the list) say the same as /context
+        one = api.get(f"/api/workflows/{wf['id']}").json
+        assert one["status"] == "waiting" and one["waiting_for"]["next_timer"] == ctx["next_timer"]
+        listed = api.get(f"/api/workflows?status=waiting&user_id={user['id']}", role="viewer").json["items"]
+        assert [w["waiting_for"]["next_timer"] for w in listed] == [ctx["next_timer"]]
         assert run_due_timers(app) == 0
         from wfapp.extensions import db as _db
 
@@ -399,6 +404,8 @@ def test_dependency_calls_wait_while_suspended(api, app, db, make_workflow_templ
     assert api.get(f"/api/workflows/{wf['id']}").json["status"] == "active"
 
 
+@pytest.mark.multiprocess
+@pytest.mark.postgres
 @pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL: set WFAPP_TEST_DATABASE_URL (workers claim with SKIP LOCKED)")
 def test_three_workers_expire_200_workflows_once_each_and_spare_the_ones_written_to(
     api, app, db, tmp_path, make_workflow_template, make_end_user

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from wfapp.extensions import db as _db
-from wfapp.models import AuditEntry, Job, JobKind, JobStatus, Workflow, WorkflowEvent
+from wfapp.models import AuditEntry, Job, JobKind, JobStatus, PublicEvent, Workflow, WorkflowEvent
 from wfapp.models.types import utcnow
 from wfapp.ops import retention
 
@@ -166,3 +166,59 @@ def test_the_dispatcher_purges_once_a_day(app, db, history):
     assert retention.run_daily(app) is None
     (entry,) = db.scalars(sa.select(AuditEntry).where(AuditEntry.action == "retention.purge"))
     assert entry.actor == "dispatcher" and entry.changes["purged"] == 4
+
+
+def age_events(app, days, *where):
+    with app.app_context():
+        _db.session.execute(sa.update(PublicEvent).where(*where).values(created_at=utcnow() - timedelta(days=days)))
+        _db.session.commit()
+
+
+def feed(api, after=0, **kw):
+    r = api.get(f"/api/events?after={after}&limit=500", role="integration", **kw)
+    assert r.status_code == 200, r.json
+    return r.json
+
+
+def test_feed_events_older_than_their_age_go_and_a_reader_behind_them_is_told(app, db, api, make_workflow):
+    for _ in range(6):
+        make_workflow()
+    everything = feed(api)  # gives the events their feed positions
+    assert everything["truncated"] is False and len(everything["items"]) == 6
+    positions = [e["cursor"] for e in everything["items"]]
+    old, kept = positions[:4], positions[4:]
+    age_events(app, 31, PublicEvent.position.in_(old))
+    runner = app.test_cli_runner()
+
+    app.config["EVENTS_RETENTION_DAYS"] = 0  # keeps them
+    r = runner.invoke(args=["purge"])
+    assert r.exit_code == 0 and "feed events:" not in r.output
+    assert db.count(PublicEvent) == len(positions)
+
+    app.config["EVENTS_RETENTION_DAYS"] = 30
+    dry = runner.invoke(args=["purge", "--dry-run"])
+    assert dry.exit_code == 0 and "feed events: 4 older than 30 days" in dry.output and "(dry run)" in dry.output
+    assert db.count(PublicEvent) == len(positions)
+    real = runner.invoke(args=["purge"])
+    assert real.exit_code == 0 and "feed events: 4 older than 30 days" in real.output, real.output
+    assert sorted(db.scalars(sa.select(PublicEvent.position))) == kept
+    entry = db.scalars(sa.select(AuditEntry).where(AuditEntry.action == "retention.purge").order_by(AuditEntry.id))[-1]
+    assert entry.changes["events_purged"] == 4 and entry.changes["events_days"] == 30
+
+    # a reader whose cursor is older than the oldest kept event gets the oldest kept, and is told
+    behind = feed(api, after=positions[1])
+    assert behind["truncated"] is True and [e["cursor"] for e in behind["items"]] == kept
+    # a reader that had seen what went, or reads on from the newest, lost nothing
+    assert feed(api, after=old[-1])["truncated"] is False
+    assert feed(api, after=kept[-1]) == {"items": [], "next": kept[-1], "truncated": False}
+
+
+def test_the_newest_feed_event_stays_so_positions_count_on(app, db, api, make_workflow):
+    make_workflow()
+    positions = [e["cursor"] for e in feed(api)["items"]]
+    age_events(app, 100)
+    assert app.test_cli_runner().invoke(args=["purge"]).exit_code == 0
+    assert list(db.scalars(sa.select(PublicEvent.position))) == [positions[-1]]
+    make_workflow()
+    later = feed(api, after=positions[-1])
+    assert later["truncated"] is False and later["items"][0]["cursor"] == positions[-1] + 1

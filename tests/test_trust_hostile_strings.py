@@ -5,10 +5,13 @@ with NUL or control characters are a 422; the dashboard forms refuse them with a
 SQLite and on PostgreSQL (WFAPP_TEST_DATABASE_URL)."""
 
 import logging
+import threading
+import time
 import uuid
 
 import pytest
 import sqlalchemy as sa
+from conftest import PG_URL
 from pages_support import csrf_from, text
 from test_pages_workflow_templates import builder_form
 
@@ -160,3 +163,42 @@ def test_postgres_refused_write_leaves_no_value_in_the_log(api, db, make_workflo
     assert r.status_code == 400
     assert SECRET not in caplog.text
     assert db.count(Job) == 0 and db.get(Workflow, uuid.UUID(wf["id"])).state_data == {}
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="an SQLite trigger refuses the dispatcher's write")
+def test_a_database_error_in_the_dispatcher_logs_no_values(app, api, make_workflow, caplog):
+    """The dispatcher's own log of a failed round (outside any request) names the database
+    error's class and SQLSTATE, never the driver's message, here one that quotes the job's
+    payload (the workflow's state_data, as PostgreSQL's DETAIL would)."""
+    from wfapp.outbox.run import Dispatcher
+
+    wf = make_workflow(end_action_type="api_call", end_action_target={"endpoint": "http://127.0.0.1:9/end"})
+    state = {"state_data": {"amount": 5000, "purpose": SECRET}, "status": "completed"}
+    r = api.put(f"/api/workflows/{wf['id']}", state, role="integration")
+    assert r.status_code == 200 and r.json["status"] == "completed", r.json
+    with app.app_context():
+        _db.session.execute(
+            # SQLite's message for a bad JSON path quotes it: here the job's payload
+            sa.text(
+                "CREATE TRIGGER refuse_claim BEFORE UPDATE ON jobs"
+                " BEGIN SELECT json_extract('{}', 'refused ' || NEW.payload); END"
+            )
+        )
+        _db.session.commit()
+    caplog.set_level(logging.DEBUG)
+    stop = threading.Event()
+    dispatcher = Dispatcher(app, stop)
+    dispatcher.start()
+    try:
+        deadline = time.monotonic() + 10
+        while "the dispatcher failed" not in caplog.text:
+            assert time.monotonic() < deadline, caplog.text
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        dispatcher.join(10)
+        with app.app_context():
+            _db.session.execute(sa.text("DROP TRIGGER refuse_claim"))
+            _db.session.commit()
+    assert "database error sqlite3.OperationalError (SQLSTATE" in caplog.text
+    assert SECRET not in caplog.text and "Traceback" not in caplog.text

@@ -130,6 +130,27 @@ def test_erasure_cancels_pending_calls_scrubs_jobs_and_is_idempotent(
     assert r.status_code == 409 and "erased" in r.json["detail"]
 
 
+def test_erasure_fails_the_pending_dependency_and_the_workflow_waits_no_more(
+    api, app, db, make_workflow_template, make_end_user
+):
+    with Receiver([{"decision": "ok"}]) as rx:
+        wf, user = _start(api, make_workflow_template, make_end_user, [_dep(rx.url, on_failure={"action": "retry"})])
+        r = api.put(f"/api/workflows/{wf['id']}", {"state_data": {"ssn": SSN}}, role="integration")
+        assert r.json["status"] == "waiting" and r.json["waiting_for"]["name"] == "credit_check"
+        r = api.delete(f"/api/users/{user['id']}")
+        assert r.status_code == 200 and r.json["jobs_cancelled"] == 1 and r.json["dependencies_cancelled"] == 1
+        drain(app, db)
+        assert rx.requests == []  # not retried either
+    got = api.get(f"/api/workflows/{wf['id']}").json
+    assert got["status"] == "active" and got["waiting_for"] is None
+    dep = got["pending_dependencies"]["credit_check"]
+    assert dep["state"] == "failed" and dep["last_error"] == "cancelled: the end user's data was erased"
+    failed = [e for e in api.get(f"/api/workflows/{wf['id']}/events").json["items"] if e["type"] == "dependency_failed"]
+    assert [e["data"]["error"] for e in failed] == ["cancelled: the end user's data was erased"]
+    again = api.delete(f"/api/users/{user['id']}")
+    assert again.json["erased"] is False and again.json["dependencies_cancelled"] == 0
+
+
 def test_a_dead_end_action_whose_body_was_erased_is_not_retried_blindly(api, app, db, operator, make_workflow):
     with Receiver([400]) as rx:
         wf = make_workflow(

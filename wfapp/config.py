@@ -57,6 +57,7 @@ class Defaults:
     RETENTION_DAYS_BY_TEMPLATE: dict = {}  # {"workflow_template_name": days}; 0 keeps that template's forever
     RETENTION_BATCH_SIZE = 200  # workflows deleted per transaction
     RETENTION_PURGE_DAILY = False  # the dispatcher runs the purge once a day
+    EVENTS_RETENTION_DAYS = 30  # the purge deletes public feed events older than this (0: keep them)
 
 
 def finish_config(app) -> None:

@@ -7,6 +7,7 @@ from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from wfapp.errors import Problem
+from wfapp.ops.logging import log_error
 
 log = logging.getLogger(__name__)
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -75,24 +76,9 @@ def register(app: Flask) -> None:
 
 
 def log_unexpected(exc: Exception) -> None:
-    """Log an unexpected error. A database error is logged by its class and SQLSTATE alone: the
-    driver's message (DETAIL, CONTEXT) and the statement may quote the values written, such as
-    state_data, which must never reach the log."""
-    import sqlalchemy.exc
-
-    if isinstance(exc, sqlalchemy.exc.DBAPIError):
-        orig = exc.orig
-        sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or ""
-        log.error(
-            "database error on %s %s: %s.%s (SQLSTATE %s)",
-            request.method,
-            request.path,
-            type(orig).__module__,
-            type(orig).__name__,
-            sqlstate or "unknown",
-        )
-        return
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    """Log an unexpected error of a request; a database error by its class and SQLSTATE alone
+    (wfapp.ops.logging.log_error)."""
+    log_error(log, exc, "unhandled error on %s %s", request.method, request.path)
 
 
 def _page_error(status: int, exc: Exception):

@@ -57,7 +57,16 @@ RESPONSE_SCHEMAS["PublicEvent"] = answer(
     "seq",
 )
 LISTS["EventSubscriptionList"] = _list_of("EventSubscription")
-LISTS["PublicEventFeed"] = _list_of("PublicEvent", {"next": {"type": "integer"}})
+LISTS["PublicEventFeed"] = _list_of(
+    "PublicEvent",
+    {
+        "next": {"type": "integer"},
+        "truncated": {
+            "type": "boolean",
+            "description": "events after `after` were deleted by retention: the answer starts at the oldest kept",
+        },
+    },
+)
 SUSPEND_BODY = {
     "type": "object",
     "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 500}},
@@ -171,8 +180,11 @@ def event_feed():
         time.sleep(POLL_S)
     items = [{"cursor": e.position, **public_events.body(e)} for e in events]
     nxt = events[-1].position if events else after
+    # positions are given without gaps: a first kept one past after + 1 means that retention
+    # deleted events the reader has not seen
+    oldest = public_events.oldest_position(session) if not events or events[0].position > after + 1 else None
     session.commit()
-    return jsonify({"items": items, "next": nxt})
+    return jsonify({"items": items, "next": nxt, "truncated": oldest is not None and oldest > after + 1})
 
 
 @ops(

@@ -44,6 +44,16 @@ def answer(properties: dict[str, Any], *required: str, **keywords: Any) -> dict[
     return schema
 
 
+NEXT_TIMER = {
+    "type": ["object", "null"],
+    "description": "when the workflow's next timer fires: reminder, expiry or a dependency's timeout (`name`)",
+    "properties": {
+        "kind": {"type": "string", "enum": ["remind", "expire", "dependency_timeout"]},
+        "name": {"type": "string"},
+        "due_at": TS,
+    },
+    "required": ["kind", "due_at"],
+}
 RESPONSE_SCHEMAS: dict[str, Any] = {
     "Problem": {
         "type": "object",
@@ -139,7 +149,27 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
             "status_reason": {"type": ["string", "null"]},
             "state_data": {"type": "object"},
             "pending_dependencies": {"type": "object"},
-            "waiting_for": {"type": ["object", "null"]},
+            "waiting_for": {
+                "type": ["object", "null"],
+                "description": "what the workflow waits for (`name`, `since`, ...) and when its next timer fires",
+                "properties": {"next_timer": NEXT_TIMER},
+            },
+            "suspended": {
+                "type": ["object", "null"],
+                "properties": {"reason": {"type": "string"}, "since": TS},
+                "required": ["reason", "since"],
+            },
+            "handoff": {
+                "type": ["object", "null"],
+                "description": "handed to a human operator: why, who asked (llm, validation, operator), since when",
+                "properties": {"reason": {"type": "string"}, "source": {"type": ["string", "null"]}, "since": TS},
+                "required": ["reason", "source", "since"],
+            },
+            "declined": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "optional fields the end user declined to give",
+            },
             "started_at": TS,
             "completed_at": TS,
             "last_interaction_at": TS,

@@ -18,6 +18,10 @@ RESPONSE_SCHEMAS["Erasure"] = answer(
         "erased": {"type": "boolean"},
         **typed("integer", "workflows", "workflows_erased", "events_scrubbed", "jobs_scrubbed"),
         "jobs_cancelled": {"type": "integer", "description": "pending or running calls cancelled, never sent"},
+        "dependencies_cancelled": {
+            "type": "integer",
+            "description": "pending dependencies failed: they will not be verified on erased data",
+        },
     },
     "user_id",
     "erased",

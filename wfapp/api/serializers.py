@@ -13,6 +13,8 @@ from wfapp.models import (
     WorkflowEvent,
     WorkflowTemplate,
 )
+from wfapp.services import timers
+from wfapp.services.handoff import handoff_of
 
 
 def iso(ts: datetime | None) -> str | None:
@@ -79,7 +81,11 @@ def permission_json(p: Permission) -> dict[str, Any]:
     }
 
 
-def workflow_json(wf: Workflow, template_name: str, version_number: int) -> dict[str, Any]:
+def workflow_json(
+    wf: Workflow, template_name: str, version_number: int, version: TemplateVersion | None
+) -> dict[str, Any]:
+    """`version` is the workflow's template version: `waiting_for.next_timer` is read from its
+    timers (None only where the workflow waits for nothing)."""
     return {
         "id": str(wf.id),
         "template_id": str(wf.template_id),
@@ -91,8 +97,10 @@ def workflow_json(wf: Workflow, template_name: str, version_number: int) -> dict
         "status_reason": wf.status_reason or None,
         "state_data": wf.state_data or {},
         "pending_dependencies": wf.pending_dependencies or {},
-        "waiting_for": wf.waiting_for,
+        "waiting_for": timers.waiting_for_with_timer(wf, version),
         "suspended": {"reason": wf.suspend_reason or "", "since": iso(wf.suspended_at)} if wf.suspended_at else None,
+        "handoff": handoff_of(wf),
+        "declined": list(wf.declined or {}),
         "started_at": iso(wf.started_at),
         "completed_at": iso(wf.completed_at),
         "last_interaction_at": iso(wf.last_interaction_at),

@@ -28,7 +28,7 @@ JSON_PATCH = "application/json-patch+json"
 
 def _workflow_response(wf, status: int = 200):
     row = workflow_queries.workflow_row(db.session, wf)
-    resp = jsonify(masked_workflow_json(workflow_json(wf, row.template_name, row.version_number), wf))
+    resp = jsonify(masked_workflow_json(workflow_json(wf, row.template_name, row.version_number, row.version), wf))
     resp.status_code = status
     resp.headers["ETag"] = wf.etag
     if status == 201:
@@ -79,7 +79,9 @@ def list_workflows():
     return jsonify(
         {
             "items": [
-                masked_workflow_json(workflow_json(r.workflow, r.template_name, r.version_number), r.workflow)
+                masked_workflow_json(
+                    workflow_json(r.workflow, r.template_name, r.version_number, r.version), r.workflow
+                )
                 for r in rows
             ],
             "next_cursor": next_cursor,

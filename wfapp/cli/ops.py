@@ -66,7 +66,8 @@ def restore_command(path: Path, upgrade: bool, no_keep_current: bool, yes: bool)
 @click.option("--template", default=None, help="only this workflow template (by name)")
 def purge_command(dry_run: bool, older_than_days: int | None, template: str | None) -> None:
     """Delete completed, failed and cancelled workflows (with their events and jobs) unchanged
-    for longer than the retention age, in small batches."""
+    for longer than the retention age, and public feed events older than EVENTS_RETENTION_DAYS,
+    in small batches."""
     try:
         report = purge(
             db.session,
@@ -78,9 +79,15 @@ def purge_command(dry_run: bool, older_than_days: int | None, template: str | No
         )
     except RetentionError as exc:
         raise click.ClickException(str(exc)) from None
+    verb = "would be purged (dry run)" if dry_run else "purged"
+    if report.events_cutoff is not None:
+        click.echo(
+            f"feed events: {report.events} older than {report.events_days} days "
+            f"(before {report.events_cutoff.isoformat(timespec='seconds')}) {verb}"
+        )
     if not report.rules:
         click.echo(
-            "no retention age applies (set RETENTION_DAYS, RETENTION_DAYS_BY_TEMPLATE or "
+            "no retention age applies to workflows (set RETENTION_DAYS, RETENTION_DAYS_BY_TEMPLATE or "
             "--older-than-days): nothing to purge"
         )
         return
@@ -89,5 +96,4 @@ def purge_command(dry_run: bool, older_than_days: int | None, template: str | No
             f"{rule.template_name}: {report.counts.get(rule.template_name, 0)} workflows "
             f"unchanged for more than {rule.days} days (before {rule.cutoff.isoformat(timespec='seconds')})"
         )
-    verb = "would be purged (dry run)" if dry_run else "purged"
     click.echo(f"total: {report.total} workflows {verb}")

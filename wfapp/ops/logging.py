@@ -214,3 +214,42 @@ def log_job_attempt(a: JobAttempt) -> None:
             "workflow_id": str(a.workflow_id) if a.workflow_id is not None else None,
         },
     )
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+def database_error_in(exc: BaseException) -> BaseException | None:
+    """The SQLAlchemy database error `exc` is, or was raised from (its cause or context), if any."""
+    import sqlalchemy.exc
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, sqlalchemy.exc.DBAPIError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def log_error(logger: logging.Logger, exc: BaseException, what: str, *args: Any) -> None:
+    """Log an unexpected error `exc` ("<what> failed ..."). A database error, or an error raised
+    from one, is logged by the driver error's class and SQLSTATE alone, without traceback: the
+    driver's message (DETAIL, CONTEXT), the statement and the traceback's messages may quote the
+    values written, such as state_data, which must never reach a log."""
+    db_error = database_error_in(exc)
+    if db_error is None:
+        logger.error(what, *args, exc_info=exc)
+        return
+    orig = getattr(db_error, "orig", None)
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "unknown"
+    kind = type(orig if orig is not None else db_error)
+    logger.error(
+        what + ": database error %s.%s (SQLSTATE %s)",
+        *args,
+        kind.__module__,
+        kind.__name__,
+        sqlstate,
+        extra={"error_class": f"{kind.__module__}.{kind.__name__}", "sqlstate": sqlstate},
+    )

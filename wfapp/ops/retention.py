@@ -8,6 +8,10 @@ than the configured age, with their events and jobs.
 - Deletes go in batches of RETENTION_BATCH_SIZE workflows, one short write transaction each, so
   that the tables are never locked for long.
 - A dry run counts, with the same query and cutoff, what a purge would remove.
+- Public feed events (``event_outbox``) older than EVENTS_RETENTION_DAYS (default 30; 0 keeps
+  them) go in the same run, in batches of 10 x RETENTION_BATCH_SIZE; the newest one always stays
+  (the next positions count on from it). A run limited to one template (``--template``) leaves
+  them alone.
 - A purge writes one audit-log entry (action ``retention.purge``); the dispatcher's daily run
   (RETENTION_PURGE_DAILY) reads the last one, so that many processes purge once a day together.
 
@@ -30,6 +34,8 @@ from flask import Flask
 from wfapp.db_setup import begin_write
 from wfapp.models import TERMINAL_STATUSES, AuditEntry, Job, JobStatus, Workflow, WorkflowEvent, WorkflowTemplate
 from wfapp.models.types import utcnow
+from wfapp.ops.logging import log_error
+from wfapp.services import public_events
 
 log = logging.getLogger("wfapp.ops.retention")
 AUDIT_ACTION = "retention.purge"
@@ -55,6 +61,9 @@ class PurgeReport:
     dry_run: bool
     rules: list[Rule]
     counts: dict[str, int] = field(default_factory=dict)
+    events_days: int = 0  # 0: feed events are kept (or not part of this run)
+    events_cutoff: datetime | None = None
+    events: int = 0  # feed events purged (or, in a dry run, that would be)
 
     @property
     def total(self) -> int:
@@ -128,6 +137,10 @@ def purge(
     session.rollback()  # end the reading transaction: each batch is its own write transaction
     report = PurgeReport(dry_run=dry_run, rules=rules)
     batch_size = max(1, int(config.get("RETENTION_BATCH_SIZE") or 200))
+    if template is None:
+        report.events_days = max(0, int(config.get("EVENTS_RETENTION_DAYS", 30) or 0))
+        if report.events_days:
+            report.events_cutoff = now - report.events_days * DAY
     for rule in rules:
         if dry_run:
             report.counts[rule.template_name] = count_candidates(session, rule)
@@ -140,6 +153,8 @@ def purge(
             if n < batch_size:
                 break
         report.counts[rule.template_name] = done
+    if report.events_cutoff is not None:
+        report.events = _purge_events(session, report.events_cutoff, dry_run, 10 * batch_size)
     if not dry_run:
         begin_write(session)
         session.add(
@@ -152,16 +167,43 @@ def purge(
                     "purged": report.total,
                     "by_template": report.counts,
                     "rules": {r.template_name: r.days for r in rules},
+                    "events_purged": report.events,
+                    "events_days": report.events_days,
                 },
             )
         )
         session.commit()
         log.info(
-            "retention: purged %s workflows",
+            "retention: purged %s workflows and %s feed events",
             report.total,
-            extra={"event": "retention_purge", "purged": report.total, "by_template": report.counts},
+            report.events,
+            extra={
+                "event": "retention_purge",
+                "purged": report.total,
+                "by_template": report.counts,
+                "events_purged": report.events,
+            },
         )
     return report
+
+
+def _purge_events(session, cutoff: datetime, dry_run: bool, batch_size: int) -> int:
+    if dry_run:
+        n = public_events.count_before(session, cutoff)
+        session.rollback()
+        return n
+    done = 0
+    while True:
+        begin_write(session)
+        try:
+            n = public_events.purge_before(session, cutoff, batch_size)
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise
+        done += n
+        if n < batch_size:
+            return done
 
 
 # --- the dispatcher's daily run -------------------------------------------------------------
@@ -205,8 +247,8 @@ def run_daily(app: Flask) -> int | None:
             if latest is not None and utcnow() - _aware(latest) < DAY:
                 return None
             return purge(session, app.config, dry_run=False, actor="dispatcher").total
-    except Exception:
-        log.exception("retention: the daily purge failed; trying again in an hour")
+    except Exception as exc:
+        log_error(log, exc, "retention: the daily purge failed; trying again in an hour")
         return None
 
 

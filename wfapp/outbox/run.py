@@ -17,6 +17,7 @@ from flask import Flask
 from wfapp import ops
 from wfapp.extensions import db
 from wfapp.models import JobKind
+from wfapp.ops.logging import log_error
 from wfapp.outbox import http as outbound
 from wfapp.outbox import webhooks
 from wfapp.outbox.call import call
@@ -78,8 +79,8 @@ class Dispatcher(threading.Thread):
                 try:
                     done = run_due_jobs(self.app, limit=50, http=http)
                     done += run_due_timers(self.app)
-                except Exception:
-                    log.exception("the dispatcher failed; trying again in %ss", poll)
+                except Exception as exc:
+                    log_error(log, exc, "the dispatcher failed; trying again in %ss", poll)
                     done = 0
                 ops.dispatcher_round(self.app)  # heartbeat on /metrics, daily retention purge
                 if not done:

@@ -826,6 +826,42 @@ def resolve(
     _fail(session, wf, dep, name, {**entry, "attempts": attempts}, error, actor, source, extra)
 
 
+def cancel(session: so.Session, wf: Workflow, name: str, reason: str, actor: str, source: str) -> bool:
+    """A pending dependency of the (locked) open workflow is failed with `reason`, whatever its
+    on_failure (it is not called again, the workflow is not failed); its queued call is not sent
+    and a callback of it no longer counts. Returns whether it was pending."""
+    entry = (wf.pending_dependencies or {}).get(name)
+    if wf.is_terminal or not isinstance(entry, dict) or entry.get("state") != PENDING:
+        return False
+    _cancel_queued_call(session, entry, reason)
+    _put(
+        wf,
+        name,
+        {
+            **entry,
+            "state": FAILED,
+            "last_error": reason,
+            "message": reason,
+            "needs_operator": False,
+            "stale": False,
+            "source": source,
+            "resolved_at": _now_iso(),
+        },
+    )
+    data = {
+        "name": name,
+        "error": reason,
+        "action": "cancelled",
+        "source": source,
+        "inputs": entry.get("inputs") or [],
+        "inputs_digest": entry.get("inputs_digest"),
+    }
+    record_event(session, wf, "dependency_failed", actor, data)
+    refresh_waiting(session, wf, actor)
+    bump(wf)
+    return True
+
+
 def rearm(session: so.Session, wf: Workflow, job, actor: str) -> None:
     """A dead dependency call is retried: its dependency is pending again."""
     name = job.payload["dependency"]
@@ -854,6 +890,7 @@ def rearm(session: so.Session, wf: Workflow, job, actor: str) -> None:
 __all__ = [
     "answer_keys",
     "before_complete",
+    "cancel",
     "check_verdicts",
     "input_fields",
     "inputs_digest",

@@ -31,6 +31,7 @@ from wfapp.errors import NotFound, PermissionDenied
 from wfapp.models import AuditEntry, EndUser, Job, JobKind, JobStatus, TemplateVersion, Workflow, WorkflowEvent
 from wfapp.models.types import utcnow
 from wfapp.schemas.state_schema import SENSITIVE, CompiledSchema, is_full_schema
+from wfapp.services import dependencies
 from wfapp.services.events import record_event
 from wfapp.services.staff import record_staff_action
 
@@ -42,6 +43,7 @@ REVEAL_ROLES = frozenset({"admin", "operator", "integration"})
 REVEAL_ACTION = "sensitive_revealed"
 ERASE_ACTION = "end_user_erased"
 CANCELLED_BY_ERASURE = "cancelled: the end user's personal data was erased, so it was not sent"
+DEPENDENCY_CANCELLED_BY_ERASURE = "cancelled: the end user's data was erased"
 
 
 def may_reveal(role: Any) -> bool:
@@ -349,6 +351,7 @@ def erase_end_user(session: so.Session, user_id: str, actor: str, remote_addr: s
         "events_scrubbed": 0,
         "jobs_scrubbed": 0,
         "jobs_cancelled": 0,
+        "dependencies_cancelled": 0,
     }
     for wf in workflows:
         touched = False
@@ -397,6 +400,13 @@ def erase_end_user(session: so.Session, user_id: str, actor: str, remote_addr: s
             if new != payload:
                 job.payload = new
                 summary["jobs_scrubbed"] += 1
+        # a dependency whose call was cancelled (or that waits for an answer about the erased
+        # values) will never be verified: failed, so that status and waiting_for say so
+        for wf in workflows:
+            for name, entry in list((wf.pending_dependencies or {}).items()):
+                calls = isinstance(entry, dict) and entry.get("type", "api") == "api"
+                if calls and dependencies.cancel(session, wf, name, DEPENDENCY_CANCELLED_BY_ERASURE, actor, "erasure"):
+                    summary["dependencies_cancelled"] += 1
     if user.display_name:
         user.display_name = ""
         summary["display_name_erased"] = True
@@ -405,6 +415,7 @@ def erase_end_user(session: so.Session, user_id: str, actor: str, remote_addr: s
         or summary["events_scrubbed"]
         or summary["jobs_scrubbed"]
         or summary["jobs_cancelled"]
+        or summary["dependencies_cancelled"]
         or summary.get("display_name_erased")
     ):
         record_staff_action(

@@ -284,6 +284,29 @@ def last_position(session) -> int:
     return int(session.scalar(sa.select(sa.func.coalesce(sa.func.max(PublicEvent.position), 0))) or 0)
 
 
-def purge_before(session, cutoff) -> int:
-    """Public events older than `cutoff` (retention)."""
-    return session.execute(sa.delete(PublicEvent).where(PublicEvent.created_at < cutoff)).rowcount or 0
+def oldest_position(session) -> int | None:
+    return session.scalar(sa.select(sa.func.min(PublicEvent.position)))
+
+
+def _purgeable(session, cutoff) -> sa.Select:
+    """Positioned events older than `cutoff`, the newest positioned one excepted: the next
+    positions count on from it, so readers' cursors stay valid."""
+    return sa.select(PublicEvent.id).where(
+        PublicEvent.created_at < cutoff,
+        PublicEvent.position.is_not(None),
+        PublicEvent.position < sa.select(sa.func.max(PublicEvent.position)).scalar_subquery(),
+    )
+
+
+def count_before(session, cutoff) -> int:
+    return int(session.scalar(sa.select(sa.func.count()).select_from(_purgeable(session, cutoff).subquery())) or 0)
+
+
+def purge_before(session, cutoff, limit: int | None = None) -> int:
+    """Delete up to `limit` public events older than `cutoff`, oldest first (retention);
+    returns how many went."""
+    q = _purgeable(session, cutoff).order_by(PublicEvent.position)
+    ids = list(session.scalars(q.limit(limit) if limit else q))
+    if not ids:
+        return 0
+    return session.execute(sa.delete(PublicEvent).where(PublicEvent.id.in_(ids))).rowcount or 0

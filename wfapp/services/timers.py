@@ -270,5 +270,15 @@ def context_extra(wf: Workflow, version: TemplateVersion | None) -> dict[str, An
         suspended = {"reason": wf.suspend_reason or "", "since": wf.suspended_at.isoformat().replace("+00:00", "Z")}
     extra: dict[str, Any] = {"next_timer": nxt, "suspended": suspended}
     if wf.waiting_for is not None:
-        extra["waiting_for"] = {**wf.waiting_for, "next_timer": nxt}
+        extra["waiting_for"] = waiting_for_with_timer(wf, version, nxt)
     return extra
+
+
+def waiting_for_with_timer(
+    wf: Workflow, version: TemplateVersion | None, nxt: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The workflow's waiting_for with `next_timer` ({kind, due_at} or null) inside, or None when
+    it waits for nothing. `version` is the workflow's template version (its timers)."""
+    if wf.waiting_for is None:
+        return None
+    return {**wf.waiting_for, "next_timer": nxt if nxt is not None else next_timer(wf, version)}

@@ -1,10 +1,12 @@
-"""Shared by the browser tests: Debian's Chromium, headless, driven by Playwright."""
+"""Shared by the browser tests: Debian's Chromium, headless, driven by Playwright (the `chromium`
+fixture in conftest.py launches it once per test process)."""
 
+import os
 import shutil
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("WFAPP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -14,12 +16,3 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 needs_chromium = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed")
-
-
-def launched_browser():
-    """A browser for a fixture: `yield from launched_browser()`."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from browser_support import launched_browser, needs_chromium
+from browser_support import needs_chromium
 from pages_support import PASSWORD, make_staff
 
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
@@ -24,11 +24,6 @@ SCHEMA = {
 }
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture
-def browser():
-    yield from launched_browser()
 
 
 class Console:

@@ -20,6 +20,7 @@ run: $(STAMP)
 	$(FLASK) quickstart
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
+# The suite on 2 processes (pytest-xdist: `-n 2` in pyproject.toml's addopts); `-n 0` runs it serially.
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 

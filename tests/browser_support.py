@@ -1,10 +1,12 @@
-"""Shared by the browser tests: Debian's Chromium, headless, driven by Playwright."""
+"""Shared by the browser tests: Debian's Chromium, headless, driven by Playwright (the `chromium`
+fixture in conftest.py launches it once per test process)."""
 
+import os
 import shutil
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("WFAPP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

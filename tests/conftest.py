@@ -12,13 +12,26 @@ import pages_support
 import pytest
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from browser_support import CHROMIUM, CHROMIUM_ARGS
 from werkzeug.serving import make_server
 
 from wfapp import create_app
 from wfapp.extensions import db as _db
 from wfapp.schemas.state_schema import clear_cache
 
-PG_URL = os.environ.get("WFAPP_TEST_DATABASE_URL", "")
+
+def _worker_url(url: str) -> str:
+    """Under pytest-xdist each worker gets its own PostgreSQL database, `<db>_<worker id>`, so
+    workers never truncate or see each other's rows; a serial run uses the database as given."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    parsed = sa.make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+# Every test module (and every child process a test starts) uses this URL, never the variable itself.
+PG_URL = _worker_url(os.environ.get("WFAPP_TEST_DATABASE_URL", ""))
 TEST_HASH_METHOD = "pbkdf2:sha256:1000"
 
 LOAN_SCHEMA = {
@@ -27,12 +40,35 @@ LOAN_SCHEMA = {
 }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Schemathesis names its items `test_api_operation[GET /api/…]` but gives them all the node id
+    `…::test_api_operation`; pytest-xdist hands out tests by node id, so it would run one operation
+    in place of every one. Give each item the id its name says."""
+    for item in items:
+        if "[" in item.name and not item.nodeid.endswith("]") and item.parent is not None:
+            item._id = type(item._id).parse(f"{item.parent.nodeid}::{item.name}")
+
+
 def _reset_postgres(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         tables = ", ".join(t.name for t in _db.metadata.sorted_tables)
         conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 
+def _create_database_if_missing(url: str) -> None:
+    """CREATE DATABASE through the `postgres` maintenance database, when the worker's is missing."""
+    parsed = sa.make_url(url)
+    engine = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database})
+            if not exists:
+                conn.exec_driver_sql(f'CREATE DATABASE "{parsed.database}"')
+    finally:
+        engine.dispose()
+
+
+# Per process (each xdist worker is one): the first test drops and recreates the schema, later ones truncate.
 _pg_schema_ready = False
 
 
@@ -49,6 +85,8 @@ def app(tmp_path):
         "PASSWORD_HASH_METHOD": TEST_HASH_METHOD,
         "SQLALCHEMY_DATABASE_URI": PG_URL or f"sqlite:///{tmp_path / 'test.sqlite'}",
     }
+    if PG_URL and not _pg_schema_ready and os.environ.get("PYTEST_XDIST_WORKER"):
+        _create_database_if_missing(PG_URL)
     app = create_app(config)
     with app.app_context():
         if PG_URL:
@@ -260,28 +298,15 @@ def viewer(app):
     return pages_support.Staff(app, "viewer")
 
 
-CHROMIUM = os.environ.get("WFAPP_CHROMIUM", "/usr/bin/chromium")
-
-
 @pytest.fixture(scope="session")
 def chromium():
-    """One headless Chromium (Debian's, driven by Playwright) for the whole run: starting it costs
+    """One headless Chromium (Debian's, driven by Playwright) per test process: starting it costs
     about 2 s. Tests take `browser`, which gives each its own contexts."""
     if not shutil.which(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM}")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
 

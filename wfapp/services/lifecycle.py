@@ -145,6 +145,9 @@ def start_workflow(
         last_interaction_at=now,
         updated_at=now,
     )
+    for column in Workflow.__table__.columns:  # the rest are NULL: loaded, so the answer reads none back
+        if column.key not in wf.__dict__:
+            setattr(wf, column.key, None)
     with session.no_autoflush:
         # the first event's seq goes into the INSERT; the event itself is flushed after it
         started = record_event(

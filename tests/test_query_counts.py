@@ -10,7 +10,7 @@ from pages_support import Staff
 from sqlcount import counting
 
 from wfapp.extensions import db as _db
-from wfapp.models import Workflow, WorkflowTemplate
+from wfapp.models import Job, JobKind, Workflow, WorkflowTemplate
 
 
 def statements_of(app, client, path, headers=None) -> list[str]:
@@ -181,3 +181,83 @@ def test_queue_and_monitor_columns_cost_the_same_for_10_and_100_rows(app, api, w
     for p in pages:
         big = statements_of(app, operator.client, p)
         assert len(big) == len(small[p]), (p, small[p], big)
+
+
+# --- the hot paths: exact statement counts, so that a change that adds a round trip fails here
+
+# (start, merge, complete) of one workflow whose template has an end action, a token used a
+# moment ago (its last_used_at is recorded at most every few minutes); SQLite's BEGIN IMMEDIATE
+# of each write counted. With subscriptions, one INSERT writes the webhook jobs of a change
+# however many subscribers it has.
+LIFECYCLE_STATEMENTS = {
+    "postgresql": {"plain": (4, 4, 5), "subscribed": (5, 4, 6)},
+    "sqlite": {"plain": (6, 5, 7), "subscribed": (7, 5, 8)},
+}
+
+
+def _lifecycle_counts(app, api, template, user_id) -> tuple[int, int, int]:
+    counts = []
+    with counting(app) as statements:
+        r = api.post(
+            "/api/workflows",
+            {"template_id": template["name"], "user_id": user_id, "conversation_id": f"qc-{uuid.uuid4().hex}"},
+            role="integration",
+        )
+    assert r.status_code == 201, r.json
+    counts.append(len(statements))
+    wid = r.json["id"]
+    for body in ({"state_data": {"amount": 5000, "purpose": "car"}}, {"status": "completed"}):
+        with counting(app) as statements:
+            r = api.put(f"/api/workflows/{wid}", body, role="integration")
+        assert r.status_code == 200, r.json
+        counts.append(len(statements))
+    return counts[0], counts[1], counts[2]
+
+
+def test_a_lifecycle_costs_a_fixed_number_of_statements(
+    app, api, make_user_type, make_end_user, make_workflow_template
+):
+    user_type = make_user_type()
+    user = make_end_user(user_type_id=user_type["id"])
+    template = make_workflow_template(
+        grant_to=[user_type["id"]],
+        end_action_type="api_call",
+        end_action_target={"endpoint": "https://hooks.example.com/done", "method": "POST"},
+    )
+    _lifecycle_counts(app, api, template, user["id"])  # warm: the token's last use is recorded once
+    with app.app_context():
+        dialect = _db.engine.dialect.name
+    expected = LIFECYCLE_STATEMENTS[dialect]
+    assert _lifecycle_counts(app, api, template, user["id"]) == expected["plain"]
+    counts = []
+    for n in (1, 3):
+        while len(api.get("/api/event-subscriptions").json["items"]) < n:
+            r = api.post(
+                "/api/event-subscriptions",
+                {"url": "https://hooks.example.com/events", "event_types": ["workflow.started", "workflow.completed"]},
+            )
+            assert r.status_code == 201, r.json
+        _lifecycle_counts(app, api, template, user["id"])  # warm: the subscriptions are read once
+        with app.app_context():
+            before = _db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(Job.kind == JobKind.WEBHOOK))
+        counts.append(_lifecycle_counts(app, api, template, user["id"]))
+        with app.app_context():
+            after = _db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(Job.kind == JobKind.WEBHOOK))
+        assert after - before == 2 * n  # started and completed, to each subscriber
+    assert counts == [expected["subscribed"]] * 2
+
+
+def test_an_unchanged_live_poll_costs_one_statement(app):
+    staff = Staff(app, "operator")
+    page = staff.client.get("/workflows/").get_data(as_text=True)
+    import re
+
+    live = re.search(r'/workflows/live\?[^"\']*', page).group(0).replace("&amp;", "&")
+    assert staff.client.get(live).status_code == 204
+    with counting(app) as statements:
+        r = staff.client.get(live)
+    assert r.status_code == 204
+    # SQLite's BEGIN of the read transaction aside
+    assert [s for s in statements if s.split(None, 1)[0].upper() != "BEGIN"] == statements[-1:], statements
+    with app.app_context():
+        assert len(statements) == 1 + (_db.engine.dialect.name == "sqlite")

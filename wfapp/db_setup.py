@@ -159,7 +159,7 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _write_requests_take_the_lock_first():
-        # API operations call start_write themselves, after their read-only checks
+        # API operations call start_write themselves, before their token check
         if request.method in WRITE_METHODS and request.blueprint != "api":
             start_write(db.session)
 

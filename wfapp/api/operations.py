@@ -110,6 +110,10 @@ def operation(
     def decorator(fn: Callable) -> Callable:
         @wraps(fn)
         def view(**kwargs):
+            if method != "GET":
+                # SQLite: one write transaction (BEGIN IMMEDIATE) from the token check on, not a
+                # read transaction for the checks and then a second one for the change
+                start_write(db.session)
             # a row of plain values, readable after any commit; none for a public operation
             token = None if public else auth.authenticate(roles)
             check_query_text(query or [])
@@ -117,12 +121,8 @@ def operation(
             check_numeric_path(kwargs)
             if body is not None:
                 kwargs["body"] = parse_json_body((other_bodies or {}).get(request.mimetype, (None, body))[1])
-            if method != "GET":
-                # the checks above read; the change below writes (SQLite: the write lock is
-                # taken only now, so that it is held for the change alone)
-                start_write(db.session)
-                if token is not None:
-                    auth.record_token_use(db.session, token.id)
+            if method != "GET" and token is not None:
+                auth.record_token_use(db.session, token.id)
             response = fn(**kwargs)
             if method != "GET" and token is not None and token.role != TokenRole.INTEGRATION:
                 audit_api_change(token, fn.__name__, kwargs, response)

@@ -5,11 +5,13 @@ requests get ``HX-Redirect`` to it), a signed-in user without one of the roles g
 With no roles, any signed-in staff user passes.
 """
 
+from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
+from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, abort, current_app, make_response, redirect, request, session, url_for
+from flask import Blueprint, Flask, abort, current_app, g, make_response, redirect, request, session, url_for
 from flask_login import current_user
 
 from wfapp.extensions import db, login_manager
@@ -36,15 +38,37 @@ AUTH_DEFAULTS = {
 def load_staff_user(user_id: str):
     from wfapp.services.staff import load_signed_in
 
+    column = READ_WITH_SESSION.get(request.endpoint or "")
     try:
-        user, record = load_signed_in(db.session, int(user_id), session.get(SESSION_KEY))
+        user, record, value = load_signed_in(
+            db.session, int(user_id), session.get(SESSION_KEY), column() if column else None
+        )
     except (TypeError, ValueError):
         return None
+    if column is not None:
+        g.read_with_session = value
     if user is None or not user.is_active:
         return None
     if not _session_is_open(user, record):
         return None
     return user
+
+
+# endpoint -> a scalar subquery read in the statement that checks the signed-in session, so that
+# a poll that finds nothing new costs that one statement (register_read_with_session)
+READ_WITH_SESSION: dict[str, Callable[[], Any]] = {}
+_NOT_READ = object()
+
+
+def register_read_with_session(endpoint: str, column: Callable[[], Any]) -> None:
+    READ_WITH_SESSION[endpoint] = column
+
+
+def read_with_session(fallback: Callable[[], Any]) -> Any:
+    """The value this endpoint's registered subquery read with the session check (fallback()
+    when it was not read: a session check that needed no statement, or none at all)."""
+    value = g.pop("read_with_session", _NOT_READ)
+    return fallback() if value is _NOT_READ else value
 
 
 def _session_is_open(user, record=None) -> bool:

@@ -19,7 +19,15 @@ from wfapp.errors import (
     StateValidationError,
     ValidationFailed,
 )
-from wfapp.models import OPEN_STATUSES, EndUser, Permission, TemplateVersion, Workflow, WorkflowStatus
+from wfapp.models import (
+    OPEN_STATUSES,
+    EndUser,
+    Permission,
+    TemplateVersion,
+    Workflow,
+    WorkflowStatus,
+    WorkflowTemplate,
+)
 from wfapp.models.types import utcnow
 from wfapp.models.workflows import OPEN_WORKFLOW_PREDICATE
 from wfapp.schemas.json_patch import apply_json_patch, parse_pointer
@@ -29,7 +37,6 @@ from wfapp.services.events import record_event, state_diff
 from wfapp.services.outbox import OutboxSettings, enqueue_end_action
 from wfapp.services.workflow_lookup import lock_with_definition, lock_workflow
 from wfapp.services.workflow_status import end_workflow, touch
-from wfapp.services.workflow_templates import find_workflow_template
 
 TERMINAL_TARGETS = (WorkflowStatus.COMPLETED, WorkflowStatus.CANCELLED, WorkflowStatus.FAILED)
 NULL_REFUSED = "may not be null (its schema does not admit null): remove the field instead"
@@ -94,30 +101,21 @@ def start_workflow(
     *,
     settings: OutboxSettings,
 ) -> Workflow:
-    template = find_workflow_template(session, template_ref)
+    template, user_type_id, is_granted_ = _template_and_user(session, template_ref, user_id)
     if template is None:
         raise ValidationFailed(
             f"no workflow template {template_ref!r}",
             [{"path": "/template_id", "message": f"no workflow template {template_ref!r}"}],
         )
-    # The end user and whether its user type is granted the template (services.directory's
-    # is_granted: a permissions row for the pair), in one statement.
-    granted = (
-        sa.select(Permission.id)
-        .where(Permission.user_type_id == EndUser.user_type_id, Permission.workflow_template_id == template.id)
-        .exists()
-    )
-    found = session.execute(sa.select(EndUser, granted).where(EndUser.id == user_id)).first()
-    if found is None:
+    if user_type_id is None:
         raise ValidationFailed(
             f"no end user {user_id!r}",
             [{"path": "/user_id", "message": f"no end user {user_id!r}: register it with POST /api/users"}],
         )
-    user, is_granted_ = found
     if not template.is_active:
         raise Conflict(f"workflow template {template.name!r} is not active")
     if not is_granted_:
-        raise PermissionDenied(f"user type {user.user_type_id!r} may not start workflow template {template.name!r}")
+        raise PermissionDenied(f"user type {user_type_id!r} may not start workflow template {template.name!r}")
     version = template.current_version
     assert version is not None  # an active template has a published version
     compiled = compiled_for_version(version)
@@ -145,6 +143,9 @@ def start_workflow(
         last_interaction_at=now,
         updated_at=now,
     )
+    for column in Workflow.__table__.columns:  # the rest are NULL: loaded, so the answer reads none back
+        if column.key not in wf.__dict__:
+            setattr(wf, column.key, None)
     with session.no_autoflush:
         # the first event's seq goes into the INSERT; the event itself is flushed after it
         started = record_event(
@@ -184,6 +185,33 @@ def start_workflow(
     so.attributes.set_committed_value(wf, "version", version)
     dependencies.on_start(session, wf, version, actor, settings=settings)
     return wf
+
+
+def _template_and_user(
+    session: so.Session, template_ref: str, user_id: str
+) -> tuple[WorkflowTemplate | None, str | None, bool]:
+    """The workflow template (by id, else by name: get_workflow_template's rule) with its current
+    version, the end user's user type and whether it is granted the template (services.directory's
+    is_granted: a permissions row for the pair), in one statement."""
+    try:
+        by_id: Any = WorkflowTemplate.id == uuid.UUID(str(template_ref))
+    except ValueError:
+        by_id = sa.false()
+    granted = (
+        sa.select(Permission.id)
+        .where(Permission.user_type_id == EndUser.user_type_id, Permission.workflow_template_id == WorkflowTemplate.id)
+        .exists()
+    )
+    row = session.execute(
+        sa.select(WorkflowTemplate, EndUser.user_type_id, granted)
+        .outerjoin(EndUser, EndUser.id == user_id)
+        .where(sa.or_(by_id, WorkflowTemplate.name == str(template_ref)))
+        .order_by(sa.case((by_id, 0), else_=1))
+        .limit(1)
+    ).first()
+    if row is None:
+        return None, None, False
+    return row[0], row[1], bool(row[2])
 
 
 def _insert_for(session: so.Session) -> Any:

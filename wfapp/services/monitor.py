@@ -13,6 +13,7 @@ Every change of a workflow moves ``updated_at`` and ``row_version`` (services.wo
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -101,10 +102,16 @@ def _ts_token(ts: datetime | None) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if ts else "0"
 
 
-def monitor_token(session: so.Session) -> str:
-    """The newest change of any workflow: one probe of ix_workflows_updated. A poll whose token
+def newest_change() -> Any:
+    """The time of the newest change of any workflow, as a scalar subquery: one probe of
+    ix_workflows_updated (a live poll reads it with its session check)."""
+    return sa.select(sa.func.max(Workflow.updated_at)).scalar_subquery()
+
+
+def monitor_token(session: so.Session, newest: Callable[[], datetime | None] | None = None) -> str:
+    """The newest change of any workflow (newest() when it was read already). A poll whose token
     equals this one has nothing new to show."""
-    return _ts_token(session.scalar(sa.select(sa.func.max(Workflow.updated_at))))
+    return _ts_token(newest() if newest else session.scalar(sa.select(newest_change())))
 
 
 def token_time(token: str | None) -> datetime | None:

@@ -40,6 +40,7 @@ EVENT_TYPES = (
     "handoff.returned",
 )
 PENDING_KEY = "wfapp.public_events"
+JOBS_KEY = "wfapp.public_event_jobs"  # webhook jobs of a workflow written by this flush
 SUBSCRIPTIONS_TTL_S = 2.0
 TIMER_ACTOR = "timer"
 # the event namespace of the stable public event ids
@@ -184,9 +185,11 @@ def _before_flush(session, _flush_context, _instances) -> None:
     from wfapp.services import timers
 
     events: list[PublicEvent] = []
+    flushed: list[WorkflowEvent] = []
     for wf, ev, waiting_for in pending:
         if ev not in session.new:  # expunged (a refused start) or rolled back with a savepoint
             continue
+        flushed.append(ev)
         timers.on_workflow_event(session, wf, ev)
         kinds = public_types(ev.type, ev.actor, ev.data or {}, waiting_for)
         if not kinds:
@@ -207,18 +210,19 @@ def _before_flush(session, _flush_context, _instances) -> None:
             )
     if not events:
         return
-    session.add_all(events)
+    if not _insert_with_event(session, flushed, events):
+        session.add_all(events)
     subs = active_subscriptions(session)
     if not subs:
         return
     now = utcnow()
-    jobs = []
+    jobs: list[dict[str, Any]] = []
     for e in events:
         doc = body(e)
         for s in subs:
             if e.type in s["types"] and (not s["templates"] or e.template in s["templates"]):
                 jobs.append(
-                    Job(
+                    dict(
                         kind=JobKind.WEBHOOK,
                         workflow_id=e.workflow_id,
                         idempotency_key=f"{e.event_id}.{s['id']}",
@@ -234,17 +238,60 @@ def _before_flush(session, _flush_context, _instances) -> None:
                         next_attempt_at=now,
                     )
                 )
-    session.add_all(jobs)
+    if not jobs:
+        return
+    # one statement however many subscribers there are: now, or after the flush when the
+    # workflow they belong to is yet to be written (that flush has work, so it runs _after_flush)
+    if any(isinstance(o, Workflow) for o in session.new):
+        session.info.setdefault(JOBS_KEY, []).extend(jobs)
+    else:
+        session.execute(sa.insert(Job), jobs)
+
+
+def _insert_with_event(session, flushed: list[WorkflowEvent], events: list[PublicEvent]) -> bool:
+    """PostgreSQL, the usual flush of one workflow event: that event and its public events in
+    one statement (INSERT ... RETURNING in a CTE), the event then persistent with its id. Any
+    other flush (SQLite; several events, whose ids follow their order; a workflow not yet
+    written) leaves both to the ORM."""
+    if len(flushed) != 1 or session.get_bind().dialect.name != "postgresql":
+        return False
+    if any(isinstance(o, Workflow) for o in session.new):
+        return False
+    ev = flushed[0]
+    event_table: sa.Table = WorkflowEvent.__table__  # type: ignore[assignment]
+    public_table: sa.Table = PublicEvent.__table__  # type: ignore[assignment]
+    row = {c.key: getattr(ev, c.key) for c in event_table.columns if c.key != "id"}
+    inserted = sa.insert(event_table).values(**row).returning(event_table.c.id).cte("workflow_event")
+    rows = [{c.key: getattr(e, c.key) for c in public_table.columns if c.key != "id"} for e in events]
+    ev.id = (
+        session.execute(
+            sa.insert(public_table).values(rows).add_cte(inserted).returning(sa.select(inserted.c.id).scalar_subquery())
+        )
+        .scalars()
+        .first()
+    )
+    session.expunge(ev)
+    so.make_transient_to_detached(ev)
+    session.add(ev)  # persistent: the flush writes it no more
+    return True
+
+
+def _after_flush(session, _flush_context) -> None:
+    jobs = session.info.pop(JOBS_KEY, None)
+    if jobs:
+        session.execute(sa.insert(Job), jobs)  # one executemany, not an ORM INSERT per job
 
 
 def _forget(session, *_args) -> None:
     """After a rollback (a savepoint's too), keep the notes of events that still exist."""
+    session.info.pop(JOBS_KEY, None)  # their flush failed
     pending = session.info.get(PENDING_KEY)
     if pending:
         session.info[PENDING_KEY] = [p for p in pending if p[1] in session.new]
 
 
 sa.event.listen(so.Session, "before_flush", _before_flush)
+sa.event.listen(so.Session, "after_flush", _after_flush)
 sa.event.listen(so.Session, "after_soft_rollback", _forget)
 
 

@@ -5,6 +5,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -160,16 +161,19 @@ def start_staff_session(session: so.Session, user: StaffUser, remote_addr: str =
 SEEN_RESOLUTION = timedelta(seconds=60)
 
 
-def load_signed_in(session: so.Session, user_id: int, sid: str | None) -> tuple[StaffUser | None, StaffSession | None]:
-    """The staff user and the session record named by the cookie, in one statement."""
+def load_signed_in(
+    session: so.Session, user_id: int, sid: str | None, extra: Any = None
+) -> tuple[StaffUser | None, StaffSession | None, Any]:
+    """The staff user and the session record named by the cookie, in one statement; `extra` (a
+    scalar subquery the request needs next, e.g. a live poll's change token) is read with them."""
     if not sid:
-        return session.get(StaffUser, user_id), None
+        return session.get(StaffUser, user_id), None, None
     row = session.execute(
-        sa.select(StaffUser, StaffSession)
+        sa.select(StaffUser, StaffSession, extra if extra is not None else sa.null())
         .outerjoin(StaffSession, sa.and_(StaffSession.id == sid, StaffSession.staff_user_id == StaffUser.id))
         .where(StaffUser.id == user_id)
     ).first()
-    return (row[0], row[1]) if row else (None, None)
+    return (row[0], row[1], row[2]) if row else (None, None, None)
 
 
 def check_staff_session(

@@ -14,7 +14,15 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
-from wfapp.auth import ADMIN, OPERATOR, actor_name, has_role, roles_required
+from wfapp.auth import (
+    ADMIN,
+    OPERATOR,
+    actor_name,
+    has_role,
+    read_with_session,
+    register_read_with_session,
+    roles_required,
+)
 from wfapp.dashboard.console import monitor_view as console_view
 from wfapp.db_setup import begin_write
 from wfapp.errors import NotFound, PermissionDenied, Problem, StateValidationError, ValidationFailed
@@ -183,12 +191,17 @@ def index():
 
 @bp.get("/live")
 @roles_required()
-def monitor_live():
+def monitor_live():  # its session check reads the newest change too (register_read_with_session below)
     """The monitor's poll: 204 after one index probe when no workflow changed since `since`."""
     since = request.args.get("since", "")
-    if since and since == monitor.monitor_token(db.session):
+    if since and since == monitor.monitor_token(
+        db.session, lambda: read_with_session(lambda: db.session.scalar(sa.select(monitor.newest_change())))
+    ):
         return "", HTMX_NO_CHANGE, {"Vary": "HX-Request"}
     return render("workflows/_monitor.html", "workflows/_monitor.html", **_monitor_context(since or None))
+
+
+register_read_with_session("workflows.monitor_live", monitor.newest_change)
 
 
 @bp.post("/bulk")

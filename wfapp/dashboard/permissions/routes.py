@@ -22,11 +22,15 @@ def _audit(action: str, target_type: str, target_id, changes: dict | None = None
     )
 
 
-def _grid_context(**extra):
+def _grid_page(status=200, **extra):
+    """The permissions page (its fragment for htmx) with the grid and the user types."""
     templates = list_workflow_templates(db.session)
     user_types = directory.list_user_types(db.session)
     granted = {(p.workflow_template_id, p.user_type_id) for p in directory.list_permissions(db.session)}
-    return dict(
+    return render(
+        "permissions/index.html",
+        "permissions/_page.html",
+        status=status,
         active_nav="permissions",
         templates=templates,
         user_types=user_types,
@@ -36,17 +40,24 @@ def _grid_context(**extra):
     )
 
 
+def _user_type_or_404(user_type_id):
+    try:
+        return directory.get_user_type(db.session, user_type_id)
+    except NotFound:
+        abort(404)
+
+
 def _after_change():
     """HTMX: the page fragment again (flash as an out-of-band swap); otherwise redirect (PRG)."""
     if is_fragment():
-        return render("permissions/index.html", "permissions/_page.html", **_grid_context())
+        return _grid_page()
     return hx_redirect(url_for(".index"))
 
 
 @bp.get("/")
 @roles_required()
 def index():
-    return render("permissions/index.html", "permissions/_page.html", **_grid_context())
+    return _grid_page()
 
 
 @bp.post("/grant")
@@ -100,7 +111,7 @@ def create_user_type():
             if not isinstance(exc, Conflict):
                 raise exc
             form.id.errors = [*form.id.errors, exc.detail]
-        return render("permissions/index.html", "permissions/_page.html", status=422, **_grid_context(new_form=form))
+        return _grid_page(422, new_form=form)
 
     if not form.validate():
         db.session.rollback()
@@ -117,19 +128,11 @@ def create_user_type():
 @bp.post("/user-types/<user_type_id>")
 @roles_required(ADMIN)
 def rename_user_type(user_type_id):
-    try:
-        user_type = directory.get_user_type(db.session, user_type_id)
-    except NotFound:
-        abort(404)
+    user_type = _user_type_or_404(user_type_id)
     form = RenameUserTypeForm()
     if not form.validate():
         db.session.rollback()
-        return render(
-            "permissions/index.html",
-            "permissions/_page.html",
-            status=422,
-            **_grid_context(rename_errors={user_type_id: form.name.errors or form.description.errors}),
-        )
+        return _grid_page(422, rename_errors={user_type_id: form.name.errors or form.description.errors})
     before = {"name": user_type.name, "description": user_type.description}
     directory.update_user_type(db.session, user_type, name=form.name.data, description=form.description.data or "")
     _audit(
@@ -146,10 +149,7 @@ def rename_user_type(user_type_id):
 @bp.post("/user-types/<user_type_id>/delete")
 @roles_required(ADMIN)
 def delete_user_type(user_type_id):
-    try:
-        user_type = directory.get_user_type(db.session, user_type_id)
-    except NotFound:
-        abort(404)
+    user_type = _user_type_or_404(user_type_id)
 
     def refused(exc: Problem) -> Response:
         if not isinstance(exc, (Conflict, ValidationFailed)):
@@ -157,12 +157,7 @@ def delete_user_type(user_type_id):
         flash(
             f"Cannot delete {user_type_id}: {exc.detail}. Revoke its permissions and move its end users first.", "error"
         )
-        return render(
-            "permissions/index.html",
-            "permissions/_page.html",
-            status=409,
-            **_grid_context(delete_errors={user_type_id: exc.detail}),
-        )
+        return _grid_page(409, delete_errors={user_type_id: exc.detail})
 
     commit_action(
         lambda: directory.delete_user_type(db.session, user_type),

@@ -4,14 +4,13 @@ queue and every action are services (services.attention, outbox, handoff)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, flash, request, url_for
+from flask import Blueprint, Response, current_app, flash, request, url_for
 
 from wfapp.auth import ADMIN, OPERATOR, actor_name, has_role, roles_required
-from wfapp.errors import NotFound
 from wfapp.extensions import db
 from wfapp.services import attention, outbox, outbox_actions, workflow_lookup
 from wfapp.services.staff import record_staff_action
-from wfapp.web import commit_action, hx_redirect, render
+from wfapp.web import commit_action, found_or_404, hx_redirect, render
 
 bp = Blueprint("attention", __name__, url_prefix="/attention")
 ACTORS = (ADMIN, OPERATOR)
@@ -41,10 +40,7 @@ def _audit(action: str, workflow_id, changes: dict | None = None) -> None:
 
 
 def _workflow_or_404(workflow_id):
-    try:
-        return workflow_lookup.get_workflow(db.session, workflow_id)
-    except NotFound:
-        abort(404)
+    return found_or_404(workflow_lookup.get_workflow, workflow_id)
 
 
 def _back():
@@ -114,10 +110,7 @@ def hand_back(workflow_id):
 @bp.post("/jobs/<int:job_id>/retry")
 @roles_required(*ACTORS)
 def retry_job(job_id):
-    try:
-        job = outbox.get_job(db.session, job_id)
-    except NotFound:
-        abort(404)
+    job = found_or_404(outbox.get_job, job_id)
     commit_action(
         lambda: outbox_actions.retry_job(db.session, job.id, actor_name()),
         audit=lambda j: _audit("job_retried", j.workflow_id, {"job_id": j.id}),

@@ -1,17 +1,17 @@
 """Permissions: the grid of workflow templates x user types, and the user types themselves."""
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, flash, request, url_for
+from flask import Blueprint, Response, flash, request, url_for
 
 from wfapp.auth import ADMIN, actor_name, roles_required
 from wfapp.dashboard.permissions.forms import RenameUserTypeForm, UserTypeForm
-from wfapp.errors import Conflict, NotFound, Problem, ValidationFailed
+from wfapp.errors import Conflict, Problem, ValidationFailed
 from wfapp.extensions import db
 from wfapp.models import Permission
 from wfapp.services import directory
 from wfapp.services.staff import record_staff_action
 from wfapp.services.workflow_templates import get_workflow_template, list_workflow_templates
-from wfapp.web import commit_action, hx_redirect, is_fragment, render
+from wfapp.web import commit_action, found_or_404, hx_redirect, is_fragment, render
 
 bp = Blueprint("permissions", __name__, url_prefix="/permissions")
 
@@ -41,10 +41,7 @@ def _grid_page(status=200, **extra):
 
 
 def _user_type_or_404(user_type_id):
-    try:
-        return directory.get_user_type(db.session, user_type_id)
-    except NotFound:
-        abort(404)
+    return found_or_404(directory.get_user_type, user_type_id)
 
 
 def _after_change():
@@ -68,11 +65,8 @@ def set_grant():
     user_type_id = request.form.get("user_type_id", "")
     template_ref = request.form.get("workflow_template_id", "")
     want = request.form.get("grant") == "1"
-    try:
-        user_type = directory.get_user_type(db.session, user_type_id)
-        template = get_workflow_template(db.session, template_ref)
-    except NotFound:
-        abort(404)
+    user_type = _user_type_or_404(user_type_id)
+    template = found_or_404(get_workflow_template, template_ref)
     existing = db.session.scalar(
         sa.select(Permission).where(
             Permission.user_type_id == user_type.id, Permission.workflow_template_id == template.id
@@ -135,12 +129,8 @@ def rename_user_type(user_type_id):
         return _grid_page(422, rename_errors={user_type_id: form.name.errors or form.description.errors})
     before = {"name": user_type.name, "description": user_type.description}
     directory.update_user_type(db.session, user_type, name=form.name.data, description=form.description.data or "")
-    _audit(
-        "user_type_updated",
-        "user_type",
-        user_type.id,
-        {"before": before, "after": {"name": user_type.name, "description": user_type.description}},
-    )
+    after = {"name": user_type.name, "description": user_type.description}
+    _audit("user_type_updated", "user_type", user_type.id, {"before": before, "after": after})
     db.session.commit()
     flash(f"User type {user_type.id} saved.", "success")
     return _after_change()

@@ -17,17 +17,14 @@ from wfapp.services import template_catalog as catalog
 from wfapp.services import workflow_templates as svc
 from wfapp.services.llm_context import llm_tool
 from wfapp.services.staff import record_staff_action
-from wfapp.web import commit_action, hx_redirect, render
+from wfapp.web import commit_action, found_or_404, hx_redirect, render
 
 bp = Blueprint("workflow_templates", __name__, url_prefix="/workflow-templates")
 STATUSES = [s.value for s in WorkflowStatus]
 
 
 def _template_or_404(name):
-    try:
-        return svc.get_workflow_template(db.session, name)
-    except NotFound:
-        abort(404)
+    return found_or_404(svc.get_workflow_template, name)
 
 
 def _audit(action, template, changes=None):
@@ -134,10 +131,7 @@ def show(name):
 @roles_required()
 def version(name, number):
     template = _template_or_404(name)
-    try:
-        v = svc.get_version(db.session, template, number)
-    except NotFound:
-        abort(404)
+    v = found_or_404(svc.get_version, template, number)
     return _version_page(template, v)
 
 

@@ -36,13 +36,15 @@ from wfapp.services.workflow_page import (
     workflow_steps,
 )
 from wfapp.web import (
-    HTMX_NO_CHANGE,
     HTMX_STOP_POLLING,
+    UNCHANGED,
     add_trigger,
     commit_action,
     errors_by_field,
     field_titles,
+    found_or_404,
     hx_redirect,
+    poll_unchanged,
     render,
     state_values_from_form,
     titled,
@@ -185,10 +187,11 @@ def index():
 @roles_required()
 def monitor_live():
     """The monitor's poll: 204 after one index probe when no workflow changed since `since`."""
-    since = request.args.get("since", "")
-    if since and since == monitor.monitor_token(db.session):
-        return "", HTMX_NO_CHANGE, {"Vary": "HX-Request"}
-    return render("workflows/_monitor.html", "workflows/_monitor.html", **_monitor_context(since or None))
+    if poll_unchanged(lambda: monitor.monitor_token(db.session)):
+        return UNCHANGED
+    return render(
+        "workflows/_monitor.html", "workflows/_monitor.html", **_monitor_context(request.args.get("since") or None)
+    )
 
 
 @bp.post("/bulk")
@@ -258,10 +261,7 @@ def _commit_and_audit_reveal(reveal: Reveal | None) -> None:
 
 
 def _workflow_or_404(workflow_id) -> Workflow:
-    try:
-        return workflow_lookup.get_workflow(db.session, workflow_id)
-    except NotFound:
-        abort(404)
+    return found_or_404(workflow_lookup.get_workflow, workflow_id)
 
 
 def _detail_context(
@@ -342,7 +342,7 @@ def live(workflow_id):
     since = request.args.get("since", "")
     form_etag = request.args.get("etag", "")
     if since == token:
-        return "", HTMX_NO_CHANGE, {"Vary": "HX-Request"}
+        return UNCHANGED
     wf = _workflow_or_404(wid)
     ctx = _detail_context(wf, reveal="fragment")
     # only an editable form can be stale: a terminal workflow's (or a viewer's) form is read-only

@@ -163,6 +163,13 @@ def poll_unchanged(token: Callable[[], str | None]) -> bool:
     return bool(since) and since == token()
 
 
+def polled_fragment(token: Callable[[], str | None], fragment: str, context: Callable[[], dict[str, Any]]) -> Any:
+    """An htmx poll's answer: UNCHANGED while its `since` is the current token, else the fragment."""
+    if poll_unchanged(token):
+        return UNCHANGED
+    return render(fragment, fragment, **context())
+
+
 def found_or_404(lookup: Callable[..., T], *args: Any) -> T:
     """``lookup(db.session, *args)``; a NotFound ends the request with a 404 page."""
     try:

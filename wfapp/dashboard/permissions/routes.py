@@ -44,8 +44,14 @@ def _user_type_or_404(user_type_id):
     return found_or_404(directory.get_user_type, user_type_id)
 
 
-def _after_change():
-    """HTMX: the page fragment again (flash as an out-of-band swap); otherwise redirect (PRG)."""
+def _naming(user_type) -> dict[str, str]:
+    return {"name": user_type.name, "description": user_type.description}
+
+
+def _after_change(message: str):
+    """The message flashed; HTMX: the page fragment again (flash as an out-of-band swap);
+    otherwise redirect (PRG)."""
+    flash(message, "success")
     if is_fragment():
         return _grid_page()
     return hx_redirect(url_for(".index"))
@@ -115,8 +121,7 @@ def create_user_type():
         refused,
         lambda user_type: _audit("user_type_created", "user_type", user_type.id, {"name": user_type.name}),
     )
-    flash(f"User type {user_type.id} created.", "success")
-    return _after_change()
+    return _after_change(f"User type {user_type.id} created.")
 
 
 @bp.post("/user-types/<user_type_id>")
@@ -127,13 +132,11 @@ def rename_user_type(user_type_id):
     if not form.validate():
         db.session.rollback()
         return _grid_page(422, rename_errors={user_type_id: form.name.errors or form.description.errors})
-    before = {"name": user_type.name, "description": user_type.description}
+    before = _naming(user_type)
     directory.update_user_type(db.session, user_type, name=form.name.data, description=form.description.data or "")
-    after = {"name": user_type.name, "description": user_type.description}
-    _audit("user_type_updated", "user_type", user_type.id, {"before": before, "after": after})
+    _audit("user_type_updated", "user_type", user_type.id, {"before": before, "after": _naming(user_type)})
     db.session.commit()
-    flash(f"User type {user_type.id} saved.", "success")
-    return _after_change()
+    return _after_change(f"User type {user_type.id} saved.")
 
 
 @bp.post("/user-types/<user_type_id>/delete")
@@ -154,5 +157,4 @@ def delete_user_type(user_type_id):
         refused,
         lambda _: _audit("user_type_deleted", "user_type", user_type_id),
     )
-    flash(f"User type {user_type_id} deleted.", "success")
-    return _after_change()
+    return _after_change(f"User type {user_type_id} deleted.")

@@ -137,16 +137,14 @@ def version(name, number):
 
 def _version_page(template, v):
     compiled = compiled_for_version(v)
-    counts = catalog.workflow_counts_by_status(db.session, [template.id])[template.id]
-    context = catalog.new_workflow_context(template.name, v.description, v.guidelines, compiled)
     return _page(
         "show",
         template=template,
         version=v,
         compiled=compiled,
-        counts=counts,
+        counts=catalog.workflow_counts_by_status(db.session, [template.id])[template.id],
         statuses=STATUSES,
-        context=context,
+        context=catalog.new_workflow_context(template.name, v.description, v.guidelines, compiled),
         tab="overview",
     )
 

@@ -44,7 +44,7 @@ from wfapp.web import (
     field_titles,
     found_or_404,
     hx_redirect,
-    poll_unchanged,
+    polled_fragment,
     render,
     state_values_from_form,
     titled,
@@ -187,10 +187,9 @@ def index():
 @roles_required()
 def monitor_live():
     """The monitor's poll: 204 after one index probe when no workflow changed since `since`."""
-    if poll_unchanged(lambda: monitor.monitor_token(db.session)):
-        return UNCHANGED
-    return render(
-        "workflows/_monitor.html", "workflows/_monitor.html", **_monitor_context(request.args.get("since") or None)
+    since = request.args.get("since") or None
+    return polled_fragment(
+        lambda: monitor.monitor_token(db.session), "workflows/_monitor.html", lambda: _monitor_context(since)
     )
 
 

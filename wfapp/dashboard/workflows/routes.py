@@ -307,7 +307,9 @@ def _back_to_workflow(workflow_id):
     return failure
 
 
-def _workflow_action(wf, action, audit_action: str, changes: dict | None, message: str, failure=None) -> Response:
+def _workflow_action(
+    wf, action, audit_action: str, message: str, changes: dict | None = None, failure=None
+) -> Response:
     """An action on the workflow page: the service call, its audit entry, the commit (a refusal
     answered by ``failure``, see commit_action), the message, and the workflow page again."""
     commit_action(action, failure, lambda _: _audit(audit_action, wf.id, changes))
@@ -464,8 +466,8 @@ def change_status(workflow_id):
             settings=OutboxSettings.from_config(current_app.config),
         ),
         f"workflow_{target}",
-        {"reason": reason} if reason else {},
         f"The workflow is {target}.",
+        {"reason": reason} if reason else {},
         refused,
     )
 
@@ -522,8 +524,8 @@ def resolve_dependency(workflow_id, name):
             reason=reason,
         ),
         "dependency_resolved",
-        {"dependency": name, "outcome": outcome, "reason": reason},
         f"Dependency {name} marked {outcome}.",
+        {"dependency": name, "outcome": outcome, "reason": reason},
         _back_to_workflow(wf.id),
     )
 
@@ -536,7 +538,6 @@ def retry_end_action(workflow_id):
         wf,
         lambda: outbox_actions.retry_end_action(db.session, wf.id, actor_name()),
         "end_action_retried",
-        None,
         "The end action is queued again.",
-        _back_to_workflow(wf.id),
+        failure=_back_to_workflow(wf.id),
     )

@@ -17,8 +17,8 @@ def suspend(workflow_id):
         wf,
         lambda: suspension.suspend(db.session, wf.id, reason, actor_name()),
         "workflow_suspended",
-        {"reason": reason},
         "The workflow is suspended: no writes, timers or dependency calls until it is resumed.",
+        {"reason": reason},
     )
 
 
@@ -27,9 +27,5 @@ def suspend(workflow_id):
 def resume(workflow_id):
     wf = _workflow_or_404(workflow_id)
     return _workflow_action(
-        wf,
-        lambda: suspension.resume(db.session, wf.id, actor_name()),
-        "workflow_resumed",
-        {},
-        "The workflow is resumed.",
+        wf, lambda: suspension.resume(db.session, wf.id, actor_name()), "workflow_resumed", "The workflow is resumed."
     )

@@ -14,13 +14,27 @@ from wfapp.services.outbox import OutboxSettings
 
 ACTOR = "seed-demo"
 
-KYC_VERIFICATION = {
-    "name": "kyc_verification",
-    "category": "compliance",
-    "description": "Know-your-customer identity check",
-    "guidelines": "Ask for the customer's full legal name, date of birth and national id number, one at a time. "
+
+def _template(name, category, description, guidelines, state_schema, **more) -> dict[str, Any]:
+    """A demo workflow template's definition (no end action)."""
+    return {
+        "name": name,
+        "category": category,
+        "description": description,
+        "guidelines": guidelines,
+        "state_schema": state_schema,
+        **more,
+        "end_action_type": "none",
+    }
+
+
+KYC_VERIFICATION = _template(
+    name="kyc_verification",
+    category="compliance",
+    description="Know-your-customer identity check",
+    guidelines="Ask for the customer's full legal name, date of birth and national id number, one at a time. "
     "Explain that the bank is required by law to verify identity.",
-    "state_schema": {
+    state_schema={
         "full_name": {
             "type": "string",
             "required": True,
@@ -38,16 +52,15 @@ KYC_VERIFICATION = {
         },
         "email": {"type": "email", "title": "Email address"},
     },
-    "end_action_type": "none",
-}
+)
 
-LOAN_APPLICATION = {
-    "name": "loan_application",
-    "category": "fintech",
-    "description": "Personal loan application",
-    "guidelines": "Guide the applicant through the loan application. Ask for the amount first, then the "
+LOAN_APPLICATION = _template(
+    name="loan_application",
+    category="fintech",
+    description="Personal loan application",
+    guidelines="Guide the applicant through the loan application. Ask for the amount first, then the "
     "purpose and the term. Be concise and never promise approval.",
-    "state_schema": {
+    state_schema={
         "amount": {
             "type": "number",
             "required": True,
@@ -65,15 +78,14 @@ LOAN_APPLICATION = {
         },
         "phone": {"type": "phone", "title": "Phone number"},
     },
-    "end_action_type": "none",
-}
+)
 
-CREDIT_CARD_APPLICATION = {
-    "name": "credit_card_application",
-    "category": "fintech",
-    "description": "Credit card application; needs a completed identity check first",
-    "guidelines": "Ask for the credit limit the customer wants and their monthly income.",
-    "state_schema": {
+CREDIT_CARD_APPLICATION = _template(
+    name="credit_card_application",
+    category="fintech",
+    description="Credit card application; needs a completed identity check first",
+    guidelines="Ask for the credit limit the customer wants and their monthly income.",
+    state_schema={
         "credit_limit": {
             "type": "integer",
             "required": True,
@@ -83,7 +95,7 @@ CREDIT_CARD_APPLICATION = {
         },
         "monthly_income": {"type": "number", "required": True, "minimum": 0, "title": "Monthly income"},
     },
-    "workflow_dependencies": [
+    workflow_dependencies=[
         {
             "name": "identity_check",
             "type": "workflow",
@@ -91,8 +103,7 @@ CREDIT_CARD_APPLICATION = {
             "description": "the customer's kyc_verification workflow must be completed",
         },
     ],
-    "end_action_type": "none",
-}
+)
 
 USER_TYPES = [
     ("verified_users", "Verified users", "Customers whose identity has been checked"),

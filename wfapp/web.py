@@ -60,6 +60,7 @@ from typing import Any, TypeVar
 from flask import (
     Flask,
     Response,
+    abort,
     flash,
     get_flashed_messages,
     make_response,
@@ -71,7 +72,7 @@ from flask import (
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
-from wfapp.errors import Problem
+from wfapp.errors import NotFound, Problem
 from wfapp.extensions import db
 from wfapp.services.field_errors import errors_by_field as errors_by_field  # part of this interface
 
@@ -79,6 +80,8 @@ T = TypeVar("T")
 
 HTMX_STOP_POLLING = 286
 HTMX_NO_CHANGE = 204
+# the answer to an htmx poll when nothing changed (htmx keeps the content)
+UNCHANGED = ("", HTMX_NO_CHANGE, {"Vary": "HX-Request"})
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -152,6 +155,27 @@ def add_trigger(response: Response, event: str, detail: Any = None, header: str 
     events[event] = detail
     response.headers[header] = json.dumps(events)
     return response
+
+
+def poll_unchanged(token: Callable[[], str | None]) -> bool:
+    """Whether an htmx poll's `since` (the token of what it shows) is still the current token."""
+    since = request.args.get("since", "")
+    return bool(since) and since == token()
+
+
+def polled_fragment(token: Callable[[], str | None], fragment: str, context: Callable[[], dict[str, Any]]) -> Any:
+    """An htmx poll's answer: UNCHANGED while its `since` is the current token, else the fragment."""
+    if poll_unchanged(token):
+        return UNCHANGED
+    return render(fragment, fragment, **context())
+
+
+def found_or_404(lookup: Callable[..., T], *args: Any) -> T:
+    """``lookup(db.session, *args)``; a NotFound ends the request with a 404 page."""
+    try:
+        return lookup(db.session, *args)
+    except NotFound:
+        abort(404)
 
 
 def commit_action(

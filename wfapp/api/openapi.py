@@ -44,233 +44,180 @@ def answer(properties: dict[str, Any], *required: str, **keywords: Any) -> dict[
     return schema
 
 
-NEXT_TIMER = {
-    "type": ["object", "null"],
-    "description": "when the workflow's next timer fires: reminder, expiry or a dependency's timeout (`name`)",
-    "properties": {
+UUID = {"type": "string", "format": "uuid"}
+STRINGS = {"type": "array", "items": {"type": "string"}}
+NEXT_TIMER = answer(
+    {
         "kind": {"type": "string", "enum": ["remind", "expire", "dependency_timeout"]},
-        "name": {"type": "string"},
+        **typed("string", "name"),
         "due_at": TS,
     },
-    "required": ["kind", "due_at"],
-}
+    "kind",
+    "due_at",
+    type=["object", "null"],
+    description="when the workflow's next timer fires: reminder, expiry or a dependency's timeout (`name`)",
+)
+_ERROR = answer(typed("string", "path", "message"), "path", "message")
 RESPONSE_SCHEMAS: dict[str, Any] = {
-    "Problem": {
-        "type": "object",
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "detail": {"type": "string"},
-            "errors": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
-                    "required": ["path", "message"],
-                },
-            },
+    "Problem": answer(
+        {
+            **typed("string", "type", "title", "detail"),
+            **typed("integer", "status"),
+            "errors": {"type": "array", "items": _ERROR},
         },
-        "required": ["type", "title", "status", "detail"],
-    },
-    "WorkflowTemplate": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string", "format": "uuid"},
-            "name": {"type": "string"},
-            "category": {"type": "string"},
-            "is_active": {"type": "boolean"},
-            "version": {"type": "integer"},
-            "description": {"type": "string"},
-            "guidelines": {"type": "string"},
-            "state_schema": {"type": "object"},
+        "type",
+        "title",
+        "status",
+        "detail",
+    ),
+    "WorkflowTemplate": answer(
+        {
+            "id": UUID,
+            **typed("string", "name", "category", "description", "guidelines", "end_action_type"),
+            **typed("boolean", "is_active"),
+            **typed("integer", "version"),
+            **typed("object", "state_schema"),
             "workflow_dependencies": {"type": "array", "items": DEPENDENCY},
-            "end_action_type": {"type": "string"},
-            "end_action_target": {"type": ["object", "null"]},
+            **typed(["object", "null"], "end_action_target"),
             "created_at": TS,
             "updated_at": TS,
         },
-        "required": ["id", "name", "version", "state_schema", "is_active"],
-    },
-    "TemplateVersion": {
-        "type": "object",
-        "properties": {
-            "template_id": {"type": "string"},
-            "template": {"type": "string"},
-            "number": {"type": "integer"},
-            "is_current": {"type": "boolean"},
-            "state_schema": {"type": "object"},
-            "change_note": {"type": "string"},
-            "created_by": {"type": "string"},
+        "id",
+        "name",
+        "version",
+        "state_schema",
+        "is_active",
+    ),
+    "TemplateVersion": answer(
+        {
+            **typed("string", "template_id", "template", "change_note", "created_by"),
+            **typed("integer", "number"),
+            **typed("boolean", "is_current"),
+            **typed("object", "state_schema"),
             "created_at": TS,
         },
-        "required": ["number", "state_schema"],
-    },
-    "UserType": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "name": {"type": "string"},
-            "description": {"type": "string"},
-            "created_at": TS,
-        },
-        "required": ["id", "name"],
-    },
-    "EndUser": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "user_type_id": {"type": "string"},
-            "display_name": {"type": "string"},
-            "created_at": TS,
-        },
-        "required": ["id", "user_type_id"],
-    },
-    "Permission": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "integer"},
-            "user_type_id": {"type": "string"},
-            "workflow_template_id": {"type": "string"},
-            "created_at": TS,
-        },
-        "required": ["id", "user_type_id", "workflow_template_id"],
-    },
-    "Workflow": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string", "format": "uuid"},
-            "template_id": {"type": "string"},
-            "template_name": {"type": "string"},
-            "template_version": {"type": "integer"},
-            "conversation_id": {"type": "string"},
-            "user_id": {"type": "string"},
+        "number",
+        "state_schema",
+    ),
+    "UserType": answer({**typed("string", "id", "name", "description"), "created_at": TS}, "id", "name"),
+    "EndUser": answer(
+        {**typed("string", "id", "user_type_id", "display_name"), "created_at": TS}, "id", "user_type_id"
+    ),
+    "Permission": answer(
+        {**typed("integer", "id"), **typed("string", "user_type_id", "workflow_template_id"), "created_at": TS},
+        "id",
+        "user_type_id",
+        "workflow_template_id",
+    ),
+    "Workflow": answer(
+        {
+            "id": UUID,
+            **typed("string", "template_id", "template_name", "conversation_id", "user_id", "etag"),
+            **typed("integer", "template_version"),
             "status": {"type": "string", "enum": ["active", "waiting", "completed", "failed", "cancelled"]},
-            "status_reason": {"type": ["string", "null"]},
-            "state_data": {"type": "object"},
-            "pending_dependencies": {"type": "object"},
-            "waiting_for": {
-                "type": ["object", "null"],
-                "description": "what the workflow waits for (`name`, `since`, ...) and when its next timer fires",
-                "properties": {"next_timer": NEXT_TIMER},
-            },
-            "suspended": {
-                "type": ["object", "null"],
-                "properties": {"reason": {"type": "string"}, "since": TS},
-                "required": ["reason", "since"],
-            },
-            "handoff": {
-                "type": ["object", "null"],
-                "description": "handed to a human operator: why, who asked (llm, validation, operator), since when",
-                "properties": {"reason": {"type": "string"}, "source": {"type": ["string", "null"]}, "since": TS},
-                "required": ["reason", "source", "since"],
-            },
-            "declined": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "optional fields the end user declined to give",
-            },
-            "started_at": TS,
-            "completed_at": TS,
-            "last_interaction_at": TS,
-            "updated_at": TS,
-            "etag": {"type": "string"},
+            **typed(NULLABLE_STRING, "status_reason"),
+            **typed("object", "state_data", "pending_dependencies"),
+            "waiting_for": answer(
+                {"next_timer": NEXT_TIMER},
+                type=["object", "null"],
+                description="what the workflow waits for (`name`, `since`, ...) and when its next timer fires",
+            ),
+            "suspended": answer({**typed("string", "reason"), "since": TS}, "reason", "since", type=["object", "null"]),
+            "handoff": answer(
+                {**typed("string", "reason"), **typed(NULLABLE_STRING, "source"), "since": TS},
+                "reason",
+                "source",
+                "since",
+                type=["object", "null"],
+                description="handed to a human operator: why, who asked (llm, validation, operator), since when",
+            ),
+            "declined": {**STRINGS, "description": "optional fields the end user declined to give"},
+            **{name: TS for name in ("started_at", "completed_at", "last_interaction_at", "updated_at")},
         },
-        "required": ["id", "template_id", "conversation_id", "user_id", "status", "state_data"],
-    },
-    "Event": {
-        "type": "object",
-        "properties": {
-            "seq": {"type": "integer"},
-            "type": {"type": "string"},
-            "actor": {"type": "string"},
-            "data": {"type": "object"},
-            "created_at": TS,
+        "id",
+        "template_id",
+        "conversation_id",
+        "user_id",
+        "status",
+        "state_data",
+    ),
+    "Event": answer(
+        {**typed("integer", "seq"), **typed("string", "type", "actor"), **typed("object", "data"), "created_at": TS},
+        "seq",
+        "type",
+        "actor",
+        "data",
+    ),
+    "WorkflowContext": answer(
+        {
+            **typed("string", "workflow_id", "guidelines"),
+            **typed("object", "collected", "tool"),
+            **typed("array", "missing_fields"),
+            **typed(NULLABLE_STRING, "next_field"),
         },
-        "required": ["seq", "type", "actor", "data"],
-    },
-    "WorkflowContext": {
-        "type": "object",
-        "properties": {
-            "workflow_id": {"type": "string"},
-            "guidelines": {"type": "string"},
-            "collected": {"type": "object"},
-            "missing_fields": {"type": "array"},
-            "next_field": {"type": ["string", "null"]},
-            "tool": {"type": "object"},
+        "workflow_id",
+        "guidelines",
+        "collected",
+        "missing_fields",
+        "tool",
+    ),
+    "ToolCallResult": answer(
+        {
+            **typed("object", "stored"),
+            "refused": {"type": "array", "items": answer(typed("string", "field", "message", "hint"))},
+            **typed(["object", "null"], "next", "handoff"),
+            **typed("boolean", "can_complete"),
+            **typed("array", "blocking_reasons"),
+            "missing_required": STRINGS,
+            **typed("string", "text"),
         },
-        "required": ["workflow_id", "guidelines", "collected", "missing_fields", "tool"],
-    },
-    "ToolCallResult": {
-        "type": "object",
-        "description": "the feedback of a tool call, written for the LLM: pass it back as the tool result",
-        "properties": {
-            "stored": {"type": "object"},
-            "refused": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "field": {"type": "string"},
-                        "message": {"type": "string"},
-                        "hint": {"type": "string"},
-                    },
-                },
-            },
-            "next": {"type": ["object", "null"]},
-            "can_complete": {"type": "boolean"},
-            "blocking_reasons": {"type": "array"},
-            "missing_required": {"type": "array", "items": {"type": "string"}},
-            "handoff": {"type": ["object", "null"]},
-            "text": {"type": "string"},
-        },
-        "required": ["stored", "refused", "next", "can_complete", "missing_required", "text"],
-    },
+        "stored",
+        "refused",
+        "next",
+        "can_complete",
+        "missing_required",
+        "text",
+        description="the feedback of a tool call, written for the LLM: pass it back as the tool result",
+    ),
     "Tool": {"type": "object", "description": "a function-calling tool in the shape of the dialect asked for"},
-    "MigrationPlan": {
-        "type": "object",
-        "properties": {
-            "workflow_id": {"type": "string"},
-            "status": {"type": "string"},
-            "from_version": {"type": ["integer", "null"]},
-            "to_version": {"type": "integer"},
-            "ok": {"type": "boolean"},
-            "migrated": {"type": "boolean"},
-            "refusal": {"type": ["string", "null"]},
-            "fields": {
-                "type": "object",
-                "properties": {
-                    "valid": {"type": "array", "items": {"type": "string"}},
-                    "invalid": {"type": "array", "items": {"type": "object"}},
-                    "missing": {"type": "array", "items": {"type": "string"}},
-                },
-            },
-            "dependencies_rerun": {"type": "array", "items": {"type": "string"}},
+    "MigrationPlan": answer(
+        {
+            **typed("string", "workflow_id", "status"),
+            **typed(["integer", "null"], "from_version"),
+            **typed("integer", "to_version"),
+            **typed("boolean", "ok", "migrated"),
+            **typed(NULLABLE_STRING, "refusal"),
+            "fields": answer(
+                {"valid": STRINGS, "invalid": {"type": "array", "items": {"type": "object"}}, "missing": STRINGS}
+            ),
+            "dependencies_rerun": STRINGS,
         },
-        "required": ["workflow_id", "ok", "migrated", "fields", "dependencies_rerun"],
-    },
+        "workflow_id",
+        "ok",
+        "migrated",
+        "fields",
+        "dependencies_rerun",
+    ),
 }
 
 
 def _list_of(name: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {"items": {"type": "array", "items": {"$ref": f"#/components/schemas/{name}"}}, **(extra or {})},
-        "required": ["items"],
-    }
+    return answer(
+        {"items": {"type": "array", "items": {"$ref": f"#/components/schemas/{name}"}}, **(extra or {})}, "items"
+    )
 
 
 LISTS = {
     "WorkflowTemplateList": _list_of("WorkflowTemplate"),
     "TemplateVersionList": _list_of("TemplateVersion"),
     "UserTypeList": _list_of("UserType"),
-    "EndUserList": _list_of("EndUser", {"next_after": {"type": ["string", "null"]}}),
+    "EndUserList": _list_of("EndUser", typed(NULLABLE_STRING, "next_after")),
     "PermissionList": _list_of("Permission"),
-    "WorkflowList": _list_of("Workflow", {"next_cursor": {"type": ["string", "null"]}}),
+    "WorkflowList": _list_of("Workflow", typed(NULLABLE_STRING, "next_cursor")),
     "EventList": _list_of("Event"),
     "MigrationResult": _list_of(
         "MigrationPlan",
-        {"migrated": {"type": "integer"}, "refused": {"type": "integer"}, "dry_run": {"type": "boolean"}},
+        {**typed("integer", "migrated", "refused"), **typed("boolean", "dry_run")},
     ),
 }
 

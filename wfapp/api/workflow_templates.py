@@ -38,6 +38,12 @@ LIST_QUERY = [
 ]
 
 
+def _saved(template):
+    """The change committed, answered with the workflow template as it is now."""
+    db.session.commit()
+    return jsonify(workflow_template_json(template))
+
+
 @ops.read("/workflow-templates", "List workflow templates", "WorkflowTemplateList", errors=(422,), query=LIST_QUERY)
 def list_workflow_templates():
     user_type_id = None
@@ -81,8 +87,7 @@ def get_workflow_template(ref):
 def update_workflow_template(ref, body):
     template = svc.get_workflow_template(db.session, ref)
     svc.update_workflow_template(db.session, template, body, g.actor)
-    db.session.commit()
-    return jsonify(workflow_template_json(template))
+    return _saved(template)
 
 
 @ops.change(
@@ -95,8 +100,7 @@ def update_workflow_template(ref, body):
 def patch_workflow_template(ref, body):
     template = svc.get_workflow_template(db.session, ref)
     svc.set_template_flags(db.session, template, body.get("is_active"), body.get("category"))
-    db.session.commit()
-    return jsonify(workflow_template_json(template))
+    return _saved(template)
 
 
 @ops.delete("/workflow-templates/<ref>", "Delete a workflow template that has no workflows", errors=(409,))

@@ -17,11 +17,8 @@ class StaffRole(enum.StrEnum):
     VIEWER = "viewer"
 
 
-class TokenRole(enum.StrEnum):
-    ADMIN = "admin"
-    OPERATOR = "operator"
-    VIEWER = "viewer"
-    INTEGRATION = "integration"
+# The staff roles, and the chat backend's (integration); each value is the name in lower case.
+TokenRole = enum.StrEnum("TokenRole", "ADMIN OPERATOR VIEWER INTEGRATION")
 
 
 class StaffUser(Model):

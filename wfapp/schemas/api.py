@@ -4,7 +4,30 @@ OpenAPI document (/api/openapi.json) publishes them."""
 from wfapp.schemas.definitions import END_ACTION_TARGET, END_ACTION_TYPES, ESCALATION, SLUG, WORKFLOW_DEPENDENCIES
 from wfapp.schemas.tools import DIALECTS
 
-ID_STRING = {"type": "string", "minLength": 1, "maxLength": 200}
+
+def string(max_length: int, min_length: int = 0, **extra) -> dict:
+    """A string schema: {"type": "string", "minLength"?, "maxLength", ...extra}."""
+    return {"type": "string", **({"minLength": min_length} if min_length else {}), "maxLength": max_length, **extra}
+
+
+def body(properties: dict, required: tuple[str, ...] = (), description: str = "", **extra) -> dict:
+    """A request body: an object of these properties and no others."""
+    return {
+        "type": "object",
+        **({"description": description} if description else {}),
+        "properties": properties,
+        **({"required": list(required)} if required else {}),
+        "additionalProperties": False,
+        **extra,
+    }
+
+
+ID_STRING = string(200, 1)
+USER_TYPE_ID = string(64, 1)
+TEMPLATE_REF = string(100, 1, description="the workflow template's id or name")
+NOTE = string(2000)
+OUTCOME = {"type": "string", "enum": ["succeeded", "failed"]}
+
 
 DEFINITION_PROPERTIES = {
     "description": {"type": "string", "maxLength": 10000},
@@ -29,118 +52,44 @@ DEFINITION_PROPERTIES = {
     },
     "escalation": ESCALATION,
     "is_active": {"type": "boolean"},
-    "change_note": {"type": "string", "maxLength": 2000},
+    "change_note": NOTE,
 }
 
-WORKFLOW_TEMPLATE_CREATE = {
-    "type": "object",
-    "properties": {"name": SLUG, **DEFINITION_PROPERTIES},
-    "required": ["name", "state_schema"],
-    "additionalProperties": False,
-}
-
-WORKFLOW_TEMPLATE_UPDATE = {
-    "type": "object",
-    "properties": {"name": SLUG, **DEFINITION_PROPERTIES},
-    "additionalProperties": False,
-}
-
-WORKFLOW_TEMPLATE_PATCH = {
-    "type": "object",
-    "properties": {"is_active": {"type": "boolean"}, "category": {"type": "string", "maxLength": 100}},
-    "additionalProperties": False,
-    "minProperties": 1,
-}
-
-USER_TYPE_CREATE = {
-    "type": "object",
-    "properties": {
-        "id": {**SLUG, "maxLength": 64},
-        "name": {"type": "string", "maxLength": 200},
-        "description": {"type": "string", "maxLength": 2000},
-    },
-    "required": ["id"],
-    "additionalProperties": False,
-}
-
-USER_TYPE_UPDATE = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "description": {"type": "string", "maxLength": 2000},
-    },
-    "additionalProperties": False,
-}
-
-END_USER_CREATE = {
-    "type": "object",
-    "properties": {
-        "id": ID_STRING,
-        "user_type_id": {"type": "string", "minLength": 1, "maxLength": 64},
-        "display_name": {"type": "string", "maxLength": 200},
-    },
-    "required": ["id", "user_type_id"],
-    "additionalProperties": False,
-}
-
-END_USER_UPDATE = {
-    "type": "object",
-    "properties": {
-        "user_type_id": {"type": "string", "minLength": 1, "maxLength": 64},
-        "display_name": {"type": "string", "maxLength": 200},
-    },
-    "additionalProperties": False,
-}
-
-PERMISSION_CREATE = {
-    "type": "object",
-    "properties": {
-        "user_type_id": {"type": "string", "minLength": 1, "maxLength": 64},
-        "workflow_template_id": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": 100,
-            "description": "the workflow template's id or name",
-        },
-    },
-    "required": ["user_type_id", "workflow_template_id"],
-    "additionalProperties": False,
-}
-
-WORKFLOW_START = {
-    "type": "object",
-    "properties": {
-        "template_id": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": 100,
-            "description": "the workflow template's id or name",
-        },
+WORKFLOW_TEMPLATE_CREATE = body({"name": SLUG, **DEFINITION_PROPERTIES}, ("name", "state_schema"))
+WORKFLOW_TEMPLATE_UPDATE = body({"name": SLUG, **DEFINITION_PROPERTIES})
+WORKFLOW_TEMPLATE_PATCH = body({"is_active": {"type": "boolean"}, "category": string(100)}, minProperties=1)
+USER_TYPE_CREATE = body({"id": {**SLUG, "maxLength": 64}, "name": string(200), "description": NOTE}, ("id",))
+USER_TYPE_UPDATE = body({"name": string(200, 1), "description": NOTE})
+END_USER_CREATE = body(
+    {"id": ID_STRING, "user_type_id": USER_TYPE_ID, "display_name": string(200)}, ("id", "user_type_id")
+)
+END_USER_UPDATE = body({"user_type_id": USER_TYPE_ID, "display_name": string(200)})
+PERMISSION_CREATE = body(
+    {"user_type_id": USER_TYPE_ID, "workflow_template_id": TEMPLATE_REF}, ("user_type_id", "workflow_template_id")
+)
+WORKFLOW_START = body(
+    {
+        "template_id": TEMPLATE_REF,
         "conversation_id": ID_STRING,
         "user_id": ID_STRING,
         "state_data": {"type": "object", "description": "initial data, validated field by field"},
     },
-    "required": ["template_id", "conversation_id", "user_id"],
-    "additionalProperties": False,
-}
-
-WORKFLOW_UPDATE = {
-    "type": "object",
-    "properties": {
+    ("template_id", "conversation_id", "user_id"),
+)
+WORKFLOW_UPDATE = body(
+    {
         "state_data": {
             "type": "object",
             "description": "a JSON Merge Patch (RFC 7396) of state_data: null removes a key",
         },
         "status": {"type": "string", "enum": ["active", "waiting", "completed", "cancelled", "failed"]},
-        "reason": {"type": "string", "maxLength": 2000},
+        "reason": NOTE,
     },
-    "additionalProperties": False,
-    "minProperties": 1,
-}
+    minProperties=1,
+)
 
-TOOL_CALL = {
-    "type": "object",
-    "properties": {
+TOOL_CALL = body(
+    {
         "arguments": {
             "type": ["string", "object"],
             "description": "the tool call's arguments as the LLM SDK hands them over: a JSON string or an object",
@@ -151,26 +100,10 @@ TOOL_CALL = {
             "description": "the dialect of the tool the LLM called (decides what a null means)",
         },
     },
-    "required": ["arguments"],
-    "additionalProperties": False,
-}
-
-FIELD_DECLINE = {
-    "type": "object",
-    "properties": {
-        "field": {"type": "string", "minLength": 1, "maxLength": 200},
-        "reason": {"type": "string", "maxLength": 2000},
-    },
-    "required": ["field"],
-    "additionalProperties": False,
-}
-
-HANDOFF_REQUEST = {
-    "type": "object",
-    "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}},
-    "required": ["reason"],
-    "additionalProperties": False,
-}
+    ("arguments",),
+)
+FIELD_DECLINE = body({"field": string(200, 1), "reason": NOTE}, ("field",))
+HANDOFF_REQUEST = body({"reason": string(2000, 1)}, ("reason",))
 
 _POINTER = {"type": "string", "pattern": "^(/.*)?$", "description": "a JSON Pointer (RFC 6901) into state_data"}
 WORKFLOW_JSON_PATCH = {
@@ -193,44 +126,28 @@ WORKFLOW_JSON_PATCH = {
     "maxItems": 1000,
 }
 
-DEPENDENCY_OUTCOME = {
-    "type": "object",
-    "description": "The called party's outcome, posted to the callback address of its call (X-Wfapp-Callback).",
-    "properties": {
-        "outcome": {"type": "string", "enum": ["succeeded", "failed"]},
-        "result": {},
-        "message": {"type": "string", "maxLength": 2000},
-    },
-    "required": ["outcome"],
-    "additionalProperties": False,
-}
-
-DEPENDENCY_DECISION = {
-    "type": "object",
-    "description": "An operator's decision on a pending dependency; the reason is recorded with it.",
-    "properties": {
-        "outcome": {"type": "string", "enum": ["succeeded", "failed"]},
-        "reason": {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": "\\S"},
-        "message": {"type": "string", "maxLength": 2000},
-    },
-    "required": ["outcome", "reason"],
-    "additionalProperties": False,
-}
+DEPENDENCY_OUTCOME = body(
+    {"outcome": OUTCOME, "result": {}, "message": NOTE},
+    ("outcome",),
+    "The called party's outcome, posted to the callback address of its call (X-Wfapp-Callback).",
+)
+DEPENDENCY_DECISION = body(
+    {"outcome": OUTCOME, "reason": string(2000, 1, pattern="\\S"), "message": NOTE},
+    ("outcome", "reason"),
+    "An operator's decision on a pending dependency; the reason is recorded with it.",
+)
 
 # Version migration (services.migration): one workflow, or many of a template.
 VERSION_NUMBER = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
-WORKFLOW_MIGRATE = {
-    "type": "object",
-    "properties": {
+WORKFLOW_MIGRATE = body(
+    {
         "version": VERSION_NUMBER,
         "dry_run": {"type": "boolean", "default": False, "description": "only say what would happen"},
     },
-    "required": ["version"],
-    "additionalProperties": False,
-}
-TEMPLATE_MIGRATE = {
-    "type": "object",
-    "properties": {
+    ("version",),
+)
+TEMPLATE_MIGRATE = body(
+    {
         "from_version": VERSION_NUMBER,
         "to_version": VERSION_NUMBER,
         "workflow_ids": {
@@ -241,9 +158,8 @@ TEMPLATE_MIGRATE = {
         },
         "dry_run": {"type": "boolean", "default": False},
     },
-    "required": ["from_version", "to_version"],
-    "additionalProperties": False,
-}
+    ("from_version", "to_version"),
+)
 
 REQUEST_SCHEMAS = {
     "WorkflowTemplateCreate": WORKFLOW_TEMPLATE_CREATE,

@@ -95,12 +95,32 @@ def _branch_name(root: dict[str, Any], branch: Any, depth: int) -> str:
 # --- the hint in words ------------------------------------------------------------------------
 
 
+# The strings of a special form: how the guide words them, and an example.
+STRING_FORMS = {
+    "date": ("a date as YYYY-MM-DD", "2024-05-17"),
+    "date-time": ("a date and time as YYYY-MM-DDTHH:MM:SSZ", "2024-05-17T10:30:00Z"),
+    "email": ("an email address", "alex@example.com"),
+    "phone": ("a phone number: digits, spaces allowed, an optional leading +", "+44 20 7946 0958"),
+}
+
+
+def _string_form(node: dict) -> str | None:
+    """The node's special form of string (a key of STRING_FORMS), by its wfapp type or format."""
+    wtype, fmt = node.get(WFAPP_TYPE), node.get("format")
+    if wtype == "date" or fmt == "date":
+        return "date"
+    if fmt == "date-time":
+        return "date-time"
+    if wtype == "email" or fmt == "email":
+        return "email"
+    return "phone" if wtype == "phone" else None
+
+
 def form_words(root: dict[str, Any], prop: Any, depth: int = 0) -> str:
     """What a valid answer looks like, in plain words."""
     node = resolve(root, prop)
     if not isinstance(node, dict) or depth > MAX_DEPTH:
         return "any value"
-    wtype = node.get(WFAPP_TYPE)
     choices = choices_of(root, node)
     if choices is not None:
         return "one of: " + ", ".join(_show(c) for c in choices)
@@ -108,15 +128,9 @@ def form_words(root: dict[str, Any], prop: Any, depth: int = 0) -> str:
     if branches:
         return "one of these forms: " + "; or ".join(form_words(root, b, depth + 1) for b in branches)
     kind = _kind(node)
-    fmt = node.get("format")
-    if wtype == "date" or fmt == "date":
-        return "a date as YYYY-MM-DD"
-    if fmt == "date-time":
-        return "a date and time as YYYY-MM-DDTHH:MM:SSZ"
-    if wtype == "email" or fmt == "email":
-        return "an email address"
-    if wtype == "phone":
-        return "a phone number: digits, spaces allowed, an optional leading +"
+    form = _string_form(node)
+    if form:
+        return STRING_FORMS[form][0]
     if kind in ("number", "integer"):
         words = "a whole number" if kind == "integer" else "a number"
         return words + _bounds(node)
@@ -200,7 +214,6 @@ def example_of(root: dict[str, Any], prop: Any, depth: int = 0) -> Any:
     if branches:
         return example_of(root, branches[0], depth + 1)
     kind = _kind(node)
-    wtype = node.get(WFAPP_TYPE)
     if kind == "boolean":
         return True
     if kind in ("number", "integer"):
@@ -218,15 +231,9 @@ def example_of(root: dict[str, Any], prop: Any, depth: int = 0) -> Any:
                 out[key] = value
         return out
     if kind == "string" or kind is None:
-        fmt = node.get("format")
-        if wtype == "date" or fmt == "date":
-            return "2024-05-17"
-        if fmt == "date-time":
-            return "2024-05-17T10:30:00Z"
-        if wtype == "email" or fmt == "email":
-            return "alex@example.com"
-        if wtype == "phone":
-            return "+44 20 7946 0958"
+        form = _string_form(node)
+        if form:
+            return STRING_FORMS[form][1]
         if isinstance(node.get("pattern"), str):
             return pattern_example(node["pattern"])
         text = "example"

@@ -4,14 +4,13 @@ queue and every action are services (services.attention, outbox, handoff)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, flash, request, url_for
+from flask import Blueprint, Response, current_app, flash, request, url_for
 
 from wfapp.auth import ADMIN, OPERATOR, actor_name, has_role, roles_required
-from wfapp.errors import NotFound
 from wfapp.extensions import db
 from wfapp.services import attention, outbox, outbox_actions, workflow_lookup
 from wfapp.services.staff import record_staff_action
-from wfapp.web import commit_action, hx_redirect, render
+from wfapp.web import commit_action, found_or_404, hx_redirect, render
 
 bp = Blueprint("attention", __name__, url_prefix="/attention")
 ACTORS = (ADMIN, OPERATOR)
@@ -41,10 +40,7 @@ def _audit(action: str, workflow_id, changes: dict | None = None) -> None:
 
 
 def _workflow_or_404(workflow_id):
-    try:
-        return workflow_lookup.get_workflow(db.session, workflow_id)
-    except NotFound:
-        abort(404)
+    return found_or_404(workflow_lookup.get_workflow, workflow_id)
 
 
 def _back():
@@ -77,10 +73,13 @@ def index():
 
 
 def _workflow_action(workflow_id, service, audit_action: str, message: str, changes=None):
-    """One action on a workflow's queue items: the service call, its audit entry, the commit,
-    a message, and back to the queue."""
+    """One action on a workflow's queue items: service(session, workflow id, actor), its audit entry
+    (with changes(wf), taken before the action), the commit, a message, and back to the queue."""
     wf = _workflow_or_404(workflow_id)
-    commit_action(lambda: service(wf), audit=lambda _: _audit(audit_action, wf.id, changes(wf) if changes else None))
+    audited = changes(wf) if changes else None
+    commit_action(
+        lambda: service(db.session, wf.id, actor_name()), audit=lambda _: _audit(audit_action, wf.id, audited)
+    )
     flash(message.format(id=str(wf.id)[:8]), "success")
     return _back()
 
@@ -88,25 +87,15 @@ def _workflow_action(workflow_id, service, audit_action: str, message: str, chan
 @bp.post("/<workflow_id>/claim")
 @roles_required(*ACTORS)
 def claim(workflow_id):
-    return _workflow_action(
-        workflow_id,
-        lambda wf: attention.claim(db.session, wf.id, actor_name()),
-        "workflow_claimed",
-        "You claimed workflow {id}.",
-    )
+    return _workflow_action(workflow_id, attention.claim, "workflow_claimed", "You claimed workflow {id}.")
 
 
 @bp.post("/<workflow_id>/release")
 @roles_required(*ACTORS)
 def release(workflow_id: str) -> Response:
-    previous: dict = {}
-
-    def run(wf):
-        previous["was_claimed_by"] = wf.claimed_by
-        return attention.release(db.session, wf.id, actor_name())
-
+    message = "Workflow {id} is unassigned again."
     return _workflow_action(
-        workflow_id, run, "workflow_released", "Workflow {id} is unassigned again.", lambda _wf: previous
+        workflow_id, attention.release, "workflow_released", message, lambda wf: {"was_claimed_by": wf.claimed_by}
     )
 
 
@@ -114,20 +103,14 @@ def release(workflow_id: str) -> Response:
 @roles_required(*ACTORS)
 def hand_back(workflow_id):
     return _workflow_action(
-        workflow_id,
-        lambda wf: attention.hand_back(db.session, wf.id, actor_name()),
-        "workflow_handed_back",
-        "Workflow {id} is back with the LLM.",
+        workflow_id, attention.hand_back, "workflow_handed_back", "Workflow {id} is back with the LLM."
     )
 
 
 @bp.post("/jobs/<int:job_id>/retry")
 @roles_required(*ACTORS)
 def retry_job(job_id):
-    try:
-        job = outbox.get_job(db.session, job_id)
-    except NotFound:
-        abort(404)
+    job = found_or_404(outbox.get_job, job_id)
     commit_action(
         lambda: outbox_actions.retry_job(db.session, job.id, actor_name()),
         audit=lambda j: _audit("job_retried", j.workflow_id, {"job_id": j.id}),

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, flash, request, url_for
+from flask import Blueprint, Response, current_app, flash, request, url_for
 from flask_login import current_user
 
 from wfapp.auth import ADMIN, OPERATOR, actor_name, roles_required
@@ -20,7 +20,7 @@ from wfapp.services import console, directory, lifecycle, migration, saved_views
 from wfapp.services import workflow_templates as templates_svc
 from wfapp.services.outbox import OutboxSettings
 from wfapp.services.staff import record_staff_action
-from wfapp.web import commit_action, errors_by_field, hx_redirect, render
+from wfapp.web import commit_action, errors_by_field, found_or_404, hx_redirect, render
 
 bp = Blueprint("console", __name__)
 ACTORS = (ADMIN, OPERATOR)
@@ -34,10 +34,7 @@ def _audit(action: str, target_type: str, target_id, changes: dict | None = None
 
 
 def _template_or_404(name) -> WorkflowTemplate:
-    try:
-        return templates_svc.get_workflow_template(db.session, name)
-    except NotFound:
-        abort(404)
+    return found_or_404(templates_svc.get_workflow_template, name)
 
 
 # ------------------------------------------------------------------------ start a workflow

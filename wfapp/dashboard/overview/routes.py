@@ -15,7 +15,7 @@ from wfapp.models import WorkflowStatus, WorkflowTemplate
 from wfapp.services import monitor
 from wfapp.services.analytics import template_analytics
 from wfapp.services.workflow_templates import find_workflow_template
-from wfapp.web import HTMX_NO_CHANGE, render
+from wfapp.web import polled_fragment, render
 
 bp = Blueprint("overview", __name__)
 STATUSES = [s.value for s in WorkflowStatus]
@@ -53,10 +53,7 @@ def index():
 @roles_required()
 def live():
     """The overview's poll: 204 when no workflow changed and no job appeared or died."""
-    since = request.args.get("since", "")
-    if since and since == monitor.overview_token(db.session):
-        return "", HTMX_NO_CHANGE, {"Vary": "HX-Request"}
-    return render("overview/_live.html", "overview/_live.html", **_overview_context())
+    return polled_fragment(lambda: monitor.overview_token(db.session), "overview/_live.html", _overview_context)
 
 
 @bp.get("/analytics/")

@@ -1,17 +1,17 @@
 """Permissions: the grid of workflow templates x user types, and the user types themselves."""
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, flash, request, url_for
+from flask import Blueprint, Response, flash, request, url_for
 
 from wfapp.auth import ADMIN, actor_name, roles_required
 from wfapp.dashboard.permissions.forms import RenameUserTypeForm, UserTypeForm
-from wfapp.errors import Conflict, NotFound, Problem, ValidationFailed
+from wfapp.errors import Conflict, Problem, ValidationFailed
 from wfapp.extensions import db
 from wfapp.models import Permission
 from wfapp.services import directory
 from wfapp.services.staff import record_staff_action
 from wfapp.services.workflow_templates import get_workflow_template, list_workflow_templates
-from wfapp.web import commit_action, hx_redirect, is_fragment, render
+from wfapp.web import commit_action, found_or_404, hx_redirect, is_fragment, render
 
 bp = Blueprint("permissions", __name__, url_prefix="/permissions")
 
@@ -22,11 +22,15 @@ def _audit(action: str, target_type: str, target_id, changes: dict | None = None
     )
 
 
-def _grid_context(**extra):
+def _grid_page(status=200, **extra):
+    """The permissions page (its fragment for htmx) with the grid and the user types."""
     templates = list_workflow_templates(db.session)
     user_types = directory.list_user_types(db.session)
     granted = {(p.workflow_template_id, p.user_type_id) for p in directory.list_permissions(db.session)}
-    return dict(
+    return render(
+        "permissions/index.html",
+        "permissions/_page.html",
+        status=status,
         active_nav="permissions",
         templates=templates,
         user_types=user_types,
@@ -36,17 +40,27 @@ def _grid_context(**extra):
     )
 
 
-def _after_change():
-    """HTMX: the page fragment again (flash as an out-of-band swap); otherwise redirect (PRG)."""
+def _user_type_or_404(user_type_id):
+    return found_or_404(directory.get_user_type, user_type_id)
+
+
+def _naming(user_type) -> dict[str, str]:
+    return {"name": user_type.name, "description": user_type.description}
+
+
+def _after_change(message: str):
+    """The message flashed; HTMX: the page fragment again (flash as an out-of-band swap);
+    otherwise redirect (PRG)."""
+    flash(message, "success")
     if is_fragment():
-        return render("permissions/index.html", "permissions/_page.html", **_grid_context())
+        return _grid_page()
     return hx_redirect(url_for(".index"))
 
 
 @bp.get("/")
 @roles_required()
 def index():
-    return render("permissions/index.html", "permissions/_page.html", **_grid_context())
+    return _grid_page()
 
 
 @bp.post("/grant")
@@ -57,11 +71,8 @@ def set_grant():
     user_type_id = request.form.get("user_type_id", "")
     template_ref = request.form.get("workflow_template_id", "")
     want = request.form.get("grant") == "1"
-    try:
-        user_type = directory.get_user_type(db.session, user_type_id)
-        template = get_workflow_template(db.session, template_ref)
-    except NotFound:
-        abort(404)
+    user_type = _user_type_or_404(user_type_id)
+    template = found_or_404(get_workflow_template, template_ref)
     existing = db.session.scalar(
         sa.select(Permission).where(
             Permission.user_type_id == user_type.id, Permission.workflow_template_id == template.id
@@ -100,7 +111,7 @@ def create_user_type():
             if not isinstance(exc, Conflict):
                 raise exc
             form.id.errors = [*form.id.errors, exc.detail]
-        return render("permissions/index.html", "permissions/_page.html", status=422, **_grid_context(new_form=form))
+        return _grid_page(422, new_form=form)
 
     if not form.validate():
         db.session.rollback()
@@ -110,46 +121,28 @@ def create_user_type():
         refused,
         lambda user_type: _audit("user_type_created", "user_type", user_type.id, {"name": user_type.name}),
     )
-    flash(f"User type {user_type.id} created.", "success")
-    return _after_change()
+    return _after_change(f"User type {user_type.id} created.")
 
 
 @bp.post("/user-types/<user_type_id>")
 @roles_required(ADMIN)
 def rename_user_type(user_type_id):
-    try:
-        user_type = directory.get_user_type(db.session, user_type_id)
-    except NotFound:
-        abort(404)
+    user_type = _user_type_or_404(user_type_id)
     form = RenameUserTypeForm()
     if not form.validate():
         db.session.rollback()
-        return render(
-            "permissions/index.html",
-            "permissions/_page.html",
-            status=422,
-            **_grid_context(rename_errors={user_type_id: form.name.errors or form.description.errors}),
-        )
-    before = {"name": user_type.name, "description": user_type.description}
+        return _grid_page(422, rename_errors={user_type_id: form.name.errors or form.description.errors})
+    before = _naming(user_type)
     directory.update_user_type(db.session, user_type, name=form.name.data, description=form.description.data or "")
-    _audit(
-        "user_type_updated",
-        "user_type",
-        user_type.id,
-        {"before": before, "after": {"name": user_type.name, "description": user_type.description}},
-    )
+    _audit("user_type_updated", "user_type", user_type.id, {"before": before, "after": _naming(user_type)})
     db.session.commit()
-    flash(f"User type {user_type.id} saved.", "success")
-    return _after_change()
+    return _after_change(f"User type {user_type.id} saved.")
 
 
 @bp.post("/user-types/<user_type_id>/delete")
 @roles_required(ADMIN)
 def delete_user_type(user_type_id):
-    try:
-        user_type = directory.get_user_type(db.session, user_type_id)
-    except NotFound:
-        abort(404)
+    user_type = _user_type_or_404(user_type_id)
 
     def refused(exc: Problem) -> Response:
         if not isinstance(exc, (Conflict, ValidationFailed)):
@@ -157,17 +150,11 @@ def delete_user_type(user_type_id):
         flash(
             f"Cannot delete {user_type_id}: {exc.detail}. Revoke its permissions and move its end users first.", "error"
         )
-        return render(
-            "permissions/index.html",
-            "permissions/_page.html",
-            status=409,
-            **_grid_context(delete_errors={user_type_id: exc.detail}),
-        )
+        return _grid_page(409, delete_errors={user_type_id: exc.detail})
 
     commit_action(
         lambda: directory.delete_user_type(db.session, user_type),
         refused,
         lambda _: _audit("user_type_deleted", "user_type", user_type_id),
     )
-    flash(f"User type {user_type_id} deleted.", "success")
-    return _after_change()
+    return _after_change(f"User type {user_type_id} deleted.")

@@ -17,17 +17,14 @@ from wfapp.services import template_catalog as catalog
 from wfapp.services import workflow_templates as svc
 from wfapp.services.llm_context import llm_tool
 from wfapp.services.staff import record_staff_action
-from wfapp.web import commit_action, hx_redirect, render
+from wfapp.web import commit_action, found_or_404, hx_redirect, render
 
 bp = Blueprint("workflow_templates", __name__, url_prefix="/workflow-templates")
 STATUSES = [s.value for s in WorkflowStatus]
 
 
 def _template_or_404(name):
-    try:
-        return svc.get_workflow_template(db.session, name)
-    except NotFound:
-        abort(404)
+    return found_or_404(svc.get_workflow_template, name)
 
 
 def _audit(action, template, changes=None):
@@ -39,6 +36,17 @@ def _audit(action, template, changes=None):
         str(template.id),
         {"name": template.name, **(changes or {})},
         request.remote_addr or "",
+    )
+
+
+def _page(page, fragment=None, status=200, **ctx):
+    """A workflow template page, or its fragment (by default _<page>.html) for htmx."""
+    return render(
+        f"workflow_templates/{page}.html",
+        f"workflow_templates/_{fragment or page}.html",
+        status=status,
+        active_nav="workflow_templates",
+        **ctx,
     )
 
 
@@ -54,10 +62,9 @@ def index():
     is_active = {"true": True, "false": False}.get(active)
     templates = catalog.search_workflow_templates(db.session, q, category, is_active)
     counts = catalog.workflow_counts_by_status(db.session, [t.id for t in templates])
-    return render(
-        "workflow_templates/index.html",
-        "workflow_templates/_table.html",
-        active_nav="workflow_templates",
+    return _page(
+        "index",
+        fragment="table",
         templates=templates,
         counts=counts,
         statuses=STATUSES,
@@ -124,27 +131,20 @@ def show(name):
 @roles_required()
 def version(name, number):
     template = _template_or_404(name)
-    try:
-        v = svc.get_version(db.session, template, number)
-    except NotFound:
-        abort(404)
+    v = found_or_404(svc.get_version, template, number)
     return _version_page(template, v)
 
 
 def _version_page(template, v):
     compiled = compiled_for_version(v)
-    counts = catalog.workflow_counts_by_status(db.session, [template.id])[template.id]
-    context = catalog.new_workflow_context(template.name, v.description, v.guidelines, compiled)
-    return render(
-        "workflow_templates/show.html",
-        "workflow_templates/_show.html",
-        active_nav="workflow_templates",
+    return _page(
+        "show",
         template=template,
         version=v,
         compiled=compiled,
-        counts=counts,
+        counts=catalog.workflow_counts_by_status(db.session, [template.id])[template.id],
         statuses=STATUSES,
-        context=context,
+        context=catalog.new_workflow_context(template.name, v.description, v.guidelines, compiled),
         tab="overview",
     )
 
@@ -155,15 +155,7 @@ def versions(name):
     template = _template_or_404(name)
     versions = list(reversed(svc.list_versions(db.session, template)))
     live = catalog.live_workflows_per_version(db.session, template)
-    return render(
-        "workflow_templates/versions.html",
-        "workflow_templates/_versions.html",
-        active_nav="workflow_templates",
-        template=template,
-        versions=versions,
-        live=live,
-        tab="versions",
-    )
+    return _page("versions", template=template, versions=versions, live=live, tab="versions")
 
 
 @bp.get("/<name>/diff")
@@ -178,16 +170,8 @@ def diff(name):
     except (ValueError, NotFound):
         abort(404)
     numbers = [v.number for v in svc.list_versions(db.session, template)]
-    return render(
-        "workflow_templates/diff.html",
-        "workflow_templates/_diff.html",
-        active_nav="workflow_templates",
-        template=template,
-        a=va,
-        b=vb,
-        sections=catalog.diff_versions(va, vb),
-        numbers=numbers,
-        tab="versions",
+    return _page(
+        "diff", template=template, a=va, b=vb, sections=catalog.diff_versions(va, vb), numbers=numbers, tab="versions"
     )
 
 
@@ -231,15 +215,7 @@ def clone(name):
 
 
 def _clone_page(template, form, status=200):
-    return render(
-        "workflow_templates/clone.html",
-        "workflow_templates/_clone.html",
-        status=status,
-        active_nav="workflow_templates",
-        template=template,
-        form=form,
-        tab="overview",
-    )
+    return _page("clone", status=status, template=template, form=form, tab="overview")
 
 
 @bp.get("/<name>/export")
@@ -259,14 +235,7 @@ def export(name):
 def tool(name):
     template = _template_or_404(name)
     tool_def = llm_tool(template.name, compiled_for_version(template.current_version))
-    return render(
-        "workflow_templates/tool.html",
-        "workflow_templates/_tool.html",
-        active_nav="workflow_templates",
-        template=template,
-        tool=tool_def,
-        tab="tool",
-    )
+    return _page("tool", template=template, tool=tool_def, tab="tool")
 
 
 @bp.route("/-/import", methods=["GET", "POST"])
@@ -302,12 +271,4 @@ def import_template():
 
 
 def _import_page(errors=(), text="", rename="", status=200):
-    return render(
-        "workflow_templates/import.html",
-        "workflow_templates/_import.html",
-        status=status,
-        active_nav="workflow_templates",
-        errors=list(errors),
-        text=text,
-        rename=rename,
-    )
+    return _page("import", status=status, errors=list(errors), text=text, rename=rename)

@@ -44,13 +44,15 @@ from wfapp.services.workflow_page import (
     workflow_steps,
 )
 from wfapp.web import (
-    HTMX_NO_CHANGE,
     HTMX_STOP_POLLING,
+    UNCHANGED,
     add_trigger,
     commit_action,
     errors_by_field,
     field_titles,
+    found_or_404,
     hx_redirect,
+    polled_fragment,
     render,
     state_values_from_form,
     titled,
@@ -193,12 +195,14 @@ def index():
 @roles_required()
 def monitor_live():  # its session check reads the newest change too (register_read_with_session below)
     """The monitor's poll: 204 after one index probe when no workflow changed since `since`."""
-    since = request.args.get("since", "")
-    if since and since == monitor.monitor_token(
-        db.session, lambda: read_with_session(lambda: db.session.scalar(sa.select(monitor.newest_change())))
-    ):
-        return "", HTMX_NO_CHANGE, {"Vary": "HX-Request"}
-    return render("workflows/_monitor.html", "workflows/_monitor.html", **_monitor_context(since or None))
+    since = request.args.get("since") or None
+    return polled_fragment(
+        lambda: monitor.monitor_token(
+            db.session, lambda: read_with_session(lambda: db.session.scalar(sa.select(monitor.newest_change())))
+        ),
+        "workflows/_monitor.html",
+        lambda: _monitor_context(since),
+    )
 
 
 register_read_with_session("workflows.monitor_live", monitor.newest_change)
@@ -248,10 +252,11 @@ def _viewer() -> Viewer:
     return Viewer(role=staff_role(), actor=actor_name(), remote_addr=request.remote_addr or "")
 
 
-def _audit_reveal(reveal: Reveal | None) -> None:
-    """Record a reveal of sensitive values, best effort: in a short transaction of its own, after
-    the page's, so that no page fails because its audit row could not be written (the database
+def _commit_and_audit_reveal(reveal: Reveal | None) -> None:
+    """Commit the page's transaction, then record a reveal of sensitive values, best effort: in a
+    short transaction of its own, after the page's, so that no page fails because its audit row could not be written (the database
     busy with another writer): that is logged, and the page is shown anyway."""
+    db.session.commit()
     if reveal is None:
         return
     try:
@@ -270,10 +275,7 @@ def _audit_reveal(reveal: Reveal | None) -> None:
 
 
 def _workflow_or_404(workflow_id) -> Workflow:
-    try:
-        return workflow_lookup.get_workflow(db.session, workflow_id)
-    except NotFound:
-        abort(404)
+    return found_or_404(workflow_lookup.get_workflow, workflow_id)
 
 
 def _detail_context(
@@ -320,6 +322,16 @@ def _back_to_workflow(workflow_id):
     return failure
 
 
+def _workflow_action(
+    wf, action, audit_action: str, message: str, changes: dict | None = None, failure=None
+) -> Response:
+    """An action on the workflow page: the service call, its audit entry, the commit (a refusal
+    answered by ``failure``, see commit_action), the message, and the workflow page again."""
+    commit_action(action, failure, lambda _: _audit(audit_action, wf.id, changes))
+    flash(message, "success")
+    return hx_redirect(url_for(".show", workflow_id=wf.id))
+
+
 @bp.get("/<workflow_id>")
 @roles_required()
 def show(workflow_id):
@@ -327,8 +339,7 @@ def show(workflow_id):
     ctx = _detail_context(wf, reveal="page")
     ctx.update(workflow_steps(db.session, wf, staff_role(), request.args.get("step", type=int)).context())
     response = render("workflows/show.html", "workflows/_detail.html", **ctx)
-    db.session.commit()
-    _audit_reveal(ctx["reveal"])
+    _commit_and_audit_reveal(ctx["reveal"])
     return response
 
 
@@ -347,14 +358,13 @@ def live(workflow_id):
     since = request.args.get("since", "")
     form_etag = request.args.get("etag", "")
     if since == token:
-        return "", HTMX_NO_CHANGE, {"Vary": "HX-Request"}
+        return UNCHANGED
     wf = _workflow_or_404(wid)
     ctx = _detail_context(wf, reveal="fragment")
     # only an editable form can be stale: a terminal workflow's (or a viewer's) form is read-only
     ctx["stale_form"] = bool(form_etag) and form_etag != wf.etag and may_act() and not wf.is_terminal
     response = render("workflows/_live.html", "workflows/_live.html", **ctx)
-    db.session.commit()
-    _audit_reveal(ctx["reveal"])
+    _commit_and_audit_reveal(ctx["reveal"])
     add_trigger(response, "workflowChanged")  # the timeline follows
     if not ctx["polling"]:
         response.status_code = HTMX_STOP_POLLING
@@ -367,8 +377,7 @@ def state_form(workflow_id):
     wf = _workflow_or_404(workflow_id)
     ctx = _detail_context(wf, reveal="fragment")
     response = _state_panel(ctx)
-    db.session.commit()
-    _audit_reveal(ctx["reveal"])
+    _commit_and_audit_reveal(ctx["reveal"])
     return response
 
 
@@ -460,7 +469,8 @@ def change_status(workflow_id):
         ctx.update(action_error=exc.detail, action_errors=exc.errors)
         return render("workflows/_actions.html", "workflows/_actions.html", status=exc.status, **ctx)
 
-    commit_action(
+    return _workflow_action(
+        wf,
         lambda: lifecycle.change_status(
             db.session,
             wf.id,
@@ -470,11 +480,11 @@ def change_status(workflow_id):
             source="operator",
             settings=OutboxSettings.from_config(current_app.config),
         ),
+        f"workflow_{target}",
+        f"The workflow is {target}.",
+        {"reason": reason} if reason else {},
         refused,
-        lambda _wf: _audit(f"workflow_{target}", wf.id, {"reason": reason} if reason else {}),
     )
-    flash(f"The workflow is {target}.", "success")
-    return hx_redirect(url_for(".show", workflow_id=wf.id))
 
 
 @bp.get("/<workflow_id>/timeline")
@@ -489,8 +499,7 @@ def timeline(workflow_id):
         # a step the operator chose (not the timeline following the workflow): in the address
         # bar, so that the link opens this step
         response.headers["HX-Push-Url"] = url_for(".show", workflow_id=wf.id, step=steps.current)
-    db.session.commit()
-    _audit_reveal(reveal)
+    _commit_and_audit_reveal(reveal)
     return response
 
 
@@ -502,8 +511,7 @@ def history(workflow_id):
     wf = _workflow_or_404(workflow_id)
     document, reveal = history_document(db.session, wf, _viewer())
     body = json.dumps(document, indent=2, ensure_ascii=False, default=str)
-    db.session.commit()
-    _audit_reveal(reveal)
+    _commit_and_audit_reveal(reveal)
     return Response(
         body + "\n",
         mimetype="application/json",
@@ -519,7 +527,8 @@ def resolve_dependency(workflow_id, name):
     if outcome not in ("succeeded", "failed"):
         abort(400, "Choose succeeded or failed.")
     reason = request.form.get("reason", "").strip()
-    commit_action(
+    return _workflow_action(
+        wf,
         lambda: outbox_actions.resolve_dependency(
             db.session,
             wf.id,
@@ -529,21 +538,21 @@ def resolve_dependency(workflow_id, name):
             settings=OutboxSettings.from_config(current_app.config),
             reason=reason,
         ),
+        "dependency_resolved",
+        f"Dependency {name} marked {outcome}.",
+        {"dependency": name, "outcome": outcome, "reason": reason},
         _back_to_workflow(wf.id),
-        lambda _: _audit("dependency_resolved", wf.id, {"dependency": name, "outcome": outcome, "reason": reason}),
     )
-    flash(f"Dependency {name} marked {outcome}.", "success")
-    return hx_redirect(url_for(".show", workflow_id=wf.id))
 
 
 @bp.post("/<workflow_id>/end-action/retry")
 @roles_required(*ACTORS)
 def retry_end_action(workflow_id):
     wf = _workflow_or_404(workflow_id)
-    commit_action(
+    return _workflow_action(
+        wf,
         lambda: outbox_actions.retry_end_action(db.session, wf.id, actor_name()),
-        _back_to_workflow(wf.id),
-        lambda _: _audit("end_action_retried", wf.id),
+        "end_action_retried",
+        "The end action is queued again.",
+        failure=_back_to_workflow(wf.id),
     )
-    flash("The end action is queued again.", "success")
-    return hx_redirect(url_for(".show", workflow_id=wf.id))

@@ -144,13 +144,30 @@ def deps_from_rows(rows: list[Row]) -> tuple[list[dict[str, Any]], RowErrors]:
     return deps, errors
 
 
+def _json(text: str) -> Any:
+    return no_hostile_text(json.loads(text))
+
+
 def _dep_from_row(row: Row, mistakes: dict[str, list[str]]) -> dict[str, Any]:
     def mistake(attr: str, message: str) -> None:
         mistakes.setdefault(attr, []).append(message)
 
+    def put(target: dict[str, Any], attr: str, key: str | None = None) -> None:
+        """The input's text, stripped, under `key` (default: the input's name) unless it is empty."""
+        if row[attr].strip():
+            target[key or attr] = row[attr].strip()
+
+    def put_parsed(target: dict[str, Any], attr: str, parse, message: str, errors=(ValueError,)) -> None:
+        """parse(the input's text) unless it is empty; when it does not parse, `message` (with the
+        parser's {exc}) beside the input."""
+        if row[attr].strip():
+            try:
+                target[attr] = parse(row[attr])
+            except errors as exc:
+                mistake(attr, message.format(exc=exc))
+
     dep: dict[str, Any] = {}
-    if row["name"].strip():
-        dep["name"] = row["name"].strip()
+    put(dep, "name")
     dep["type"] = row["type"] if row["type"] in ("api", "workflow") else "api"
     if row["when"] == "fields":
         fields = [f.strip() for f in row["when_fields"].split(",") if f.strip()]
@@ -159,48 +176,28 @@ def _dep_from_row(row: Row, mistakes: dict[str, list[str]]) -> dict[str, Any]:
         dep["when"] = {"fields": fields}
     elif row["when"] in ("on_start", "before_complete"):
         dep["when"] = row["when"]
+    json_errors = (ValueError, RecursionError)
     if dep["type"] == "api":
         api: dict[str, Any] = {}
-        if row["endpoint"].strip():
-            api["endpoint"] = row["endpoint"].strip()
+        put(api, "endpoint")
         api["method"] = row["method"] or "POST"
         try:
             api["headers"] = parse_headers(row["headers"])
         except ValueError as exc:
             mistake("headers", str(exc))
-        if row["body"].strip():
-            try:
-                api["body"] = no_hostile_text(json.loads(row["body"]))
-            except (ValueError, RecursionError) as exc:
-                mistake("body", f"the body is not valid JSON: {exc}")
-        if row["timeout_s"].strip():
-            try:
-                api["timeout_s"] = parse_number(row["timeout_s"])
-            except ValueError:
-                mistake("timeout_s", "the timeout must be a number of seconds")
+        put_parsed(api, "body", _json, "the body is not valid JSON: {exc}", json_errors)
+        put_parsed(api, "timeout_s", parse_number, "the timeout must be a number of seconds")
         dep["api"] = api
-        if row["success_path"].strip():
-            dep["success_path"] = row["success_path"].strip()
-        if row["success_values"].strip():
-            try:
-                dep["success_values"] = no_hostile_text(json.loads(row["success_values"]))
-            except (ValueError, RecursionError) as exc:
-                mistake("success_values", f'write a JSON list such as ["approved"]: {exc}')
-        if row["store_as"].strip():
-            dep["store_as"] = row["store_as"].strip()
-    elif row["template"].strip():
-        dep["template"] = row["template"].strip()
+        put(dep, "success_path")
+        put_parsed(dep, "success_values", _json, 'write a JSON list such as ["approved"]: {exc}', json_errors)
+        put(dep, "store_as")
+    else:
+        put(dep, "template")
     on_failure: dict[str, Any] = {"action": row["failure_action"] or "fail"}
-    if row["max_attempts"].strip():
-        try:
-            on_failure["max_attempts"] = int(row["max_attempts"])
-        except ValueError:
-            mistake("max_attempts", "attempts must be a whole number")
-    if row["failure_message"].strip():
-        on_failure["message"] = row["failure_message"].strip()
+    put_parsed(on_failure, "max_attempts", int, "attempts must be a whole number")
+    put(on_failure, "failure_message", "message")
     dep["on_failure"] = on_failure
-    if row["description"].strip():
-        dep["description"] = row["description"].strip()
+    put(dep, "description")
     return dep
 
 

@@ -100,6 +100,22 @@ def _urls(template: WorkflowTemplate | None) -> dict[str, str]:
     )
 
 
+# What every editor page offers to choose from, and how it names the choices and the mistakes.
+CHOICES = {
+    "field_types": FIELD_TYPES,
+    "type_labels": fields.TYPE_LABELS,
+    "constraints": fields.CONSTRAINTS,
+    "constraint_labels": fields.CONSTRAINT_LABELS,
+    "row_labels": fields.ERROR_LABELS,
+    "dep_labels": dependencies.ERROR_LABELS,
+    "ea_labels": end_action.ERROR_LABELS,
+    "end_action_types": END_ACTION_TYPES,
+    "end_action_labels": end_action.TYPE_LABELS,
+    "http_methods": dependencies.HTTP_METHODS,
+    "failure_actions": dependencies.FAILURE_ACTIONS,
+}
+
+
 def _context(template: WorkflowTemplate | None, state: EditorState, body: dict[str, Any] | None = None) -> dict:
     if body is None:
         body = validate(state, template)
@@ -115,18 +131,8 @@ def _context(template: WorkflowTemplate | None, state: EditorState, body: dict[s
         compiled=compiled,
         llm_context=llm_context,
         urls=_urls(template),
-        field_types=FIELD_TYPES,
-        type_labels=fields.TYPE_LABELS,
-        constraints=fields.CONSTRAINTS,
-        constraint_labels=fields.CONSTRAINT_LABELS,
-        row_labels=fields.ERROR_LABELS,
-        dep_labels=dependencies.ERROR_LABELS,
-        ea_labels=end_action.ERROR_LABELS,
-        end_action_types=END_ACTION_TYPES,
-        end_action_labels=end_action.TYPE_LABELS,
-        http_methods=dependencies.HTTP_METHODS,
-        failure_actions=dependencies.FAILURE_ACTIONS,
         template_names=[t.name for t in svc.list_workflow_templates(db.session)],
+        **CHOICES,
     )
 
 

@@ -109,7 +109,8 @@ def test_queue_incident_and_handoff_claimed_and_cleared(
     incident.locator("button:text('Retry the job')").click()
     expect(incident).to_have_count(0)
     expect(page.locator("#attention-count")).to_have_text("0")
-    assert db.scalars(sa.select(Job))[0].status == "pending"
+    (job,) = db.scalars(sa.select(Job).where(Job.workflow_id == uuid.UUID(dead["id"])))
+    assert job.status == "pending"  # re-armed: due again, with the same idempotency key
     types = [e["type"] for e in api.get(f"/api/workflows/{talk['id']}/events").json["items"]]
     assert types[-3:] == ["handoff_requested", "claimed", "handoff_returned"]
     assert not csp, csp

@@ -393,3 +393,46 @@ def test_empty_name_is_not_reported_while_building_but_on_save(admin):
     r = admin.post("/workflow-templates/-/new", data, htmx=True)
     assert r.status_code == 422 and "Nothing was saved" in text(r)
     assert _slot(text(r), "err-name").count("msg") >= 1
+
+
+def test_design_warnings_show_in_the_preview_and_saving_stays_allowed(admin, api, make_user_type, monkeypatch):
+    monkeypatch.setenv("WFAPP_SECRET_KYC_TOKEN", "kyc-value-never-shown")
+    monkeypatch.delenv("WFAPP_SECRET_BANK", raising=False)
+    data = builder_form(
+        "warned",
+        LOAN_FIELDS,
+        **{
+            "d-0-name": "kyc",
+            "d-0-type": "api",
+            "d-0-when": "fields",
+            "d-0-when_fields": "amount, income",
+            "d-0-endpoint": "http://localhost:9000/check",
+            "d-0-method": "POST",
+            "d-0-headers": "Authorization: Bearer ${secret:KYC_TOKEN}",
+            "d-0-body": '{"name": "{{state.full_nmae}}"}',
+            "d-0-failure_action": "fail",
+            "end_action_type": "api_call",
+            "ea-endpoint": "https://10.0.0.7/loans",
+            "ea-method": "POST",
+            "ea-headers": "X-Key: ${secret:BANK}",
+        },
+    )
+    r = admin.post("/workflow-templates/-/new/preview", data, htmx=True)
+    assert r.status_code == 200
+    box = _slot(text(r), "design-warnings")
+    assert "secret BANK" in box and "WFAPP_SECRET_BANK" in box and "KYC_TOKEN" not in box
+    assert "kyc-value-never-shown" not in text(r)
+    assert "localhost" in box and "a loopback address" in box and "10.0.0.7" in box
+    assert "field income" in box and "field full_nmae" in box and "field amount" not in box
+    assert "No user type is granted" not in box  # not saved yet
+    # warnings are no errors: saving goes through (an unknown when.fields entry is an error, though)
+    data["d-0-when_fields"] = "amount"
+    assert admin.post("/workflow-templates/-/new", data, htmx=True).status_code == 204
+    page = text(admin.get("/workflow-templates/warned/edit"))
+    assert "No user type is granted this template" in _slot(page, "design-warnings")
+    ut = make_user_type()
+    assert api.post("/api/permissions", {"user_type_id": ut["id"], "workflow_template_id": "warned"}).status_code == 201
+    monkeypatch.setenv("WFAPP_SECRET_BANK", "bank-value")
+    page = text(admin.get("/workflow-templates/warned/edit"))
+    box = _slot(page, "design-warnings")
+    assert "No user type is granted" not in box and "secret BANK" not in box and "bank-value" not in page

@@ -218,23 +218,25 @@ def test_name_clash_is_reported_beside_the_name(admin):
     assert r.status_code == 422 and "exists" in _slot(text(r), "err-name")
 
 
+def api_dep_form(endpoint, ea_endpoint, **dep):
+    """The form inputs of one api dependency (kyc, POST) and an api_call end action (POST)."""
+    return {
+        "d-0-name": "kyc",
+        "d-0-type": "api",
+        "d-0-method": "POST",
+        "d-0-endpoint": endpoint,
+        **{f"d-0-{k}": v for k, v in dep.items()},
+        "end_action_type": "api_call",
+        "ea-endpoint": ea_endpoint,
+        "ea-method": "POST",
+    }
+
+
 def test_dependencies_and_end_action_forms_are_validated_like_the_api(admin, api):
     data = builder_form(
         "with_deps",
         LOAN_FIELDS,
-        **{
-            "d-0-name": "kyc",
-            "d-0-type": "api",
-            "d-0-when": "on_start",
-            "d-0-endpoint": "not a url",
-            "d-0-method": "POST",
-            "d-0-body": "{bad",
-            "d-0-failure_action": "retry",
-            "d-0-max_attempts": "3",
-            "end_action_type": "api_call",
-            "ea-endpoint": "",
-            "ea-method": "POST",
-        },
+        **api_dep_form("not a url", "", when="on_start", body="{bad", failure_action="retry", max_attempts="3"),
     )
     r = admin.post("/workflow-templates/-/new", data, htmx=True)
     assert r.status_code == 422
@@ -401,21 +403,16 @@ def test_design_warnings_show_in_the_preview_and_saving_stays_allowed(admin, api
     data = builder_form(
         "warned",
         LOAN_FIELDS,
-        **{
-            "d-0-name": "kyc",
-            "d-0-type": "api",
-            "d-0-when": "fields",
-            "d-0-when_fields": "amount, income",
-            "d-0-endpoint": "http://localhost:9000/check",
-            "d-0-method": "POST",
-            "d-0-headers": "Authorization: Bearer ${secret:KYC_TOKEN}",
-            "d-0-body": '{"name": "{{state.full_nmae}}"}',
-            "d-0-failure_action": "fail",
-            "end_action_type": "api_call",
-            "ea-endpoint": "https://10.0.0.7/loans",
-            "ea-method": "POST",
-            "ea-headers": "X-Key: ${secret:BANK}",
-        },
+        **api_dep_form(
+            "http://localhost:9000/check",
+            "https://10.0.0.7/loans",
+            when="fields",
+            when_fields="amount, income",
+            headers="Authorization: Bearer ${secret:KYC_TOKEN}",
+            body='{"name": "{{state.full_nmae}}"}',
+            failure_action="fail",
+        ),
+        **{"ea-headers": "X-Key: ${secret:BANK}"},
     )
     r = admin.post("/workflow-templates/-/new/preview", data, htmx=True)
     assert r.status_code == 200

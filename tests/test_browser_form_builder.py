@@ -139,3 +139,59 @@ def test_admin_builds_versions_and_grants_a_loan_application(app, page, api, mak
     perms = api.get("/api/permissions").json
     items = perms["items"] if isinstance(perms, dict) else perms
     assert [(p["user_type_id"], p["workflow_template_id"]) for p in items] == [("premium_users", t["id"])]
+
+
+def test_the_editor_keeps_unsaved_work_across_a_reload_and_focuses_a_new_field(app, page):
+    from playwright.sync_api import expect
+
+    make_staff(app, "bob", "admin")
+    page.goto("/login")
+    page.fill("#username", "bob")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto("/workflow-templates/-/new")
+    page.fill("#name", "kept_draft")
+    page.click("#add-field")
+    page.wait_for_selector("#f-0-key")
+    settled(page)
+    expect(page.locator("#f-0-key")).to_be_focused()
+    page.keyboard.type("amount")  # typed where the focus is: the new field's key
+    page.fill("#description", "Typed, not saved")
+    page.click("#add-field")
+    page.wait_for_selector("#f-1-key")
+    settled(page)
+    expect(page.locator("#f-1-key")).to_be_focused()
+
+    prompts = []
+
+    def answer(dialog):
+        prompts.append(dialog.type)
+        dialog.accept()
+
+    page.on("dialog", answer)
+    page.reload()
+    expect(page.locator("#draft-notice")).to_contain_text("Unsaved changes restored")
+    expect(page.locator("#description")).to_have_value("Typed, not saved")
+    expect(page.locator("#f-0-key")).to_have_value("amount")
+    expect(page.locator("#f-1-key")).to_be_visible()  # the added rows come back too
+    assert prompts == ["beforeunload"]  # leaving unsaved work asked first
+
+    # discarding goes back to what is saved (nothing, for a new template)
+    page.click("#draft-discard")
+    expect(page.locator("#description")).to_have_value("")
+    expect(page.locator("#draft-notice")).to_be_hidden()
+    expect(page.locator("#f-0-key")).to_have_count(0)
+
+    # a successful save forgets the draft, and leaves without asking
+    page.fill("#name", "kept_draft")
+    page.fill("#description", "Saved this time")
+    page.click("#add-field")
+    page.wait_for_selector("#f-0-key")
+    settled(page)
+    page.keyboard.type("amount")
+    page.click("#save")
+    expect(page).to_have_url(re.compile(r"/workflow-templates/kept_draft$"))
+    page.goto("/workflow-templates/-/new")
+    expect(page.locator("#description")).to_have_value("")
+    expect(page.locator("#draft-notice")).to_be_hidden()
+    assert prompts == ["beforeunload"]

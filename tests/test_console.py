@@ -250,3 +250,19 @@ def test_dependency_waiting_for_an_operator_is_in_the_queue(app, api, db, operat
     )
     assert r.status_code == 303
     assert 'data-kind="dependency"' not in text(operator.get("/attention/"))
+
+
+def test_suspended_workflows_are_in_the_queue_until_resumed(app, api, operator, viewer, make_workflow):
+    wf = make_workflow()
+    r = operator.post(f"/workflows/{wf['id']}/suspend", {"reason": "Fraud check by the bank"})
+    assert r.status_code in (204, 303), r.status_code
+    page = text(operator.get("/attention/"))
+    assert 'data-kind="suspended"' in page and "Suspended: Fraud check by the bank" in page
+    assert 'id="attention-count" aria-label="1 items">1<' in page  # the navigation's count has it too
+    assert f"/workflows/{wf['id']}/resume" in page and ">Resume</button>" in page
+    assert "Since " in page.split('data-kind="suspended"')[1]
+    assert ">Resume</button>" not in text(viewer.get("/attention/"))  # viewers see, do not act
+    assert 'data-kind="suspended"' in text(operator.get("/attention/?kind=suspended"))
+    operator.post(f"/workflows/{wf['id']}/resume")
+    assert events(api, wf["id"])[-1]["type"] == "unsuspended"
+    assert "Nothing needs attention" in text(operator.get("/attention/"))

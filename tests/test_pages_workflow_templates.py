@@ -218,23 +218,25 @@ def test_name_clash_is_reported_beside_the_name(admin):
     assert r.status_code == 422 and "exists" in _slot(text(r), "err-name")
 
 
+def api_dep_form(endpoint, ea_endpoint, **dep):
+    """The form inputs of one api dependency (kyc, POST) and an api_call end action (POST)."""
+    return {
+        "d-0-name": "kyc",
+        "d-0-type": "api",
+        "d-0-method": "POST",
+        "d-0-endpoint": endpoint,
+        **{f"d-0-{k}": v for k, v in dep.items()},
+        "end_action_type": "api_call",
+        "ea-endpoint": ea_endpoint,
+        "ea-method": "POST",
+    }
+
+
 def test_dependencies_and_end_action_forms_are_validated_like_the_api(admin, api):
     data = builder_form(
         "with_deps",
         LOAN_FIELDS,
-        **{
-            "d-0-name": "kyc",
-            "d-0-type": "api",
-            "d-0-when": "on_start",
-            "d-0-endpoint": "not a url",
-            "d-0-method": "POST",
-            "d-0-body": "{bad",
-            "d-0-failure_action": "retry",
-            "d-0-max_attempts": "3",
-            "end_action_type": "api_call",
-            "ea-endpoint": "",
-            "ea-method": "POST",
-        },
+        **api_dep_form("not a url", "", when="on_start", body="{bad", failure_action="retry", max_attempts="3"),
     )
     r = admin.post("/workflow-templates/-/new", data, htmx=True)
     assert r.status_code == 422
@@ -393,3 +395,41 @@ def test_empty_name_is_not_reported_while_building_but_on_save(admin):
     r = admin.post("/workflow-templates/-/new", data, htmx=True)
     assert r.status_code == 422 and "Nothing was saved" in text(r)
     assert _slot(text(r), "err-name").count("msg") >= 1
+
+
+def test_design_warnings_show_in_the_preview_and_saving_stays_allowed(admin, api, make_user_type, monkeypatch):
+    monkeypatch.setenv("WFAPP_SECRET_KYC_TOKEN", "kyc-value-never-shown")
+    monkeypatch.delenv("WFAPP_SECRET_BANK", raising=False)
+    data = builder_form(
+        "warned",
+        LOAN_FIELDS,
+        **api_dep_form(
+            "http://localhost:9000/check",
+            "https://10.0.0.7/loans",
+            when="fields",
+            when_fields="amount, income",
+            headers="Authorization: Bearer ${secret:KYC_TOKEN}",
+            body='{"name": "{{state.full_nmae}}"}',
+            failure_action="fail",
+        ),
+        **{"ea-headers": "X-Key: ${secret:BANK}"},
+    )
+    r = admin.post("/workflow-templates/-/new/preview", data, htmx=True)
+    assert r.status_code == 200
+    box = _slot(text(r), "design-warnings")
+    assert "secret BANK" in box and "WFAPP_SECRET_BANK" in box and "KYC_TOKEN" not in box
+    assert "kyc-value-never-shown" not in text(r)
+    assert "localhost" in box and "a loopback address" in box and "10.0.0.7" in box
+    assert "field income" in box and "field full_nmae" in box and "field amount" not in box
+    assert "No user type is granted" not in box  # not saved yet
+    # warnings are no errors: saving goes through (an unknown when.fields entry is an error, though)
+    data["d-0-when_fields"] = "amount"
+    assert admin.post("/workflow-templates/-/new", data, htmx=True).status_code == 204
+    page = text(admin.get("/workflow-templates/warned/edit"))
+    assert "No user type is granted this template" in _slot(page, "design-warnings")
+    ut = make_user_type()
+    assert api.post("/api/permissions", {"user_type_id": ut["id"], "workflow_template_id": "warned"}).status_code == 201
+    monkeypatch.setenv("WFAPP_SECRET_BANK", "bank-value")
+    page = text(admin.get("/workflow-templates/warned/edit"))
+    box = _slot(page, "design-warnings")
+    assert "No user type is granted" not in box and "secret BANK" not in box and "bank-value" not in page

@@ -1,10 +1,11 @@
 """What needs an operator: the queue of the dashboard's "Needs attention" page.
 
-Four kinds of items, each saying why it is there, since when, and what clears it:
+Five kinds of items, each saying why it is there, since when, and what clears it:
 - ``incident``: a dead job (an end action or a dependency call that gave up): retry the job;
 - ``dependency``: a pending dependency that failed with on_failure "wait": resolve it;
 - ``handoff``: a workflow handed to a human (services.handoff): hand it back to the LLM;
-- ``idle``: an open workflow without interaction for ATTENTION_IDLE_MINUTES: open it.
+- ``idle``: an open workflow without interaction for ATTENTION_IDLE_MINUTES: open it;
+- ``suspended``: a workflow an operator suspended (services.suspension), with the reason: resume it.
 
 Operators claim a workflow's items (``claim``/``release``: a workflow event each). The page
 costs one query per kind whatever the number of items; the navigation's count is one statement
@@ -28,7 +29,7 @@ from wfapp.services import dependencies, handoff
 from wfapp.services.events import record_event
 from wfapp.services.workflow_lookup import get_workflow
 
-KINDS = ("incident", "dependency", "handoff", "idle")
+KINDS = ("incident", "dependency", "handoff", "idle", "suspended")
 WHO = ("all", "mine", "unassigned")
 DEFAULT_IDLE_MINUTES = 60
 MAX_PER_KIND = 200
@@ -86,11 +87,12 @@ def _who(q: sa.Select, who: str, actor: str) -> sa.Select:
 
 
 def _idle_where(idle_minutes: float) -> list[Any]:
-    # a handed-off workflow is in the queue as a handoff already
+    # a handed-off or suspended workflow is in the queue as such already
     return [
         Workflow.status.in_(OPEN),
         Workflow.last_interaction_at < _idle_before(idle_minutes),
         Workflow.handoff_at.is_(None),
+        Workflow.suspended_at.is_(None),
     ]
 
 
@@ -106,6 +108,7 @@ def attention_count(session, idle_minutes: float = DEFAULT_IDLE_MINUTES) -> int:
         .select_from(Workflow)
         .where(Workflow.status == WorkflowStatus.WAITING, _needs_operator(session)),
         sa.select(count).select_from(Workflow).where(*_idle_where(idle_minutes)),
+        sa.select(count).select_from(Workflow).where(Workflow.suspended_at.is_not(None)),
     ]
     row = session.execute(sa.select(*(p.scalar_subquery() for p in parts))).one()
     return sum(int(n or 0) for n in row)
@@ -181,6 +184,10 @@ def attention_items(
         for wf, name in session.execute(q.order_by(Workflow.last_interaction_at).limit(MAX_PER_KIND)):
             reason = f"No interaction for more than {int(idle_minutes)} min"
             items.append(_item("idle", wf, name, reason, wf.last_interaction_at))
+    if "suspended" in kinds:
+        q = _who(base.where(Workflow.suspended_at.is_not(None)), who, actor)
+        for wf, name in session.execute(q.order_by(Workflow.suspended_at).limit(MAX_PER_KIND)):
+            items.append(_item("suspended", wf, name, f"Suspended: {wf.suspend_reason or ''}", wf.suspended_at))
     items.sort(key=lambda i: (i.since is None, i.since or utcnow()))
     return items
 

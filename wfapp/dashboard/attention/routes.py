@@ -20,6 +20,7 @@ KIND_LABELS = {
     "dependency": "Dependency waits for an operator",
     "handoff": "Handed to a human",
     "idle": "Idle",
+    "suspended": "Suspended",
 }
 
 

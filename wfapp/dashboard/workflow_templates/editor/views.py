@@ -4,9 +4,10 @@ the services the API uses."""
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
-from flask import Response, flash, request, url_for
+from flask import Response, current_app, flash, request, url_for
 
 from wfapp.auth import actor_name
 from wfapp.dashboard.workflow_templates.editor import dependencies, end_action, fields
@@ -26,6 +27,7 @@ from wfapp.schemas.definitions import END_ACTION_TYPES
 from wfapp.schemas.state_schema import FIELD_TYPES, CompiledSchema, build_compiled, compile_state_schema
 from wfapp.services import template_catalog as catalog
 from wfapp.services import workflow_templates as svc
+from wfapp.services.design_warnings import configured_secret_names, design_warnings, is_granted
 from wfapp.services.staff import record_staff_action
 from wfapp.services.validation import schema_errors
 from wfapp.web import commit_action, hx_redirect, render
@@ -124,11 +126,18 @@ def _context(template: WorkflowTemplate | None, state: EditorState, body: dict[s
     llm_context = (
         catalog.new_workflow_context(name, state.description, state.guidelines, compiled) if compiled else None
     )
+    warnings = design_warnings(
+        body,
+        configured_secrets=configured_secret_names(os.environ, current_app.config),
+        outbound_allow=current_app.config.get("OUTBOUND_ALLOW"),
+        granted=is_granted(db.session, template.id) if template is not None else None,
+    )
     return dict(
         active_nav="workflow_templates",
         template=template,
         state=state,
         compiled=compiled,
+        warnings=warnings,
         llm_context=llm_context,
         urls=_urls(template),
         template_names=[t.name for t in svc.list_workflow_templates(db.session)],

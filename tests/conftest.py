@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from wfapp import create_app
 from wfapp.extensions import db as _db
 from wfapp.schemas.state_schema import clear_cache
+from wfapp.services import public_events
 
 
 def _worker_url(url: str) -> str:
@@ -99,6 +100,9 @@ def app(tmp_path):
         else:
             _db.create_all()
     clear_cache()
+    # Each process caches the event subscriptions per database for a short while; every test
+    # starts with an empty database (on PostgreSQL the same one), so with no subscriptions.
+    public_events.invalidate()
     yield app
     with app.app_context():
         _db.session.remove()

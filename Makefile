@@ -43,7 +43,7 @@ test-postgres: $(STAMP)
 
 # Benchmarks (tests/perf/run.py; needs wrk): every hot path on SQLite and PostgreSQL, the
 # lifecycle comparison with django-viewflow 2.4 (installed on the first run into
-# tests/perf/.peer-venv, never into .venv) and the scale-out table.
+# ~/.cache/wfapp-bench/peer-venv, never into .venv) and the scale-out table.
 bench: $(STAMP)
 	$(BIN)/python tests/perf/run.py
 

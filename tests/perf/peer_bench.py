@@ -2,7 +2,7 @@
 project of ours with a loan-application flow and a small JSON API over it).
 
 It is never a dependency of wfapp: it lives in its own virtual environment, created here on the
-first run (WFAPP_BENCH_PEER_VENV, default tests/perf/.peer-venv) and reused while its
+first run (WFAPP_BENCH_PEER_VENV, default ~/.cache/wfapp-bench/peer-venv, outside the work tree) and reused while its
 requirements are unchanged. The peer gets the same gunicorn release as wfapp's environment."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE / "peer"
-VENV = Path(os.environ.get("WFAPP_BENCH_PEER_VENV") or HERE / ".peer-venv")
+VENV = Path(os.environ.get("WFAPP_BENCH_PEER_VENV") or Path.home() / ".cache" / "wfapp-bench" / "peer-venv")
 TOKEN = "peer-bench-token"
 
 

@@ -61,6 +61,8 @@ def configure_engine(engine: sa.Engine, busy_timeout_s: float) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
+        if conn.get_execution_options().get(AUTOCOMMIT_READ):
+            return  # read_outside_transaction: each statement is its own (SQLite autocommit)
         # A deferred transaction that reads and then writes fails at once with "database is
         # locked" when another writer got in between; a write transaction takes the lock first.
         if WRITE_INTENT.get() or conn.get_execution_options().get("sqlite_immediate"):
@@ -117,6 +119,23 @@ class WriterQueue:
         assert self.fd is not None  # released only after acquire opened it
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         self.lock.release()
+
+
+AUTOCOMMIT_READ = "wfapp_autocommit_read"
+
+
+def read_outside_transaction(session, statement) -> sa.Row | None:
+    """The first row of a read-only `statement`. On SQLite, while the session has no transaction
+    yet, it runs on a connection of its own in autocommit (no BEGIN, no lock): a write request
+    checks who it comes from before it queues for the one writer, so that the queue holds only
+    the change. Otherwise (PostgreSQL, or a transaction already begun) in the session's
+    transaction."""
+    session = session() if hasattr(session, "registry") else session
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite" or session.in_transaction():
+        return session.execute(statement).first()
+    with bind.connect().execution_options(**{AUTOCOMMIT_READ: True}) as conn:
+        return conn.execute(statement).first()
 
 
 def begin_write(session) -> None:

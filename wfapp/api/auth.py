@@ -5,6 +5,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import g, request
 
+from wfapp.db_setup import read_outside_transaction
 from wfapp.errors import PermissionDenied, Problem
 from wfapp.extensions import db
 from wfapp.models import ApiToken, TokenRole
@@ -29,12 +30,14 @@ def authenticate(roles: frozenset) -> sa.Row:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
-    # the columns alone (no ORM entity to build and track): this runs on every API request
-    token = db.session.execute(
+    # the columns alone (no ORM entity to build and track): this runs on every API request; on
+    # SQLite before the write request's transaction (and its lock) begins
+    token = read_outside_transaction(
+        db.session,
         sa.select(ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.revoked_at, ApiToken.last_used_at).where(
             ApiToken.token_hash == hash_token(secret.strip())
-        )
-    ).first()
+        ),
+    )
     if token is None or token.revoked_at is not None:
         raise Unauthorized("the API token is unknown or revoked")
     if token.role not in roles:

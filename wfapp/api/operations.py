@@ -111,8 +111,9 @@ def operation(
         @wraps(fn)
         def view(**kwargs):
             if method != "GET":
-                # SQLite: one write transaction (BEGIN IMMEDIATE) from the token check on, not a
-                # read transaction for the checks and then a second one for the change
+                # SQLite: one write transaction (BEGIN IMMEDIATE) for the change; the token
+                # check before it reads in autocommit (read_outside_transaction), and the body
+                # is parsed and checked before the transaction takes the writer's lock
                 start_write(db.session)
             # a row of plain values, readable after any commit; none for a public operation
             token = None if public else auth.authenticate(roles)

@@ -208,10 +208,10 @@ def _before_flush(session, _flush_context, _instances) -> None:
                     created_at=ev.created_at,
                 )
             )
+    if not _write_in_one_statement(session, pending[-1][0] if flushed else None, flushed, events):
+        session.add_all(events)
     if not events:
         return
-    if not _insert_with_event(session, flushed, events):
-        session.add_all(events)
     subs = active_subscriptions(session)
     if not subs:
         return
@@ -248,31 +248,71 @@ def _before_flush(session, _flush_context, _instances) -> None:
         session.execute(sa.insert(Job), jobs)
 
 
-def _insert_with_event(session, flushed: list[WorkflowEvent], events: list[PublicEvent]) -> bool:
-    """PostgreSQL, the usual flush of one workflow event: that event and its public events in
-    one statement (INSERT ... RETURNING in a CTE), the event then persistent with its id. Any
-    other flush (SQLite; several events, whose ids follow their order; a workflow not yet
-    written) leaves both to the ORM."""
-    if len(flushed) != 1 or session.get_bind().dialect.name != "postgresql":
-        return False
-    if any(isinstance(o, Workflow) for o in session.new):
+def _column_changes(obj: Any) -> dict[str, Any] | None:
+    """The changed columns of a persistent object, {column key: new value}; None when a
+    relationship changed too (that one is left to the ORM)."""
+    state = sa.inspect(obj)
+    mapper = state.mapper
+    changes: dict[str, Any] = {}
+    for key in state.committed_state:
+        if key not in mapper.column_attrs:
+            return None
+        if state.attrs[key].history.has_changes():
+            changes[mapper.column_attrs[key].columns[0].key] = state.dict.get(key)
+    return changes
+
+
+def _write_in_one_statement(
+    session, wf: Workflow | None, flushed: list[WorkflowEvent], events: list[PublicEvent]
+) -> bool:
+    """PostgreSQL, the usual flush of one change: the workflow event, its public events and the
+    changed columns of the workflow and of its jobs in one statement (an UPDATE of the workflow
+    with the others as data-modifying CTEs, RETURNING the event's id); the objects are then
+    persistent and clean, and the flush writes them no more. Any other flush (SQLite, which has
+    no INSERT in a CTE; several events, whose ids follow their order; a workflow not yet
+    written; a changed relationship) leaves everything to the ORM."""
+    if len(flushed) != 1 or wf is None or session.get_bind().dialect.name != "postgresql":
         return False
     ev = flushed[0]
+    if ev.workflow_id != wf.id or any(isinstance(o, Workflow) for o in session.new):
+        return False
+    wf_changes = _column_changes(wf) if wf in session.dirty else {}
+    if wf_changes is None or not (wf_changes or events):
+        return False
+    folded: list[tuple[Any, dict[str, Any]]] = [(wf, wf_changes)] if wf_changes else []
+    for obj in session.dirty:
+        if isinstance(obj, Job) and obj not in session.deleted:
+            changes = _column_changes(obj)
+            if changes is None:
+                return False
+            if changes:
+                folded.append((obj, changes))
     event_table: sa.Table = WorkflowEvent.__table__  # type: ignore[assignment]
     public_table: sa.Table = PublicEvent.__table__  # type: ignore[assignment]
+    workflow_table: sa.Table = Workflow.__table__  # type: ignore[assignment]
+    job_table: sa.Table = Job.__table__  # type: ignore[assignment]
     row = {c.key: getattr(ev, c.key) for c in event_table.columns if c.key != "id"}
     inserted = sa.insert(event_table).values(**row).returning(event_table.c.id).cte("workflow_event")
     rows = [{c.key: getattr(e, c.key) for c in public_table.columns if c.key != "id"} for e in events]
-    ev.id = (
-        session.execute(
-            sa.insert(public_table).values(rows).add_cte(inserted).returning(sa.select(inserted.c.id).scalar_subquery())
+    statement: Any
+    if wf_changes:
+        statement = sa.update(workflow_table).where(workflow_table.c.id == wf.id).values(**wf_changes)
+        if rows:
+            statement = statement.add_cte(sa.insert(public_table).values(rows).cte("public_events"))
+    else:  # the workflow was written by an earlier flush (a start)
+        statement = sa.insert(public_table).values(rows)
+    statement = statement.add_cte(inserted).returning(sa.select(inserted.c.id).scalar_subquery())
+    for n, (job, changes) in enumerate(folded[1 if wf_changes else 0 :]):
+        statement = statement.add_cte(
+            sa.update(job_table).where(job_table.c.id == job.id).values(**changes).cte(f"job_{n}")
         )
-        .scalars()
-        .first()
-    )
+    ev.id = session.execute(statement).scalars().first()
     session.expunge(ev)
     so.make_transient_to_detached(ev)
     session.add(ev)  # persistent: the flush writes it no more
+    for obj, changes in folded:
+        for key in changes:
+            so.attributes.set_committed_value(obj, key, changes[key])
     return True
 
 

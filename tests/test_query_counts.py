@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 from pages_support import Staff
+from receivers import FAST, Receiver
 from sqlcount import counting
 
 from wfapp.extensions import db as _db
@@ -245,6 +246,39 @@ def test_a_lifecycle_costs_a_fixed_number_of_statements(
             after = _db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(Job.kind == JobKind.WEBHOOK))
         assert after - before == 2 * n  # started and completed, to each subscriber
     assert counts == [expected["subscribed"]] * 2
+
+
+# The dispatcher's delivery of one end action: the claim (SELECT ... FOR UPDATE SKIP LOCKED and
+# its UPDATE), the workflow locked, and the attempt recorded (on PostgreSQL the job, the workflow,
+# its event and public event in one statement; SQLite writes them one by one, each transaction
+# with its BEGIN IMMEDIATE).
+DELIVERY_STATEMENTS = {"postgresql": 4, "sqlite": 9}
+
+
+def test_delivering_an_end_action_costs_a_fixed_number_of_statements(
+    app, api, make_user_type, make_end_user, make_workflow_template
+):
+    from wfapp.outbox.run import run_due_jobs
+
+    app.config.update(FAST)
+    user_type = make_user_type()
+    user = make_end_user(user_type_id=user_type["id"])
+    with Receiver([200]) as rx:
+        template = make_workflow_template(
+            grant_to=[user_type["id"]],
+            end_action_type="api_call",
+            end_action_target={"endpoint": rx.url + "/done", "method": "POST"},
+        )
+        counts = []
+        for _ in range(2):  # the first one warms the caches
+            _lifecycle_counts(app, api, template, user["id"])
+            with counting(app) as statements:
+                assert run_due_jobs(app, limit=1) == 1
+            counts.append(len(statements))
+        assert len(rx.requests) == 2  # both end actions arrived
+    with app.app_context():
+        dialect = _db.engine.dialect.name
+    assert counts[1] == DELIVERY_STATEMENTS[dialect], statements
 
 
 def test_an_unchanged_live_poll_costs_one_statement(app):

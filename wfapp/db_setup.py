@@ -124,7 +124,7 @@ class WriterQueue:
 AUTOCOMMIT_READ = "wfapp_autocommit_read"
 
 
-def read_outside_transaction(session, statement) -> sa.Row | None:
+def read_outside_transaction(session, statement, params: dict | None = None) -> sa.Row | None:
     """The first row of a read-only `statement`. On SQLite, while the session has no transaction
     yet, it runs on a connection of its own in autocommit (no BEGIN, no lock): a write request
     checks who it comes from before it queues for the one writer, so that the queue holds only
@@ -133,9 +133,9 @@ def read_outside_transaction(session, statement) -> sa.Row | None:
     session = session() if hasattr(session, "registry") else session
     bind = session.get_bind()
     if bind.dialect.name != "sqlite" or session.in_transaction():
-        return session.execute(statement).first()
+        return session.execute(statement, params).first()
     with bind.connect().execution_options(**{AUTOCOMMIT_READ: True}) as conn:
-        return conn.execute(statement).first()
+        return conn.execute(statement, params).first()
 
 
 def begin_write(session) -> None:

@@ -25,6 +25,12 @@ class Unauthorized(Problem):
     title = "Unauthorized"
 
 
+# built once (its cache key too): it runs on every API request
+_TOKEN_LOOKUP = sa.select(ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.revoked_at, ApiToken.last_used_at).where(
+    ApiToken.token_hash == sa.bindparam("token_hash", type_=sa.String)
+)
+
+
 def authenticate(roles: frozenset) -> sa.Row:
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
@@ -32,12 +38,7 @@ def authenticate(roles: frozenset) -> sa.Row:
         raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
     # the columns alone (no ORM entity to build and track): this runs on every API request; on
     # SQLite before the write request's transaction (and its lock) begins
-    token = read_outside_transaction(
-        db.session,
-        sa.select(ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.revoked_at, ApiToken.last_used_at).where(
-            ApiToken.token_hash == hash_token(secret.strip())
-        ),
-    )
+    token = read_outside_transaction(db.session, _TOKEN_LOOKUP, {"token_hash": hash_token(secret.strip())})
     if token is None or token.revoked_at is not None:
         raise Unauthorized("the API token is unknown or revoked")
     if token.role not in roles:

@@ -265,13 +265,14 @@ def _column_changes(obj: Any) -> dict[str, Any] | None:
 def _write_in_one_statement(
     session, wf: Workflow | None, flushed: list[WorkflowEvent], events: list[PublicEvent]
 ) -> bool:
-    """PostgreSQL, the usual flush of one change: the workflow event, its public events and the
-    changed columns of the workflow and of its jobs in one statement (an UPDATE of the workflow
-    with the others as data-modifying CTEs, RETURNING the event's id); the objects are then
-    persistent and clean, and the flush writes them no more. Any other flush (SQLite, which has
-    no INSERT in a CTE; several events, whose ids follow their order; a workflow not yet
-    written; a changed relationship) leaves everything to the ORM."""
-    if len(flushed) != 1 or wf is None or session.get_bind().dialect.name != "postgresql":
+    """The usual flush of one change, written without the ORM's unit of work: the workflow
+    event, its public events and the changed columns of the workflow and of its jobs. On
+    PostgreSQL in one statement (an UPDATE of the workflow with the others as data-modifying
+    CTEs, RETURNING the event's id); SQLite has no INSERT in a CTE, so there they are the
+    statements the ORM would send. The objects are then persistent and clean, and the flush
+    writes them no more. Any other flush (several events, whose ids follow their order; a
+    workflow not yet written; a changed relationship) is left to the ORM."""
+    if len(flushed) != 1 or wf is None:
         return False
     ev = flushed[0]
     if ev.workflow_id != wf.id or any(isinstance(o, Workflow) for o in session.new):
@@ -292,8 +293,18 @@ def _write_in_one_statement(
     workflow_table: sa.Table = Workflow.__table__  # type: ignore[assignment]
     job_table: sa.Table = Job.__table__  # type: ignore[assignment]
     row = {c.key: getattr(ev, c.key) for c in event_table.columns if c.key != "id"}
-    inserted = sa.insert(event_table).values(**row).returning(event_table.c.id).cte("workflow_event")
     rows = [{c.key: getattr(e, c.key) for c in public_table.columns if c.key != "id"} for e in events]
+    if session.get_bind().dialect.name != "postgresql":
+        # no INSERT in a CTE: the same statements the ORM would send, without its unit of work
+        ev.id = session.execute(sa.insert(event_table).values(**row)).inserted_primary_key[0]
+        if rows:
+            session.execute(sa.insert(public_table), rows)
+        for obj, changes in folded:
+            table = workflow_table if isinstance(obj, Workflow) else job_table
+            session.execute(sa.update(table).where(table.c.id == obj.id).values(**changes))
+        _written(session, ev, folded)
+        return True
+    inserted = sa.insert(event_table).values(**row).returning(event_table.c.id).cte("workflow_event")
     statement: Any
     if wf_changes:
         statement = sa.update(workflow_table).where(workflow_table.c.id == wf.id).values(**wf_changes)
@@ -307,13 +318,18 @@ def _write_in_one_statement(
             sa.update(job_table).where(job_table.c.id == job.id).values(**changes).cte(f"job_{n}")
         )
     ev.id = session.execute(statement).scalars().first()
+    _written(session, ev, folded)
+    return True
+
+
+def _written(session, ev: WorkflowEvent, folded: list[tuple[Any, dict[str, Any]]]) -> None:
+    """The event and the changed objects are in the database: persistent and clean."""
     session.expunge(ev)
     so.make_transient_to_detached(ev)
     session.add(ev)  # persistent: the flush writes it no more
     for obj, changes in folded:
         for key in changes:
             so.attributes.set_committed_value(obj, key, changes[key])
-    return True
 
 
 def _after_flush(session, _flush_context) -> None:

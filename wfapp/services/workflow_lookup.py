@@ -47,12 +47,7 @@ def lock_with_definition(
     return wf, wf.version, wf.template
 
 
-def lock_workflow(
-    session: so.Session, workflow_id: str | uuid.UUID, *, with_waiting_siblings: bool = False
-) -> tuple[Workflow, bool]:
-    """lock_with_definition's statement; with_waiting_siblings also tells, in the same
-    statement, whether the same end user has other workflows waiting (on this one, maybe)."""
-    wid = parse_workflow_id(workflow_id)
+def _lock_statement(with_waiting_siblings: bool) -> sa.Select:
     siblings: Any = sa.literal(False)
     if with_waiting_siblings:
         other = so.aliased(Workflow)
@@ -61,18 +56,34 @@ def lock_workflow(
             .where(other.user_id == Workflow.user_id, other.id != Workflow.id, other.status == WorkflowStatus.WAITING)
             .exists()
         )
-    row = session.execute(
+    return (
         sa.select(Workflow, siblings)
         .join(Workflow.version)
         .join(Workflow.template)
-        .where(Workflow.id == wid)
+        .where(Workflow.id == sa.bindparam("workflow_id", type_=sa.Uuid))
         .options(
             so.contains_eager(Workflow.version),
             so.contains_eager(Workflow.template).lazyload(WorkflowTemplate.current_version),
         )
         .with_for_update(of=Workflow)
         .execution_options(populate_existing=True)
-    ).first()
+    )
+
+
+# built once: the statement of every write to a workflow (its cache key is computed once too)
+_LOCK_STATEMENTS: dict[bool, sa.Select] = {}
+
+
+def lock_workflow(
+    session: so.Session, workflow_id: str | uuid.UUID, *, with_waiting_siblings: bool = False
+) -> tuple[Workflow, bool]:
+    """lock_with_definition's statement; with_waiting_siblings also tells, in the same
+    statement, whether the same end user has other workflows waiting (on this one, maybe)."""
+    wid = parse_workflow_id(workflow_id)
+    statement = _LOCK_STATEMENTS.get(with_waiting_siblings)
+    if statement is None:
+        statement = _LOCK_STATEMENTS[with_waiting_siblings] = _lock_statement(with_waiting_siblings)
+    row = session.execute(statement, {"workflow_id": wid}).first()
     if row is None:
         raise WorkflowNotFound(f"no workflow {workflow_id}")
     return row[0], bool(row[1])

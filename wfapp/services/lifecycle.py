@@ -1,6 +1,7 @@
 """A workflow's lifecycle: start, merge state, complete, cancel, fail. Every change writes one
 event in the same transaction, and runs under the workflow's row lock (wfapp.services.workflow_lookup)."""
 
+import contextlib
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -163,12 +164,7 @@ def start_workflow(
         # One statement that cannot fail on a second open workflow in the conversation (the
         # partial unique index decides, also between concurrent starts): no savepoint needed.
         inserted = session.execute(
-            _insert_for(session)(Workflow)
-            .values(**{c.key: getattr(wf, c.key) for c in Workflow.__table__.columns})
-            .on_conflict_do_nothing(
-                index_elements=["template_id", "conversation_id"], index_where=sa.text(OPEN_WORKFLOW_PREDICATE)
-            )
-            .returning(Workflow.id)
+            _start_insert(session), {f"v_{c.key}": getattr(wf, c.key) for c in Workflow.__table__.columns}
         ).scalar()
     if inserted is None:
         session.expunge(started)
@@ -193,30 +189,57 @@ def _template_and_user(
     """The workflow template (by id, else by name: get_workflow_template's rule) with its current
     version, the end user's user type and whether it is granted the template (services.directory's
     is_granted: a permissions row for the pair), in one statement."""
-    try:
-        by_id: Any = WorkflowTemplate.id == uuid.UUID(str(template_ref))
-    except ValueError:
-        by_id = sa.false()
-    granted = (
-        sa.select(Permission.id)
-        .where(Permission.user_type_id == EndUser.user_type_id, Permission.workflow_template_id == WorkflowTemplate.id)
-        .exists()
-    )
-    row = session.execute(
-        sa.select(WorkflowTemplate, EndUser.user_type_id, granted)
-        .outerjoin(EndUser, EndUser.id == user_id)
-        .where(sa.or_(by_id, WorkflowTemplate.name == str(template_ref)))
-        .order_by(sa.case((by_id, 0), else_=1))
-        .limit(1)
-    ).first()
+    params: dict[str, Any] = {"user_id": user_id, "name": str(template_ref)}
+    with contextlib.suppress(ValueError):
+        params["template_id"] = uuid.UUID(str(template_ref))
+    by_id = "template_id" in params
+    statement = _TEMPLATE_AND_USER.get(by_id)
+    if statement is None:
+        statement = _TEMPLATE_AND_USER[by_id] = _template_and_user_statement(by_id)
+    row = session.execute(statement, params).first()
     if row is None:
         return None, None, False
     return row[0], row[1], bool(row[2])
 
 
-def _insert_for(session: so.Session) -> Any:
-    """INSERT with ON CONFLICT for the session's database."""
-    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+# built once (their cache keys too): the statements of every start
+_TEMPLATE_AND_USER: dict[bool, sa.Select] = {}
+_START_INSERTS: dict[str, Any] = {}
+
+
+def _template_and_user_statement(by_id: bool) -> sa.Select:
+    granted = (
+        sa.select(Permission.id)
+        .where(Permission.user_type_id == EndUser.user_type_id, Permission.workflow_template_id == WorkflowTemplate.id)
+        .exists()
+    )
+    statement = sa.select(WorkflowTemplate, EndUser.user_type_id, granted).outerjoin(
+        EndUser, EndUser.id == sa.bindparam("user_id", type_=sa.String)
+    )
+    by_name = WorkflowTemplate.name == sa.bindparam("name", type_=sa.String)
+    if not by_id:
+        return statement.where(by_name).limit(1)
+    id_matches = WorkflowTemplate.id == sa.bindparam("template_id", type_=sa.Uuid)
+    return statement.where(sa.or_(id_matches, by_name)).order_by(sa.case((id_matches, 0), else_=1)).limit(1)
+
+
+def _start_insert(session: so.Session) -> Any:
+    """The workflow's INSERT, which does nothing when the conversation has an open workflow of
+    the template already (ON CONFLICT for the session's database), RETURNING its id."""
+    dialect = session.get_bind().dialect.name
+    statement = _START_INSERTS.get(dialect)
+    if statement is None:
+        table: sa.Table = Workflow.__table__  # type: ignore[assignment]
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        statement = _START_INSERTS[dialect] = (
+            insert(table)
+            .values({c.key: sa.bindparam(f"v_{c.key}", type_=c.type) for c in table.columns})
+            .on_conflict_do_nothing(
+                index_elements=["template_id", "conversation_id"], index_where=sa.text(OPEN_WORKFLOW_PREDICATE)
+            )
+            .returning(table.c.id)
+        )
+    return statement
 
 
 def open_workflow_in_conversation(

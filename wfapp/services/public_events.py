@@ -288,38 +288,78 @@ def _write_in_one_statement(
                 return False
             if changes:
                 folded.append((obj, changes))
-    event_table: sa.Table = WorkflowEvent.__table__  # type: ignore[assignment]
-    public_table: sa.Table = PublicEvent.__table__  # type: ignore[assignment]
-    workflow_table: sa.Table = Workflow.__table__  # type: ignore[assignment]
-    job_table: sa.Table = Job.__table__  # type: ignore[assignment]
-    row = {c.key: getattr(ev, c.key) for c in event_table.columns if c.key != "id"}
-    rows = [{c.key: getattr(e, c.key) for c in public_table.columns if c.key != "id"} for e in events]
+    row = {c.key: getattr(ev, c.key) for c in _EVENTS.columns if c.key != "id"}
+    rows = [{c.key: getattr(e, c.key) for c in _PUBLIC.columns if c.key != "id"} for e in events]
     if session.get_bind().dialect.name != "postgresql":
         # no INSERT in a CTE: the same statements the ORM would send, without its unit of work
-        ev.id = session.execute(sa.insert(event_table).values(**row)).inserted_primary_key[0]
+        ev.id = session.execute(_EVENT_INSERT, row).inserted_primary_key[0]
         if rows:
-            session.execute(sa.insert(public_table), rows)
+            session.execute(_PUBLIC_INSERT, rows)
         for obj, changes in folded:
-            table = workflow_table if isinstance(obj, Workflow) else job_table
-            session.execute(sa.update(table).where(table.c.id == obj.id).values(**changes))
+            statement = _WORKFLOW_UPDATE if isinstance(obj, Workflow) else _JOB_UPDATE
+            session.execute(statement, {"b_id": obj.id, **changes})
         _written(session, ev, folded)
         return True
-    inserted = sa.insert(event_table).values(**row).returning(event_table.c.id).cte("workflow_event")
-    statement: Any
-    if wf_changes:
-        statement = sa.update(workflow_table).where(workflow_table.c.id == wf.id).values(**wf_changes)
-        if rows:
-            statement = statement.add_cte(sa.insert(public_table).values(rows).cte("public_events"))
-    else:  # the workflow was written by an earlier flush (a start)
-        statement = sa.insert(public_table).values(rows)
-    statement = statement.add_cte(inserted).returning(sa.select(inserted.c.id).scalar_subquery())
-    for n, (job, changes) in enumerate(folded[1 if wf_changes else 0 :]):
-        statement = statement.add_cte(
-            sa.update(job_table).where(job_table.c.id == job.id).values(**changes).cte(f"job_{n}")
-        )
-    ev.id = session.execute(statement).scalars().first()
+    jobs = [(job, changes) for job, changes in folded if isinstance(job, Job)]
+    shape = (tuple(row), tuple(wf_changes), tuple(tuple(c) for _, c in jobs), len(rows))
+    statement = _ONE_STATEMENT.get(shape)
+    if statement is None:
+        statement = _ONE_STATEMENT[shape] = _one_statement(*shape)
+    params = {f"e_{k}": v for k, v in row.items()} | {f"w_{k}": v for k, v in wf_changes.items()} | {"w_id": wf.id}
+    for n, public in enumerate(rows):
+        params |= {f"p{n}_{k}": v for k, v in public.items()}
+    for n, (job, changes) in enumerate(jobs):
+        params |= {f"j{n}_{k}": v for k, v in changes.items()} | {f"j{n}_id": job.id}
+    ev.id = session.execute(statement, params).scalars().first()
     _written(session, ev, folded)
     return True
+
+
+_EVENTS: sa.Table = WorkflowEvent.__table__  # type: ignore[assignment]
+_PUBLIC: sa.Table = PublicEvent.__table__  # type: ignore[assignment]
+_WORKFLOWS: sa.Table = Workflow.__table__  # type: ignore[assignment]
+_JOBS: sa.Table = Job.__table__  # type: ignore[assignment]
+# built once, with their cache keys: the statements of every change
+_EVENT_INSERT = sa.insert(_EVENTS)
+_PUBLIC_INSERT = sa.insert(_PUBLIC)
+_WORKFLOW_UPDATE = sa.update(_WORKFLOWS).where(_WORKFLOWS.c.id == sa.bindparam("b_id"))
+_JOB_UPDATE = sa.update(_JOBS).where(_JOBS.c.id == sa.bindparam("b_id"))
+_ONE_STATEMENT: dict[tuple, Any] = {}  # PostgreSQL's, one per shape of change (a handful)
+
+
+def _bound(table: sa.Table, keys: tuple[str, ...], prefix: str) -> dict[str, Any]:
+    return {k: sa.bindparam(prefix + k, type_=table.c[k].type) for k in keys}
+
+
+def _one_statement(
+    event_keys: tuple[str, ...], wf_keys: tuple[str, ...], job_keys: tuple[tuple[str, ...], ...], n_public: int
+) -> Any:
+    """PostgreSQL: the event (a CTE RETURNING its id), its public events and the job updates as
+    data-modifying CTEs of the workflow's UPDATE; or of the public events' INSERT when the
+    workflow has no change to write (a start wrote it in an earlier flush)."""
+    inserted = (
+        sa.insert(_EVENTS).values(_bound(_EVENTS, event_keys, "e_")).returning(_EVENTS.c.id).cte("workflow_event")
+    )
+    public_keys = tuple(c.key for c in _PUBLIC.columns if c.key != "id")
+    public_rows = [_bound(_PUBLIC, public_keys, f"p{n}_") for n in range(n_public)]
+    statement: Any
+    if wf_keys:
+        statement = (
+            sa.update(_WORKFLOWS)
+            .where(_WORKFLOWS.c.id == sa.bindparam("w_id"))
+            .values(_bound(_WORKFLOWS, wf_keys, "w_"))
+        )
+        if public_rows:
+            statement = statement.add_cte(sa.insert(_PUBLIC).values(public_rows).cte("public_events"))
+    else:
+        statement = sa.insert(_PUBLIC).values(public_rows)
+    statement = statement.add_cte(inserted).returning(sa.select(inserted.c.id).scalar_subquery())
+    for n, keys in enumerate(job_keys):
+        job_update = (
+            sa.update(_JOBS).where(_JOBS.c.id == sa.bindparam(f"j{n}_id")).values(_bound(_JOBS, keys, f"j{n}_"))
+        )
+        statement = statement.add_cte(job_update.cte(f"job_{n}"))
+    return statement
 
 
 def _written(session, ev: WorkflowEvent, folded: list[tuple[Any, dict[str, Any]]]) -> None:

@@ -36,6 +36,19 @@ def _workflow_response(wf, status: int = 200):
     return resp
 
 
+def _committed_response(wf, status: int = 200):
+    """Commit, then answer with the workflow as written. The commit keeps the loaded objects
+    (no expiry), so the answer costs no re-read, and it is built after the transaction (on
+    SQLite, the writer's lock) has ended."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+    return _workflow_response(wf, status)
+
+
 LIST_QUERY = [
     {"name": "status", "schema": {"type": "string"}, "description": "comma-separated statuses"},
     {"name": "template", "schema": {"type": "string"}, "description": "workflow template id or name"},
@@ -112,11 +125,7 @@ def start_workflow(body):
         body.get("state_data"),
         settings=OutboxSettings.from_config(current_app.config),
     )
-    # Serialized before the commit, which expires every loaded object: afterwards the answer
-    # would cost a new transaction and a re-read of what was just written.
-    response = _workflow_response(wf, 201)
-    db.session.commit()
-    return response
+    return _committed_response(wf, 201)
 
 
 @operation(
@@ -172,9 +181,7 @@ def _update(workflow_id, body):
         conversation.refuse_put(db.session, workflow_id, exc.errors, written, actor)
         db.session.commit()
         raise
-    response = _workflow_response(wf)  # before the commit: see start_workflow
-    db.session.commit()
-    return response
+    return _committed_response(wf)
 
 
 @operation(

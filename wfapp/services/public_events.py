@@ -367,9 +367,11 @@ def _written(session, ev: WorkflowEvent, folded: list[tuple[Any, dict[str, Any]]
     session.expunge(ev)
     so.make_transient_to_detached(ev)
     session.add(ev)  # persistent: the flush writes it no more
-    for obj, changes in folded:
-        for key in changes:
-            so.attributes.set_committed_value(obj, key, changes[key])
+    for obj, _changes in folded:
+        # every changed attribute is a column just written (_column_changes): the object is
+        # clean, and the flush that called us finds nothing left to do
+        state = sa.inspect(obj)
+        state._commit_all(state.dict, session.identity_map)
 
 
 def _after_flush(session, _flush_context) -> None:

@@ -40,7 +40,7 @@ def _committed_response(wf, status: int = 200):
     """Commit, then answer with the workflow as written. The commit keeps the loaded objects
     (no expiry), so the answer costs no re-read, and it is built after the transaction (on
     SQLite, the writer's lock) has ended."""
-    session = db.session()
+    session = db.session.registry()
     session.expire_on_commit = False
     try:
         session.commit()

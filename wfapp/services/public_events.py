@@ -296,8 +296,8 @@ def _write_in_one_statement(
         if rows:
             session.execute(_PUBLIC_INSERT, rows)
         for obj, changes in folded:
-            statement = _WORKFLOW_UPDATE if isinstance(obj, Workflow) else _JOB_UPDATE
-            session.execute(statement, {"b_id": obj.id, **changes})
+            update = _WORKFLOW_UPDATE if isinstance(obj, Workflow) else _JOB_UPDATE
+            session.execute(update, {"b_id": obj.id, **changes})
         _written(session, ev, folded)
         return True
     jobs = [(job, changes) for job, changes in folded if isinstance(job, Job)]

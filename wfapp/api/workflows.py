@@ -1,6 +1,7 @@
 """/api/workflows"""
 
 from flask import current_app, g, jsonify, request
+from sqlalchemy.orm import object_session
 
 from wfapp.api import bp
 from wfapp.api.auth import OPERATOR, READ, WORKFLOW_WRITE
@@ -40,7 +41,8 @@ def _committed_response(wf, status: int = 200):
     """Commit, then answer with the workflow as written. The commit keeps the loaded objects
     (no expiry), so the answer costs no re-read, and it is built after the transaction (on
     SQLite, the writer's lock) has ended."""
-    session = db.session.registry()
+    session = object_session(wf)
+    assert session is not None  # the workflow was just written through it
     session.expire_on_commit = False
     try:
         session.commit()

@@ -138,6 +138,16 @@ def read_outside_transaction(session, statement, params: dict | None = None) -> 
         return conn.execute(statement, params).first()
 
 
+def read_in_autocommit(session) -> None:
+    """SQLite, when the session has no transaction yet: its next transaction reads in
+    autocommit, with no BEGIN, each statement seeing the latest commit (as under PostgreSQL's
+    read committed). For a request that only reads, such as a poll; a write of the request ends
+    it first (a commit, then begin_write). No effect on PostgreSQL."""
+    session = session() if hasattr(session, "registry") else session
+    if session.get_bind().dialect.name == "sqlite" and not session.in_transaction():
+        session.connection(execution_options={AUTOCOMMIT_READ: True})
+
+
 def begin_write(session) -> None:
     """Start the session's transaction as a write transaction (SQLite: BEGIN IMMEDIATE).
     Has no effect once the transaction has begun, and none on PostgreSQL."""

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, abort, current_app, g, make_response, redirect, request, session, url_for
 from flask_login import current_user
 
+from wfapp.db_setup import read_in_autocommit
 from wfapp.extensions import db, login_manager
 from wfapp.models import StaffRole
 
@@ -39,6 +40,10 @@ def load_staff_user(user_id: str):
     from wfapp.services.staff import load_signed_in
 
     column = READ_WITH_SESSION.get(request.endpoint or "")
+    if column is not None:
+        # a poll: on SQLite its one statement needs no BEGIN (a visit to record is written in a
+        # write transaction of its own, _session_is_open)
+        read_in_autocommit(db.session)
     try:
         user, record, value = load_signed_in(
             db.session, int(user_id), session.get(SESSION_KEY), column() if column else None

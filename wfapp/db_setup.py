@@ -25,12 +25,20 @@ def is_sqlite(engine: sa.Engine) -> bool:
 
 def private_file(path: str | os.PathLike) -> None:
     """Make `path` (created empty if missing) readable by its owner alone (0600). SQLite gives a
-    database's -wal, -shm and -journal files the mode of the database file, so they follow."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    database's -wal, -shm and -journal files the mode of the database file, so they follow.
+
+    A file that exists is never opened here: closing any descriptor of a database file drops
+    every POSIX lock this process holds on it, SQLite's included. Another process closing its
+    last connection would then take this one's connections for gone, check the WAL in and
+    delete it under them, and their later commits would go to a file nobody else reads."""
     try:
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
+        os.chmod(path, 0o600)
+    except FileNotFoundError:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
     for suffix in ("-wal", "-shm", "-journal"):
         if os.path.exists(f"{os.fspath(path)}{suffix}"):
             os.chmod(f"{os.fspath(path)}{suffix}", 0o600)

@@ -446,6 +446,7 @@ class Bench:
         self.peak_rss: list[float] = []
         self.wfapp_lifecycles: tuple[float, dict[str, Any]] | None = None  # 8 clients: rate, wrk figures
         self.extra_tables: list[Grid] = []
+        self.worker_logs: list[Path] = []
 
     def step(self, label: str, fn: Callable[[], None], item: str = "") -> None:
         log(f"{self.name}: {label}")
@@ -644,16 +645,29 @@ class Bench:
 
     def start_workers(self, n: int) -> list[subprocess.Popen]:
         """n `flask --app app worker` processes (the outbox dispatcher on its own)."""
-        return [
-            subprocess.Popen(
-                [str(VENV_BIN / "flask"), "--app", "app", "worker"],
-                cwd=ROOT,
-                env=self.env(),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for _ in range(n)
-        ]
+        procs = []
+        for _ in range(n):
+            logfile = self.tmp / f"{self.name}-worker-{len(self.worker_logs)}.log"
+            self.worker_logs.append(logfile)
+            with logfile.open("w") as out:
+                procs.append(
+                    subprocess.Popen(
+                        [str(VENV_BIN / "flask"), "--app", "app", "worker"],
+                        cwd=ROOT,
+                        env=self.env(),
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        return procs
+
+    def worker_log_tail(self, n: int = 8) -> str:
+        """The last lines of the worker processes' logs that are not a job's success."""
+        lines = []
+        for path in self.worker_logs[-3:]:
+            kept = [line for line in path.read_text().splitlines() if '"outcome": "succeeded"' not in line]
+            lines += [f"{path.name}: {line[:300]}" for line in kept[-n:]]
+        return "\n".join(lines)
 
     # -- 8
     def peer_lifecycles(self) -> None:
@@ -802,6 +816,9 @@ class Bench:
                     stop(p)
             if stats["count"] < 2:
                 rates[workers] = None
+                log(
+                    f"{self.name}: {workers} worker processes delivered {stats['count']}; their logs:\n{self.worker_log_tail()}"
+                )
             else:
                 rates[workers] = ((stats["count"] - 1) / (stats["last"] - stats["first"]), stats["count"], n)
         parts = []

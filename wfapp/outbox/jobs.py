@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from wfapp.models import Job, JobStatus
-from wfapp.models.types import utcnow
+from wfapp.models.types import UTCDateTime, utcnow
 from wfapp.services.outbox import OutboxSettings
 
 
@@ -43,26 +43,30 @@ def lease_for(payload: dict[str, Any] | None, settings: OutboxSettings) -> float
     return settings.lease_s + timeout + settings.connect_timeout_s
 
 
+_NOW = sa.bindparam("now", type_=UTCDateTime)
+# built once (its cache key too): every dispatcher round runs it
+_DUE_JOBS = (
+    sa.select(Job)
+    .where(
+        sa.or_(
+            sa.and_(Job.status == JobStatus.PENDING, Job.next_attempt_at <= _NOW),
+            sa.and_(Job.status == JobStatus.RUNNING, Job.locked_until < _NOW),
+        )
+    )
+    .order_by(Job.next_attempt_at, Job.id)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+    .with_for_update(skip_locked=True)
+    .execution_options(populate_existing=True)
+)
+
+
 def claim_due_jobs(session: so.Session, owner: str, settings: OutboxSettings, limit: int = 1) -> list[Job]:
     """Claim up to `limit` jobs: pending ones that are due, and running ones whose lease ended
     (the worker that held them died); each claim counts as an attempt. PostgreSQL: FOR UPDATE
     SKIP LOCKED lets any number of workers claim side by side; SQLite: the caller's BEGIN
     IMMEDIATE is the lock. The caller commits."""
     now = utcnow()
-    due = sa.or_(
-        sa.and_(Job.status == JobStatus.PENDING, Job.next_attempt_at <= now),
-        sa.and_(Job.status == JobStatus.RUNNING, Job.locked_until < now),
-    )
-    jobs = list(
-        session.scalars(
-            sa.select(Job)
-            .where(due)
-            .order_by(Job.next_attempt_at, Job.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            .execution_options(populate_existing=True)
-        )
-    )
+    jobs = list(session.scalars(_DUE_JOBS, {"now": now, "limit": limit}))
     for job in jobs:
         job.status = JobStatus.RUNNING
         job.attempts += 1

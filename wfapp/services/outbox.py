@@ -146,16 +146,20 @@ def job_by_callback(session: so.Session, credential: str) -> Job | None:
 
 def lock_job_with_workflow(session: so.Session, job_id: int) -> tuple[Workflow, Job]:
     """The job and its workflow, both locked for the rest of the transaction, in one statement."""
-    row = session.execute(
-        sa.select(Workflow, Job)
-        .join(Job, Job.workflow_id == Workflow.id)
-        .where(Job.id == job_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
+    row = session.execute(_LOCK_JOB_WITH_WORKFLOW, {"job_id": job_id}).first()
     if row is None:
         raise JobNotFound(f"no job {job_id}")
     return row[0], row[1]
+
+
+# built once (its cache key too): it runs for every attempt recorded
+_LOCK_JOB_WITH_WORKFLOW = (
+    sa.select(Workflow, Job)
+    .join(Job, Job.workflow_id == Workflow.id)
+    .where(Job.id == sa.bindparam("job_id", type_=sa.BigInteger))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
 
 
 def get_job(session: so.Session, job_id: int | str, *, lock: bool = False) -> Job:

@@ -60,6 +60,13 @@ class Workflow(Model):
         sa.Index("ix_workflows_claimed", "claimed_by"),
         # idle open workflows (the queue and its count): open statuses only, by last interaction
         sa.Index("ix_workflows_status_interaction", "status", "last_interaction_at"),
+        # suspended workflows (the queue and its count)
+        sa.Index(
+            "ix_workflows_suspended",
+            "suspended_at",
+            sqlite_where=sa.text("suspended_at IS NOT NULL"),
+            postgresql_where=sa.text("suspended_at IS NOT NULL"),
+        ),
     )
 
     id: so.Mapped[uuid.UUID] = so.mapped_column(sa.Uuid, primary_key=True, default=new_uuid)

@@ -96,22 +96,27 @@ def _idle_where(idle_minutes: float) -> list[Any]:
     ]
 
 
+# The navigation shows "99+" from here on (attention_count counts no further).
+COUNT_CAP = 100
+
+
 def attention_count(session, idle_minutes: float = DEFAULT_IDLE_MINUTES) -> int:
-    """How many items the queue holds, in one statement (dead jobs on ix_jobs_due, handoffs on
-    ix_workflows_handoff, waiting workflows on ix_workflows_status_started, idle ones on
-    ix_workflows_status_interaction)."""
-    count = sa.func.count()
+    """How many items the queue holds, up to COUNT_CAP, in one statement (dead jobs on
+    ix_jobs_due, handoffs on ix_workflows_handoff, waiting workflows on
+    ix_workflows_status_started, idle ones on ix_workflows_status_interaction, suspended ones on
+    ix_workflows_suspended)."""
+    one = sa.literal_column("1")  # no column to read: each index covers its part
     parts = [
-        sa.select(count).select_from(Job).where(Job.status == JobStatus.DEAD),
-        sa.select(count).select_from(Workflow).where(Workflow.handoff_at.is_not(None)),
-        sa.select(count)
-        .select_from(Workflow)
-        .where(Workflow.status == WorkflowStatus.WAITING, _needs_operator(session)),
-        sa.select(count).select_from(Workflow).where(*_idle_where(idle_minutes)),
-        sa.select(count).select_from(Workflow).where(Workflow.suspended_at.is_not(None)),
+        sa.select(one).select_from(Job).where(Job.status == JobStatus.DEAD),
+        sa.select(one).select_from(Workflow).where(Workflow.handoff_at.is_not(None)),
+        sa.select(one).select_from(Workflow).where(Workflow.status == WorkflowStatus.WAITING, _needs_operator(session)),
+        sa.select(one).select_from(Workflow).where(*_idle_where(idle_minutes)),
+        sa.select(one).select_from(Workflow).where(Workflow.suspended_at.is_not(None)),
     ]
-    row = session.execute(sa.select(*(p.scalar_subquery() for p in parts))).one()
-    return sum(int(n or 0) for n in row)
+    # each part stops counting at COUNT_CAP: a large queue costs what a queue of COUNT_CAP does
+    counted = [sa.select(sa.func.count()).select_from(p.limit(COUNT_CAP).subquery()).scalar_subquery() for p in parts]
+    row = session.execute(sa.select(*counted)).one()
+    return min(sum(int(n or 0) for n in row), COUNT_CAP)
 
 
 def _item(kind: str, wf: Workflow, template_name: str, reason: str, since, **extra) -> AttentionItem:

@@ -146,6 +146,16 @@ def read_outside_transaction(session, statement, params: dict | None = None) -> 
         return conn.execute(statement, params).first()
 
 
+def nothing_to_claim(session, statement, params: dict | None = None) -> bool:
+    """SQLite: True when the read-only `statement` finds no row, read in autocommit (no BEGIN,
+    no writer's lock), so that a dispatcher round with nothing due does not queue for the one
+    writer. Always False on PostgreSQL, where claiming with SKIP LOCKED waits for nobody."""
+    session = session() if hasattr(session, "registry") else session
+    if session.get_bind().dialect.name != "sqlite" or session.in_transaction():
+        return False
+    return read_outside_transaction(session, statement, params) is None
+
+
 def read_in_autocommit(session) -> None:
     """SQLite, when the session has no transaction yet: its next transaction reads in
     autocommit, with no BEGIN, each statement seeing the latest commit (as under PostgreSQL's

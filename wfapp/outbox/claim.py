@@ -15,12 +15,12 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from wfapp.db_setup import begin_write
+from wfapp.db_setup import begin_write, nothing_to_claim
 from wfapp.extensions import db
 from wfapp.models import Job, JobKind, JobStatus, Workflow
 from wfapp.models.types import utcnow
 from wfapp.outbox.http import CallResult
-from wfapp.outbox.jobs import claim_due_jobs
+from wfapp.outbox.jobs import ANY_DUE, claim_due_jobs
 from wfapp.services import dependencies
 from wfapp.services.events import record_event
 from wfapp.services.outbox import OutboxSettings, arm_callback
@@ -52,6 +52,8 @@ class Claimed:
 def claim_one(owner: str) -> Claimed | None:
     """Claim the next due job (in the current app context); None when nothing is due."""
     session = db.session
+    if nothing_to_claim(session, ANY_DUE, {"now": utcnow()}):
+        return None
     try:
         while True:
             begin_write(session)

@@ -7,8 +7,9 @@ import logging
 
 from flask import Flask
 
-from wfapp.db_setup import begin_write
+from wfapp.db_setup import begin_write, nothing_to_claim
 from wfapp.extensions import db
+from wfapp.models.types import utcnow
 from wfapp.services import timers
 from wfapp.services.outbox import OutboxSettings
 
@@ -21,6 +22,8 @@ def run_due_timers(app: Flask, limit: int = 100) -> int:
     with app.app_context():
         session = db.session
         settings = OutboxSettings.from_config(app.config)
+        if nothing_to_claim(session, timers.ANY_DUE, {"now": utcnow()}):
+            return 0
         for _ in range(limit):
             try:
                 begin_write(session)

@@ -60,6 +60,20 @@ _DUE_JOBS = (
 )
 
 
+# whether any job is due (claim_one looks before it takes SQLite's write lock)
+ANY_DUE: sa.Select = (
+    sa.select(sa.literal_column("1"))
+    .select_from(Job)
+    .where(
+        sa.or_(
+            sa.and_(Job.status == JobStatus.PENDING, Job.next_attempt_at <= _NOW),
+            sa.and_(Job.status == JobStatus.RUNNING, Job.locked_until < _NOW),
+        )
+    )
+    .limit(1)
+)
+
+
 def claim_due_jobs(session: so.Session, owner: str, settings: OutboxSettings, limit: int = 1) -> list[Job]:
     """Claim up to `limit` jobs: pending ones that are due, and running ones whose lease ended
     (the worker that held them died); each claim counts as an attempt. PostgreSQL: FOR UPDATE

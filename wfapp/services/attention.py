@@ -105,7 +105,7 @@ def attention_count(session, idle_minutes: float = DEFAULT_IDLE_MINUTES) -> int:
     ix_jobs_due, handoffs on ix_workflows_handoff, waiting workflows on
     ix_workflows_status_started, idle ones on ix_workflows_status_interaction, suspended ones on
     ix_workflows_suspended)."""
-    one = sa.literal_column("1")  # no column to read: each index covers its part
+    one: Any = sa.literal_column("1")  # no column to read: each index covers its part
     parts = [
         sa.select(one).select_from(Job).where(Job.status == JobStatus.DEAD),
         sa.select(one).select_from(Workflow).where(Workflow.handoff_at.is_not(None)),

@@ -22,7 +22,7 @@ import sqlalchemy.orm as so
 
 from wfapp.errors import Conflict
 from wfapp.models import Job, JobKind, JobStatus, TemplateVersion, Timer, Workflow, WorkflowEvent, WorkflowStatus
-from wfapp.models.types import utcnow
+from wfapp.models.types import UTCDateTime, utcnow
 from wfapp.services.outbox import OutboxSettings
 
 REMIND, EXPIRE, DEPENDENCY_TIMEOUT = "remind", "expire", "dependency_timeout"
@@ -161,6 +161,15 @@ def next_timer(wf: Workflow, version: TemplateVersion | None) -> dict[str, Any] 
 
 
 # --- firing -----------------------------------------------------------------------------------
+
+
+# whether any timer is due (the dispatcher looks before it takes SQLite's write lock)
+ANY_DUE: sa.Select = (
+    sa.select(sa.literal_column("1"))
+    .select_from(Timer)
+    .where(Timer.due_at <= sa.bindparam("now", type_=UTCDateTime))
+    .limit(1)
+)
 
 
 def claim_due(session) -> Timer | None:

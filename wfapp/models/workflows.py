@@ -34,6 +34,14 @@ OPEN_STATUSES = (WorkflowStatus.ACTIVE.value, WorkflowStatus.WAITING.value)
 OPEN_WORKFLOW_PREDICATE = "status IN ('active', 'waiting')"
 
 
+# PostgreSQL: a pending dependency of the workflow waits for an operator (a failure with
+# on_failure "wait" marks its entry needs_operator)
+NEEDS_OPERATOR_PG = (
+    "jsonb_path_exists(pending_dependencies, "
+    """'$.* ? (@.state == "pending" && @.needs_operator == true)'::jsonpath)"""
+)
+
+
 class Workflow(Model):
     __tablename__ = "workflows"
     __table_args__ = (
@@ -60,6 +68,11 @@ class Workflow(Model):
         sa.Index("ix_workflows_claimed", "claimed_by"),
         # idle open workflows (the queue and its count): open statuses only, by last interaction
         sa.Index("ix_workflows_status_interaction", "status", "last_interaction_at"),
+        # waiting workflows with a dependency that waits for an operator (PostgreSQL; the queue
+        # and its count)
+        sa.Index("ix_workflows_needs_operator", "status", postgresql_where=sa.text(NEEDS_OPERATOR_PG)).ddl_if(
+            dialect="postgresql"
+        ),
         # suspended workflows (the queue and its count)
         sa.Index(
             "ix_workflows_suspended",

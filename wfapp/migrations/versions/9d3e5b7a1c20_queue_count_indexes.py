@@ -1,6 +1,8 @@
-"""an index on workflows.suspended_at, for the queue's count (revision 9d3e5b7a1c20, after c41f0d2a9e37, 2026-12-03)."""
+"""indexes of the queue's count: suspended workflows, and waiting ones that need an operator on PostgreSQL (revision 9d3e5b7a1c20, after c41f0d2a9e37, 2026-12-03)."""
 from alembic import op
 import sqlalchemy as sa
+
+from wfapp.models.workflows import NEEDS_OPERATOR_PG
 
 revision = '9d3e5b7a1c20'
 down_revision = 'c41f0d2a9e37'
@@ -14,8 +16,12 @@ def upgrade():
             'ix_workflows_suspended', ['suspended_at'], unique=False,
             sqlite_where=sa.text('suspended_at IS NOT NULL'), postgresql_where=sa.text('suspended_at IS NOT NULL'),
         )
+    if op.get_bind().dialect.name == 'postgresql':
+        op.create_index('ix_workflows_needs_operator', 'workflows', ['status'], postgresql_where=sa.text(NEEDS_OPERATOR_PG))
 
 
 def downgrade():
+    if op.get_bind().dialect.name == 'postgresql':
+        op.drop_index('ix_workflows_needs_operator', table_name='workflows')
     with op.batch_alter_table('workflows', schema=None) as batch_op:
         batch_op.drop_index('ix_workflows_suspended')

@@ -54,6 +54,8 @@ def settled(page):
 
 
 def no_sideways_scroll(page):
+    # measured once the page has its stylesheet (a loaded machine may show the rows before it)
+    page.wait_for_load_state("load")
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width == page.viewport_size["width"], f"{page.url}: the page is {width}px wide"
 

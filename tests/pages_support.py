@@ -1,12 +1,33 @@
 """Helpers of the dashboard page tests: staff logins, CSRF tokens, HTMX headers."""
 
 import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
 
 from wfapp.extensions import db as _db
+from wfapp.models import Workflow
 from wfapp.services.staff import create_staff_user
 
 HX = {"HX-Request": "true"}
 PASSWORD = "correct horse battery"
+
+
+def last_interaction(app, ids: list[uuid.UUID], ago: timedelta) -> None:
+    """Make these workflows' last interaction `ago` in the past (idle ones: the queue holds them)."""
+    with app.app_context():
+        _db.session.execute(
+            sa.update(Workflow).where(Workflow.id.in_(ids)).values(last_interaction_at=datetime.now(UTC) - ago)
+        )
+        _db.session.commit()
+
+
+def idle_workflows(app, make_workflow, n: int) -> list[uuid.UUID]:
+    """n workflows idle for two days."""
+    ids = [uuid.UUID(make_workflow()["id"]) for _ in range(n)]
+    last_interaction(app, ids, timedelta(days=2))
+    return ids
 
 
 def csrf_from(html: str) -> str:

@@ -3,11 +3,11 @@ migrate, refusals, roles), handoff and claims, the queue page, starting from the
 saved views and the monitor's columns."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from pages_support import text
+from pages_support import idle_workflows, last_interaction, text
 from receivers import FAST, drain
 
 from wfapp.extensions import db as _db
@@ -270,19 +270,8 @@ def test_suspended_workflows_are_in_the_queue_until_resumed(app, api, operator, 
 
 
 def test_the_navigation_counts_a_long_queue_as_99_plus(app, operator, make_workflow):
-    ids = [uuid.UUID(make_workflow()["id"]) for _ in range(101)]
-    with app.app_context():
-        _db.session.execute(
-            sa.update(Workflow)
-            .where(Workflow.id.in_(ids))
-            .values(last_interaction_at=datetime.now(UTC) - timedelta(days=30))
-        )
-        _db.session.commit()
+    ids = idle_workflows(app, make_workflow, 101)
     page = text(operator.get("/attention/"))
     assert 'id="attention-count" aria-label="more than 99 items">99+<' in page
-    with app.app_context():
-        _db.session.execute(
-            sa.update(Workflow).where(Workflow.id.in_(ids[2:])).values(last_interaction_at=datetime.now(UTC))
-        )
-        _db.session.commit()
+    last_interaction(app, ids[2:], timedelta(0))  # all but two are busy again
     assert 'id="attention-count" aria-label="2 items">2<' in text(operator.get("/attention/"))

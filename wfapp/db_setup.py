@@ -132,13 +132,18 @@ class WriterQueue:
 AUTOCOMMIT_READ = "wfapp_autocommit_read"
 
 
+def _plain(session):
+    """The Session itself of a scoped_session (db.session), or the session given."""
+    return session() if hasattr(session, "registry") else session
+
+
 def read_outside_transaction(session, statement, params: dict | None = None) -> sa.Row | None:
     """The first row of a read-only `statement`. On SQLite, while the session has no transaction
     yet, it runs on a connection of its own in autocommit (no BEGIN, no lock): a write request
     checks who it comes from before it queues for the one writer, so that the queue holds only
     the change. Otherwise (PostgreSQL, or a transaction already begun) in the session's
     transaction."""
-    session = session() if hasattr(session, "registry") else session
+    session = _plain(session)
     bind = session.get_bind()
     if bind.dialect.name != "sqlite" or session.in_transaction():
         return session.execute(statement, params).first()
@@ -150,7 +155,7 @@ def nothing_to_claim(session, statement, params: dict | None = None) -> bool:
     """SQLite: True when the read-only `statement` finds no row, read in autocommit (no BEGIN,
     no writer's lock), so that a dispatcher round with nothing due does not queue for the one
     writer. Always False on PostgreSQL, where claiming with SKIP LOCKED waits for nobody."""
-    session = session() if hasattr(session, "registry") else session
+    session = _plain(session)
     if session.get_bind().dialect.name != "sqlite" or session.in_transaction():
         return False
     return read_outside_transaction(session, statement, params) is None
@@ -161,7 +166,7 @@ def read_in_autocommit(session) -> None:
     autocommit, with no BEGIN, each statement seeing the latest commit (as under PostgreSQL's
     read committed). For a request that only reads, such as a poll; a write of the request ends
     it first (a commit, then begin_write). No effect on PostgreSQL."""
-    session = session() if hasattr(session, "registry") else session
+    session = _plain(session)
     if session.get_bind().dialect.name == "sqlite" and not session.in_transaction():
         session.connection(execution_options={AUTOCOMMIT_READ: True})
 
@@ -169,7 +174,7 @@ def read_in_autocommit(session) -> None:
 def begin_write(session) -> None:
     """Start the session's transaction as a write transaction (SQLite: BEGIN IMMEDIATE).
     Has no effect once the transaction has begun, and none on PostgreSQL."""
-    session = session() if hasattr(session, "registry") else session  # a scoped_session's Session
+    session = _plain(session)
     if not session.in_transaction():
         session.connection(execution_options={"sqlite_immediate": True})
 
@@ -179,7 +184,7 @@ def start_write(session) -> None:
     IMMEDIATE); a read transaction already open is ended first."""
     if "wfapp.write_intent" in request.environ:
         return
-    session = session() if hasattr(session, "registry") else session
+    session = _plain(session)
     if session.in_transaction() and session.get_bind().dialect.name == "sqlite":
         session.commit()
     request.environ["wfapp.write_intent"] = WRITE_INTENT.set(True)

@@ -44,15 +44,15 @@ def lease_for(payload: dict[str, Any] | None, settings: OutboxSettings) -> float
 
 
 _NOW = sa.bindparam("now", type_=UTCDateTime)
+# due: pending and its time has come, or running and its lease has ended
+_DUE = sa.or_(
+    sa.and_(Job.status == JobStatus.PENDING, Job.next_attempt_at <= _NOW),
+    sa.and_(Job.status == JobStatus.RUNNING, Job.locked_until < _NOW),
+)
 # built once (its cache key too): every dispatcher round runs it
 _DUE_JOBS = (
     sa.select(Job)
-    .where(
-        sa.or_(
-            sa.and_(Job.status == JobStatus.PENDING, Job.next_attempt_at <= _NOW),
-            sa.and_(Job.status == JobStatus.RUNNING, Job.locked_until < _NOW),
-        )
-    )
+    .where(_DUE)
     .order_by(Job.next_attempt_at, Job.id)
     .limit(sa.bindparam("limit", type_=sa.Integer))
     .with_for_update(skip_locked=True)
@@ -61,17 +61,7 @@ _DUE_JOBS = (
 
 
 # whether any job is due (claim_one looks before it takes SQLite's write lock)
-ANY_DUE: sa.Select = (
-    sa.select(sa.literal_column("1"))
-    .select_from(Job)
-    .where(
-        sa.or_(
-            sa.and_(Job.status == JobStatus.PENDING, Job.next_attempt_at <= _NOW),
-            sa.and_(Job.status == JobStatus.RUNNING, Job.locked_until < _NOW),
-        )
-    )
-    .limit(1)
-)
+ANY_DUE: sa.Select = sa.select(sa.literal_column("1")).select_from(Job).where(_DUE).limit(1)
 
 
 def claim_due_jobs(session: so.Session, owner: str, settings: OutboxSettings, limit: int = 1) -> list[Job]:

@@ -120,6 +120,14 @@ def attention_count(session, idle_minutes: float = DEFAULT_IDLE_MINUTES) -> int:
     return min(sum(int(n or 0) for n in row), COUNT_CAP)
 
 
+def count_text(n: int) -> tuple[str, str]:
+    """What the navigation shows of attention_count's `n`, and what it reads out: ("99+",
+    "more than 99 items") once the count has stopped at COUNT_CAP."""
+    if n >= COUNT_CAP:
+        return f"{COUNT_CAP - 1}+", f"more than {COUNT_CAP - 1} items"
+    return str(n), f"{n} items"
+
+
 def _item(kind: str, wf: Workflow, template_name: str, reason: str, since, **extra) -> AttentionItem:
     return AttentionItem(
         kind=kind,

@@ -2,6 +2,7 @@
 event in the same transaction, and runs under the workflow's row lock (wfapp.services.workflow_lookup)."""
 
 import contextlib
+import functools
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -164,7 +165,8 @@ def start_workflow(
         # One statement that cannot fail on a second open workflow in the conversation (the
         # partial unique index decides, also between concurrent starts): no savepoint needed.
         inserted = session.execute(
-            _start_insert(session), {f"v_{c.key}": getattr(wf, c.key) for c in Workflow.__table__.columns}
+            _start_insert(session.get_bind().dialect.name),
+            {f"v_{c.key}": getattr(wf, c.key) for c in Workflow.__table__.columns},
         ).scalar()
     if inserted is None:
         session.expunge(started)
@@ -192,21 +194,16 @@ def _template_and_user(
     params: dict[str, Any] = {"user_id": user_id, "name": str(template_ref)}
     with contextlib.suppress(ValueError):
         params["template_id"] = uuid.UUID(str(template_ref))
-    by_id = "template_id" in params
-    statement = _TEMPLATE_AND_USER.get(by_id)
-    if statement is None:
-        statement = _TEMPLATE_AND_USER[by_id] = _template_and_user_statement(by_id)
-    row = session.execute(statement, params).first()
+    row = session.execute(_template_and_user_statement("template_id" in params), params).first()
     if row is None:
         return None, None, False
     return row[0], row[1], bool(row[2])
 
 
 # built once (their cache keys too): the statements of every start
-_TEMPLATE_AND_USER: dict[bool, sa.Select] = {}
-_START_INSERTS: dict[str, Any] = {}
 
 
+@functools.cache
 def _template_and_user_statement(by_id: bool) -> sa.Select:
     granted = (
         sa.select(Permission.id)
@@ -223,23 +220,20 @@ def _template_and_user_statement(by_id: bool) -> sa.Select:
     return statement.where(sa.or_(id_matches, by_name)).order_by(sa.case((id_matches, 0), else_=1)).limit(1)
 
 
-def _start_insert(session: so.Session) -> Any:
+@functools.cache
+def _start_insert(dialect: str) -> Any:
     """The workflow's INSERT, which does nothing when the conversation has an open workflow of
-    the template already (ON CONFLICT for the session's database), RETURNING its id."""
-    dialect = session.get_bind().dialect.name
-    statement = _START_INSERTS.get(dialect)
-    if statement is None:
-        table: sa.Table = Workflow.__table__  # type: ignore[assignment]
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        statement = _START_INSERTS[dialect] = (
-            insert(table)
-            .values({c.key: sa.bindparam(f"v_{c.key}", type_=c.type) for c in table.columns})
-            .on_conflict_do_nothing(
-                index_elements=["template_id", "conversation_id"], index_where=sa.text(OPEN_WORKFLOW_PREDICATE)
-            )
-            .returning(table.c.id)
+    the template already (ON CONFLICT for the database's dialect), RETURNING its id."""
+    table: sa.Table = Workflow.__table__  # type: ignore[assignment]
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(table)
+        .values({c.key: sa.bindparam(f"v_{c.key}", type_=c.type) for c in table.columns})
+        .on_conflict_do_nothing(
+            index_elements=["template_id", "conversation_id"], index_where=sa.text(OPEN_WORKFLOW_PREDICATE)
         )
-    return statement
+        .returning(table.c.id)
+    )
 
 
 def open_workflow_in_conversation(

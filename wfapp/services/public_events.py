@@ -11,6 +11,7 @@ Events of one workflow carry its event `seq`: webhooks are sent by parallel work
 with backoff, so a receiver may get them in any order and orders them by seq.
 """
 
+import functools
 import threading
 import time
 import uuid
@@ -185,11 +186,11 @@ def _before_flush(session, _flush_context, _instances) -> None:
     from wfapp.services import timers
 
     events: list[PublicEvent] = []
-    flushed: list[WorkflowEvent] = []
+    flushed: list[tuple[Workflow, WorkflowEvent]] = []
     for wf, ev, waiting_for in pending:
         if ev not in session.new:  # expunged (a refused start) or rolled back with a savepoint
             continue
-        flushed.append(ev)
+        flushed.append((wf, ev))
         timers.on_workflow_event(session, wf, ev)
         kinds = public_types(ev.type, ev.actor, ev.data or {}, waiting_for)
         if not kinds:
@@ -208,7 +209,7 @@ def _before_flush(session, _flush_context, _instances) -> None:
                     created_at=ev.created_at,
                 )
             )
-    if not _write_in_one_statement(session, pending[-1][0] if flushed else None, flushed, events):
+    if not _write_in_one_statement(session, flushed, events):
         session.add_all(events)
     if not events:
         return
@@ -262,9 +263,7 @@ def _column_changes(obj: Any) -> dict[str, Any] | None:
     return changes
 
 
-def _write_in_one_statement(
-    session, wf: Workflow | None, flushed: list[WorkflowEvent], events: list[PublicEvent]
-) -> bool:
+def _write_in_one_statement(session, flushed: list[tuple[Workflow, WorkflowEvent]], events: list[PublicEvent]) -> bool:
     """The usual flush of one change, written without the ORM's unit of work: the workflow
     event, its public events and the changed columns of the workflow and of its jobs. On
     PostgreSQL in one statement (an UPDATE of the workflow with the others as data-modifying
@@ -272,9 +271,9 @@ def _write_in_one_statement(
     statements the ORM would send. The objects are then persistent and clean, and the flush
     writes them no more. Any other flush (several events, whose ids follow their order; a
     workflow not yet written; a changed relationship) is left to the ORM."""
-    if len(flushed) != 1 or wf is None:
+    if len(flushed) != 1:
         return False
-    ev = flushed[0]
+    wf, ev = flushed[0]
     if ev.workflow_id != wf.id or any(isinstance(o, Workflow) for o in session.new):
         return False
     wf_changes = _column_changes(wf) if wf in session.dirty else {}
@@ -302,9 +301,7 @@ def _write_in_one_statement(
         return True
     jobs = [(job, changes) for job, changes in folded if isinstance(job, Job)]
     shape = (tuple(row), tuple(wf_changes), tuple(tuple(c) for _, c in jobs), len(rows))
-    statement = _ONE_STATEMENT.get(shape)
-    if statement is None:
-        statement = _ONE_STATEMENT[shape] = _one_statement(*shape)
+    statement = _one_statement(*shape)
     params = {f"e_{k}": v for k, v in row.items()} | {f"w_{k}": v for k, v in wf_changes.items()} | {"w_id": wf.id}
     for n, public in enumerate(rows):
         params |= {f"p{n}_{k}": v for k, v in public.items()}
@@ -324,13 +321,13 @@ _EVENT_INSERT = sa.insert(_EVENTS)
 _PUBLIC_INSERT = sa.insert(_PUBLIC)
 _WORKFLOW_UPDATE = sa.update(_WORKFLOWS).where(_WORKFLOWS.c.id == sa.bindparam("b_id"))
 _JOB_UPDATE = sa.update(_JOBS).where(_JOBS.c.id == sa.bindparam("b_id"))
-_ONE_STATEMENT: dict[tuple, Any] = {}  # PostgreSQL's, one per shape of change (a handful)
 
 
 def _bound(table: sa.Table, keys: tuple[str, ...], prefix: str) -> dict[str, Any]:
     return {k: sa.bindparam(prefix + k, type_=table.c[k].type) for k in keys}
 
 
+@functools.cache  # one per shape of change (a handful)
 def _one_statement(
     event_keys: tuple[str, ...], wf_keys: tuple[str, ...], job_keys: tuple[tuple[str, ...], ...], n_public: int
 ) -> Any:

@@ -1,6 +1,7 @@
 """Looking up a workflow, and locking it for the rest of the transaction (SQLite: the one
 writer; PostgreSQL: FOR UPDATE). The lifecycle, dependencies and the outbox all start here."""
 
+import functools
 import uuid
 from typing import Any
 
@@ -47,6 +48,7 @@ def lock_with_definition(
     return wf, wf.version, wf.template
 
 
+@functools.cache  # built once: the statement of every write to a workflow (its cache key too)
 def _lock_statement(with_waiting_siblings: bool) -> sa.Select:
     siblings: Any = sa.literal(False)
     if with_waiting_siblings:
@@ -70,20 +72,13 @@ def _lock_statement(with_waiting_siblings: bool) -> sa.Select:
     )
 
 
-# built once: the statement of every write to a workflow (its cache key is computed once too)
-_LOCK_STATEMENTS: dict[bool, sa.Select] = {}
-
-
 def lock_workflow(
     session: so.Session, workflow_id: str | uuid.UUID, *, with_waiting_siblings: bool = False
 ) -> tuple[Workflow, bool]:
     """lock_with_definition's statement; with_waiting_siblings also tells, in the same
     statement, whether the same end user has other workflows waiting (on this one, maybe)."""
     wid = parse_workflow_id(workflow_id)
-    statement = _LOCK_STATEMENTS.get(with_waiting_siblings)
-    if statement is None:
-        statement = _LOCK_STATEMENTS[with_waiting_siblings] = _lock_statement(with_waiting_siblings)
-    row = session.execute(statement, {"workflow_id": wid}).first()
+    row = session.execute(_lock_statement(with_waiting_siblings), {"workflow_id": wid}).first()
     if row is None:
         raise WorkflowNotFound(f"no workflow {workflow_id}")
     return row[0], bool(row[1])

@@ -31,7 +31,7 @@ def idle_minutes() -> float:
 @bp.app_context_processor
 def _navigation_count():
     # a callable: the count is asked only where the navigation is drawn (signed-in pages)
-    return {"attention_count": lambda: attention.attention_count(db.session, idle_minutes())}
+    return {"attention_badge": lambda: attention.count_text(attention.attention_count(db.session, idle_minutes()))}
 
 
 def _audit(action: str, workflow_id, changes: dict | None = None) -> None:

@@ -2,7 +2,11 @@
 from alembic import op
 import sqlalchemy as sa
 
-from wfapp.models.workflows import NEEDS_OPERATOR_PG
+# as wfapp.models.workflows.NEEDS_OPERATOR_PG says it today (a migration does not follow the code)
+NEEDS_OPERATOR_PG = (
+    "jsonb_path_exists(pending_dependencies, "
+    """'$.* ? (@.state == "pending" && @.needs_operator == true)'::jsonpath)"""
+)
 
 revision = '9d3e5b7a1c20'
 down_revision = 'c41f0d2a9e37'
